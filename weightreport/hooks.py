@@ -1,0 +1,192 @@
+"""Forward hooks that capture activations and BatchNorm batch statistics on snapshot steps.
+
+The hooks are armed only for the forward pass of a step that will be a snapshot;
+otherwise they return at once. An armed hook keeps a fixed, stratified sample of
+its module's output (copied, so later in-place ops cannot change it), the number of
+dead or saturated units, and for BatchNorm the layer's input and per-channel batch
+statistics. Only the first training-mode forward of each module is captured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU,
+             nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish)
+"""Layers whose units are dead when their output is ≤ 0 for the whole batch."""
+SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49), nn.Hardtanh: (0.0, 0.99),
+              nn.Hardsigmoid: (0.5, 0.49)}
+"""Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole batch."""
+SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+           nn.Dropout3d, nn.AlphaDropout)
+"""Leaf layers whose output repeats their input; not worth a row."""
+BATCHNORM = nn.modules.batchnorm._BatchNorm
+
+
+@dataclass
+class Captured:
+    """What one module's armed forward left for the next snapshot.
+
+    Attributes:
+        samples: kind ("activation", "bn_input", "bn_output") → (sample, full numel).
+        units: (units, dead, saturated) as a float64 device tensor, or None.
+        bn_batch: per-channel (mean, unbiased var) of a BatchNorm layer's input, or None.
+    """
+
+    samples: dict[str, tuple[torch.Tensor, int]] = field(default_factory=dict)
+    units: torch.Tensor | None = None
+    bn_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def _first_tensor(value) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return value[0]
+    return None
+
+
+class ActivationCapture:
+    """Hooks on the given leaf modules, armed for one forward at a time.
+
+    Args:
+        modules: (qualified name, module) pairs to watch.
+        sample: most elements kept per output (larger outputs are sampled).
+    """
+
+    def __init__(self, modules: list[tuple[str, nn.Module]], sample: int) -> None:
+        self.armed = False
+        self.sample = sample
+        self._captured: dict[str, Captured] = {}
+        self._running: dict[str, tuple[torch.Tensor, ...]] = {}
+        self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._handles = []
+        for name, module in modules:
+            if isinstance(module, SKIPPED):
+                continue
+            if isinstance(module, BATCHNORM):
+                self._handles.append(module.register_forward_pre_hook(self._bn_pre_hook(name)))
+                self._handles.append(module.register_forward_hook(self._bn_hook(name)))
+            else:
+                self._handles.append(module.register_forward_hook(self._hook(name)))
+
+    def take(self) -> dict[str, Captured]:
+        """Hand over what was captured since the last call, and forget it."""
+        captured, self._captured = self._captured, {}
+        self._running.clear()
+        return captured
+
+    def close(self) -> None:
+        """Remove every hook."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._captured.clear()
+
+    def _wanted(self, name: str, module: nn.Module) -> bool:
+        return self.armed and module.training and name not in self._captured
+
+    def _sample(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """A copy of ``t`` (flattened, float) or of a stratified sample of it."""
+        x = t.detach().reshape(-1)
+        numel = x.numel()
+        if numel <= self.sample:
+            return x.float().clone(), numel
+        key = (numel, x.device)
+        idx = self._indices.get(key)
+        if idx is None:
+            # One element from each of `sample` equal strata, at a seeded random offset:
+            # no aliasing with channel or spatial strides, the same indices every time.
+            gen = torch.Generator().manual_seed(numel)
+            width = numel / self.sample
+            base = torch.arange(self.sample, dtype=torch.float64) * width
+            jitter = torch.rand(self.sample, generator=gen, dtype=torch.float64) * width
+            idx = (base + jitter).long().clamp_(max=numel - 1).to(x.device)
+            self._indices[key] = idx
+        return x.index_select(0, idx).float(), numel
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, inputs, output) -> None:
+            if not self._wanted(name, module):
+                return
+            out = _first_tensor(output)
+            if out is None or not out.is_floating_point():
+                return
+            cap = Captured(samples={"activation": self._sample(out)})
+            cap.units = _units(module, out)
+            self._captured[name] = cap
+
+        return hook
+
+    def _bn_pre_hook(self, name: str):
+        def hook(module: nn.Module, inputs) -> None:
+            if self._wanted(name, module) and module.running_mean is not None:
+                self._running[name] = (module.running_mean.detach().clone(),
+                                       module.running_var.detach().clone())
+
+        return hook
+
+    def _bn_hook(self, name: str):
+        def hook(module: nn.Module, inputs, output) -> None:
+            if not self._wanted(name, module):
+                return
+            inp, out = _first_tensor(inputs), _first_tensor(output)
+            if inp is None or out is None:
+                return
+            cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
+            cap.bn_batch = _batch_stats(module, inp, self._running.pop(name, None))
+            self._captured[name] = cap
+
+        return hook
+
+
+def _unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
+    """Dimensions to reduce so that one value per unit (dim 1) remains."""
+    if t.dim() < 2:
+        return None
+    return tuple(d for d in range(t.dim()) if d != 1)
+
+
+def _units(module: nn.Module, out: torch.Tensor) -> torch.Tensor | None:
+    """(units, dead, saturated) for ReLU-like and saturating layers, else None."""
+    dims = _unit_dims(out)
+    if dims is None:
+        return None
+    y = out.detach()
+    units = float(y.shape[1])
+    if isinstance(module, RELU_LIKE):
+        dead = (y.amax(dim=dims) <= 0).sum()
+        return torch.stack([torch.tensor(units, device=y.device), dead.double(),
+                            torch.tensor(0.0, device=y.device)]).double()
+    for kind, (centre, reach) in SATURATING.items():
+        if isinstance(module, kind):
+            if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
+                reach = 0.99 * max(abs(module.min_val), abs(module.max_val))
+            closest = (y - centre).abs().amin(dim=dims)
+            saturated = (closest >= reach).sum()
+            return torch.stack([torch.tensor(units, device=y.device),
+                                torch.tensor(0.0, device=y.device), saturated.double()]).double()
+    return None
+
+
+def _batch_stats(module: nn.Module, inp: torch.Tensor, before) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and unbiased variance of a BatchNorm layer's input.
+
+    When the layer tracks running statistics, they are recovered from the running
+    update itself (``new = (1 - m) old + m batch``), which costs O(channels) instead
+    of another pass over the input.
+    """
+    if before is not None and module.running_mean is not None:
+        momentum = module.momentum
+        if momentum is None:  # cumulative moving average
+            momentum = 1.0 / float(module.num_batches_tracked)
+        old_mean, old_var = before
+        mean = (module.running_mean.detach() - (1 - momentum) * old_mean) / momentum
+        var = (module.running_var.detach() - (1 - momentum) * old_var) / momentum
+        return mean.double(), var.double()
+    dims = _unit_dims(inp) or (0,)
+    var, mean = torch.var_mean(inp.detach().float(), dim=dims, correction=1)
+    return mean.double(), var.double()
