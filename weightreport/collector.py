@@ -207,11 +207,12 @@ class Collector:
         for key, value in scalars.items():
             rows.append({"step": self._step, "name": key, "value": _to_float(key, value)})
         if lr and self.optimizer is not None:
-            groups = self.optimizer.param_groups
-            for i, group in enumerate(groups):
-                if "lr" in group:
-                    key = "lr" if len(groups) == 1 else f"lr/group{i}"
-                    rows.append({"step": self._step, "name": key, "value": float(group["lr"])})
+            rates = [float(g["lr"]) for g in self.optimizer.param_groups if "lr" in g]
+            if len(set(rates)) == 1:
+                rates = rates[:1]  # one learning rate shared by every group
+            for i, rate in enumerate(rates):
+                key = "lr" if len(rates) == 1 else f"lr/group{i}"
+                rows.append({"step": self._step, "name": key, "value": rate})
         self._writer.add("scalars", rows)
 
     def _snapshot(self) -> None:

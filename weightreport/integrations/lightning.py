@@ -1,0 +1,84 @@
+"""PyTorch Lightning: ``WeightReportCallback`` records a ``Trainer.fit`` with a Collector.
+
+    from weightreport.integrations.lightning import WeightReportCallback
+    trainer = L.Trainer(callbacks=[WeightReportCallback("runs/exp1", every=10)])
+
+Needs the ``lightning`` (or ``pytorch_lightning``) package: ``pip install 'weightreport[lightning]'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from weightreport.collector import Collector
+from weightreport.errors import WeightReportError
+from weightreport.integrations._common import maybe_build, scalar_items, split_validation
+
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError:
+    try:
+        from pytorch_lightning.callbacks import Callback
+    except ImportError:
+        msg = "the Lightning integration needs lightning; pip install 'weightreport[lightning]'"
+        raise WeightReportError(msg) from None
+
+
+class WeightReportCallback(Callback):
+    """Creates a Collector when fitting starts, steps it after every optimizer step.
+
+    Training metrics logged with ``self.log`` are recorded at each step, validation
+    metrics (``val_*``) at the end of each validation epoch, and the learning rate of
+    the first optimizer. Only the global-zero process writes.
+
+    Args:
+        run_dir: the run directory.
+        every: snapshot cadence in optimizer steps.
+        build_report: build the HTML report when fitting ends.
+        **collector_options: passed to ``Collector`` (``activations``, ``probe``, ...).
+    """
+
+    def __init__(self, run_dir: str | Path, every: int = 10, build_report: bool = False,
+                 **collector_options) -> None:
+        self.run_dir = Path(run_dir)
+        self.every = every
+        self.build_report = build_report
+        self.options = collector_options
+        self.collector: Collector | None = None
+        self.report: Path | None = None
+        self._last_step = 0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        self.collector = Collector(pl_module, self.run_dir, every=self.every,
+                                   optimizer=optimizer, **self.options)
+        self._last_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.collector is None or trainer.global_step == self._last_step:
+            return  # accumulating gradients: no optimizer step yet
+        self._last_step = trainer.global_step
+        metrics = scalar_items(trainer.callback_metrics)
+        if isinstance(outputs, dict) and "loss" in outputs:
+            metrics.setdefault("loss", float(outputs["loss"].detach()))
+        train, _ = split_validation(metrics)
+        self.collector.step(**{k: v for k, v in train.items() if not k.endswith("_epoch")})
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self.collector is None or trainer.sanity_checking:
+            return
+        _, val = split_validation(scalar_items(trainer.callback_metrics))
+        if val:
+            self.collector.log(**val)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.collector is None:
+            return
+        self.collector.close()
+        self.report = maybe_build(self.run_dir, self.build_report)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if self.collector is not None:
+            self.collector.__exit__(type(exception), exception, exception.__traceback__)

@@ -1,0 +1,74 @@
+"""Hugging Face transformers: ``WeightReportCallback`` records a ``Trainer`` run.
+
+    from weightreport.integrations.transformers import WeightReportCallback
+    trainer = Trainer(model, args, ..., callbacks=[WeightReportCallback("runs/exp1", every=10)])
+
+Needs the ``transformers`` package: ``pip install 'weightreport[transformers]'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from weightreport.collector import Collector
+from weightreport.errors import WeightReportError
+from weightreport.integrations._common import maybe_build, scalar_items, split_validation
+
+try:
+    from transformers import TrainerCallback
+except ImportError:
+    msg = "the Hugging Face integration needs transformers; pip install 'weightreport[transformers]'"
+    raise WeightReportError(msg) from None
+
+
+class WeightReportCallback(TrainerCallback):
+    """Creates a Collector when training begins and steps it after every optimizer step.
+
+    The step is taken in ``on_optimizer_step``, after the update and before the
+    Trainer zeroes the gradients, so gradients are recorded. Logged values go in at
+    the step they were logged (``eval_*`` as ``val_*``, ``learning_rate`` as ``lr``).
+    Only the main process writes.
+
+    Args:
+        run_dir: the run directory.
+        every: snapshot cadence in optimizer steps.
+        build_report: build the HTML report when training ends.
+        **collector_options: passed to ``Collector``.
+    """
+
+    def __init__(self, run_dir: str | Path, every: int = 10, build_report: bool = False,
+                 **collector_options) -> None:
+        self.run_dir = Path(run_dir)
+        self.every = every
+        self.build_report = build_report
+        self.options = collector_options
+        self.collector: Collector | None = None
+        self.report: Path | None = None
+
+    def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        if not state.is_world_process_zero or model is None:
+            return
+        self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer,
+                                   **self.options)
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        if self.collector is not None:
+            self.collector.step()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.collector is None or not logs:
+            return
+        metrics = scalar_items(logs)
+        metrics.pop("epoch", None)
+        if "learning_rate" in metrics:
+            metrics.setdefault("lr", metrics.pop("learning_rate"))
+        if "lr" in metrics and self.collector.optimizer is not None:
+            metrics.pop("lr")  # the collector records the optimizer's own
+        train, val = split_validation(metrics)
+        self.collector.log(**train, **val)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.collector is None:
+            return
+        self.collector.close()
+        self.report = maybe_build(self.run_dir, self.build_report)
