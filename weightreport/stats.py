@@ -123,6 +123,11 @@ def describe_array(x: np.ndarray, bins: int = 64) -> Description:
         x: the values (NaN and ±Inf allowed).
         bins: histogram bins.
     """
+    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+        return _describe_array(x, bins)
+
+
+def _describe_array(x: np.ndarray, bins: int) -> Description:
     finite = np.isfinite(x)
     nan_count = int(np.isnan(x).sum())
     f = x if finite.all() else x[finite]
@@ -239,7 +244,7 @@ class _LargeTensor:
         if max(self.scale, grid.width) > 2.0**100 or min(self.scale, grid.width) < 2.0**-100:
             x = x.double()  # keep the power-of-two scalings exact far from 1
         ws = _workspace(x)
-        d = torch.mul(x, 1.0 / self.scale, out=ws.get("d", x))
+        d = _div_pow2(x, self.scale, ws.get("d", x))
         shift = read(d.sum()) / n
         d.sub_(shift)
         d2 = torch.mul(d, d, out=ws.get("d2", x))
@@ -253,15 +258,16 @@ class _LargeTensor:
         a = torch.sub(d, delta, out=d2).abs_()
         out3 = ws.count(a, ">", 3.0 * sigma)
         out6 = ws.count(a, ">", 6.0 * sigma)
-        u = torch.mul(x, 1.0 / grid.width, out=d).floor_().sub_(grid.first_index)
+        u = _div_pow2(x, grid.width, d).floor_().sub_(grid.first_index)
         idx = ws.get("idx", x, torch.int32)
         idx.copy_(u)
         counts = torch.bincount(idx, minlength=grid.bins)
+        # The fences use the percentiles as reported: clamped to [min, max].
         if on_cpu:
-            qs = torch.from_numpy(quantiles_from_counts(counts.numpy(), grid, n))
+            qs = torch.from_numpy(quantiles_from_counts(counts.numpy(), grid, n)).clamp(self.lo, self.hi)
             fence_lo, fence_hi = float(qs[2] - 1.5 * (qs[4] - qs[2])), float(qs[4] + 1.5 * (qs[4] - qs[2]))
         else:
-            qs = _device_quantiles(counts, grid, n)
+            qs = _device_quantiles(counts, grid, n).clamp(self.lo, self.hi)
             fence_lo, fence_hi = qs[2] - 1.5 * (qs[4] - qs[2]), qs[4] + 1.5 * (qs[4] - qs[2])
         outiqr = ws.count(x, ">", fence_hi) + ws.count(x, "<", fence_lo)
         zeros = ws.count(x, "==", 0.0)
@@ -284,7 +290,7 @@ class _LargeTensor:
         m3 = s3 / n - 3 * delta * s2 / n + 2 * delta**3
         m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
         scale = self.scale
-        moments = _moments((shift + delta) * scale, m2 * scale**2, m3, m4)
+        moments = _moments((shift + delta) * scale, m2 * scale * scale, m3, m4)  # inf, not OverflowError
         if m2 > 0.0:  # the standardised moments come from the scaled sums directly
             moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
         norm = scale * math.sqrt(max(s2 + 2 * shift * s1 + n * shift * shift, 0.0))
@@ -298,6 +304,14 @@ class _LargeTensor:
             msg = f"internal error: histogram holds {int(counts.sum())} of {n} values"
             raise AssertionError(msg)
         return Description(stats, self.grid.edges, counts.tolist())
+
+
+def _div_pow2(x: torch.Tensor, p: float, out: torch.Tensor) -> torch.Tensor:
+    """``x / p`` for a power of two ``p``, exactly, also where ``1 / p`` overflows (p < 2**-1024)."""
+    inv = 1.0 / p
+    if math.isfinite(inv):
+        return torch.mul(x, inv, out=out)
+    return torch.mul(x, 2.0**600, out=out).mul_(1.0 / (p * 2.0**600))
 
 
 class _Workspace:
