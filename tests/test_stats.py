@@ -1,0 +1,314 @@
+"""Tensor statistics and histograms against independent oracles (numpy, scipy.stats)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from weightreport.grid import histogram_grid
+from weightreport.schema import QUANTILES
+from weightreport.stats import (
+    SMALL,
+    _device_quantiles,
+    describe,
+    describe_array,
+    quantiles_from_counts,
+)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+SIZES = {"small": 1000, "large": SMALL + 23_617}  # the exact host path and the device path
+
+
+def _finite(t: torch.Tensor) -> np.ndarray:
+    x = t.detach().cpu().to(torch.float64).reshape(-1).numpy()
+    return x[np.isfinite(x)]
+
+
+def _compare_dtype(t: torch.Tensor) -> type:
+    """The dtype a large tensor's comparisons run in (half types are widened to float32)."""
+    return np.float64 if t.dtype == torch.float64 else np.float32
+
+
+def _scipy(fn, f: np.ndarray) -> float:
+    with warnings.catch_warnings():  # scipy warns on near-constant data; the value is what we compare
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(fn(f))
+
+
+def check_against_oracles(t: torch.Tensor, bins: int = 64) -> None:
+    """Assert every statistic of ``describe([t])`` against numpy/scipy computed independently."""
+    (d,), _ = describe([t], bins)
+    s = d.stats
+    x = t.detach().cpu().to(torch.float64).reshape(-1).numpy()
+    f = x[np.isfinite(x)]
+    small = t.numel() <= SMALL
+    assert s["count"] == s["numel"] == t.numel()
+    assert s["nan_count"] == int(np.isnan(x).sum())
+    assert s["inf_count"] == int(np.isinf(x).sum())
+    assert len(d.edges) == bins + 1 and len(d.counts) == bins
+    assert all(type(c) is int for c in d.counts)
+    assert sum(d.counts) == s["count"] - s["nan_count"] - s["inf_count"] == f.size
+    if f.size == 0:
+        assert d.counts == [0] * bins
+        assert all(math.isnan(s[k]) for k in ("mean", "std", "var", "min", "max", "skew", "kurtosis"))
+        assert s["zeros"] == s["outliers_3std"] == s["outliers_6std"] == s["outliers_iqr"] == 0
+        return
+    hist, _ = np.histogram(f, bins=np.asarray(d.edges))
+    assert d.counts == hist.tolist()
+    assert s["min"] == f.min() and s["max"] == f.max()
+    assert s["zeros"] == int((f == 0).sum())
+    std = float(np.std(f))
+    if small:
+        assert s["mean"] == pytest.approx(np.mean(f), rel=1e-12, abs=1e-12 * std)
+        assert s["var"] == pytest.approx(np.var(f), rel=1e-10)
+        assert s["std"] == pytest.approx(std, rel=1e-10)
+        assert s["norm"] == pytest.approx(np.linalg.norm(f), rel=1e-12)
+    else:
+        assert s["mean"] == pytest.approx(np.mean(f), rel=1e-6, abs=1e-5 * std)
+        assert s["var"] == pytest.approx(np.var(f), rel=1e-5)
+        assert s["std"] == pytest.approx(std, rel=1e-5)
+        assert s["norm"] == pytest.approx(np.linalg.norm(f), rel=1e-5)
+    if std > 0:
+        tol = {"rel": 1e-9, "abs": 1e-9} if small else {"rel": 1e-4, "abs": 1e-4}
+        assert s["skew"] == pytest.approx(_scipy(scipy.stats.skew, f), **tol)
+        assert s["kurtosis"] == pytest.approx(_scipy(scipy.stats.kurtosis, f), **tol)
+    else:
+        assert math.isnan(s["skew"]) and math.isnan(s["kurtosis"])
+    exact = np.percentile(f, QUANTILES)
+    width = d.edges[1] - d.edges[0]
+    assert s["quantiles_exact"] is small
+    for q, v in zip(QUANTILES, exact):
+        if small:
+            assert s[f"p{q}"] == v
+        else:
+            assert abs(s[f"p{q}"] - v) <= width
+    a = np.abs(f - np.mean(f))
+    assert s["outliers_3std"] == int((a > 3 * std).sum())
+    assert s["outliers_6std"] == int((a > 6 * std).sum())
+    iqr = s["p75"] - s["p25"]
+    lo, hi = s["p25"] - 1.5 * iqr, s["p75"] + 1.5 * iqr
+    if small:
+        assert s["outliers_iqr"] == int(((f < lo) | (f > hi)).sum())
+    else:  # compared on the device in the tensor's (widened) dtype
+        dt = _compare_dtype(t)
+        g = f.astype(dt)
+        assert s["outliers_iqr"] == int(((g < dt(lo)) | (g > dt(hi))).sum())
+
+
+def _make(kind: str, n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(hash((kind, n)) % 2**31)
+    r = torch.randn(n, generator=g, dtype=torch.float64)
+    if kind == "random":
+        t = r
+    elif kind == "skewed":
+        t = torch.exp(r) * 3 - 1
+    elif kind == "constant":
+        t = torch.full((n,), 3.25, dtype=torch.float64)
+    elif kind == "zeros":
+        t = torch.zeros(n, dtype=torch.float64)
+    elif kind == "sparse":
+        t = torch.where(torch.rand(n, generator=g, dtype=torch.float64) < 0.01, r, 0.0)
+    elif kind == "naninf":
+        t = r.clone()
+        t[::7] = math.nan
+        t[3::11] = math.inf
+        t[5::13] = -math.inf
+    elif kind == "all_nan":
+        t = torch.full((n,), math.nan, dtype=torch.float64)
+    elif kind == "all_inf":
+        t = torch.full((n,), -math.inf, dtype=torch.float64)
+    elif kind == "huge":
+        t = r * 1e30
+    elif kind == "tiny":
+        t = r * 1e-30
+    elif kind == "offset":
+        t = r + 1000.0
+    elif kind == "outliers":
+        t = r.clone()
+        t[:: max(n // 50, 1)] = 40.0  # well separated from the bulk
+    else:
+        raise AssertionError(kind)
+    return t.to(dtype)
+
+
+KINDS = ["random", "skewed", "constant", "zeros", "sparse", "naninf", "all_nan", "all_inf",
+         "huge", "tiny", "offset", "outliers"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_statistics_match_oracles(kind, size):
+    """Every statistic of a float32 tensor matches numpy/scipy on both the exact and the device path."""
+    check_against_oracles(_make(kind, SIZES[size]))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("kind", ["random", "naninf", "sparse", "constant"])
+def test_other_dtypes_match_oracles(kind, dtype, size):
+    """float16, bfloat16 and float64 tensors are described as exactly as float32 ones."""
+    check_against_oracles(_make(kind, SIZES[size], dtype))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_float64_extreme_magnitudes_do_not_crash(size):
+    """float64 tensors near the ends of the double range (1e300, 1e-310) are described, not crashed on."""
+    for scale in (1e300, 1e-300, 1e-310):
+        t = _make("random", SIZES[size], torch.float64) * scale
+        (d,), _ = describe([t])
+        f = _finite(t)
+        assert d.counts == np.histogram(f, bins=np.asarray(d.edges))[0].tolist()
+        assert d.stats["min"] == f.min() and d.stats["max"] == f.max()
+
+
+def test_empty_tensor():
+    """An empty tensor gets zero counts and NaN statistics, not an error."""
+    (d,), _ = describe([torch.empty(0)])
+    assert d.stats["count"] == 0 and sum(d.counts) == 0
+    assert math.isnan(d.stats["mean"]) and len(d.edges) == 65
+
+
+def test_scalar_and_multidimensional_shapes():
+    """0-d and 4-d tensors are described over all their elements."""
+    check_against_oracles(torch.tensor(2.5))
+    check_against_oracles(torch.randn(8, 3, 5, 7, generator=torch.Generator().manual_seed(3)))
+    check_against_oracles(torch.randn(32, 64, 3, 3, generator=torch.Generator().manual_seed(4)))
+
+
+def test_counts_beyond_float32_integer_range():
+    """Histogram counts are exact above 2**24 values in one bin, where float32 counting stalls."""
+    n = 2**24 + 5
+    t = torch.zeros(n)
+    t[:3] = 1.0
+    (d,), _ = describe([t], bins=4)
+    assert sum(d.counts) == n and max(d.counts) == n - 3
+    assert all(type(c) is int for c in d.counts)
+
+
+def test_batched_describe_equals_one_at_a_time_and_returns_extras():
+    """Describing several tensors at once gives the same rows as one at a time, and extras come back as float64."""
+    g = torch.Generator().manual_seed(5)
+    tensors = [torch.randn(10, generator=g), _make("naninf", 30000), torch.randn(20000, generator=g),
+               torch.randn(4, 4, generator=g).half()]
+    extras = [torch.tensor([1.5, 2.5]), torch.arange(3, dtype=torch.int64)]
+    together, values = describe(tensors, 32, extras)
+    for t, d in zip(tensors, together):
+        (alone,), _ = describe([t], 32)
+        assert d.counts == alone.counts and d.edges == alone.edges
+        assert d.stats == pytest.approx(alone.stats, nan_ok=True)
+    assert values[0].tolist() == [1.5, 2.5] and values[1].tolist() == [0.0, 1.0, 2.0]
+    assert all(v.dtype == np.float64 for v in values)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_counts_on_cpu_and_device(device):
+    """The same tensor gives the same histogram and counts on the CPU and on ``device``."""
+    for kind in ("random", "naninf", "huge", "sparse"):
+        t = _make(kind, SIZES["large"])
+        (cpu,), _ = describe([t])
+        (dev,), _ = describe([t.to(device)])
+        assert dev.counts == cpu.counts and dev.edges == cpu.edges
+        for key in ("count", "nan_count", "inf_count", "zeros", "outliers_3std", "outliers_6std",
+                    "outliers_iqr", "min", "max"):
+            assert dev.stats[key] == cpu.stats[key], key
+
+
+def test_device_quantiles_equal_host_quantiles():
+    """The torch implementation of histogram quantiles equals the numpy one, number for number."""
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        bins = int(rng.integers(2, 80))
+        counts = rng.integers(0, 50, bins) * (rng.random(bins) < 0.7)
+        counts[rng.integers(0, bins)] += 1
+        grid = histogram_grid(-3.0, 5.0, bins)
+        n = int(counts.sum())
+        host = quantiles_from_counts(counts, grid, n)
+        dev = _device_quantiles(torch.from_numpy(counts), grid, n).numpy()
+        np.testing.assert_allclose(dev, host, rtol=0, atol=1e-12 * grid.width * bins)
+
+
+def test_histogram_quantiles_lie_within_one_bin():
+    """Quantiles interpolated from the counts are within one bin width of np.percentile."""
+    rng = np.random.default_rng(7)
+    for dist in (rng.normal(size=5000), rng.exponential(size=5000), rng.integers(0, 5, 5000) * 1.0):
+        grid = histogram_grid(float(dist.min()), float(dist.max()), 64)
+        counts, _ = np.histogram(dist, bins=np.asarray(grid.edges))
+        q = quantiles_from_counts(counts, grid, dist.size)
+        assert np.all(np.abs(q - np.percentile(dist, QUANTILES)) <= grid.width)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hnp.arrays(np.float32, st.integers(0, 300),
+                  elements=st.floats(width=32, allow_nan=True, allow_infinity=True)))
+def test_property_small_arrays(x):
+    """Any float32 array, NaN, Inf and extreme values included, is described exactly on the host path."""
+    check_against_oracles_or_overflow(torch.from_numpy(x.copy()))
+
+
+def check_against_oracles_or_overflow(t: torch.Tensor) -> None:
+    """Histogram, counts, range and zeros always exact; moments checked where float64 cannot overflow."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy overflow in x*x for |x| > 1e154
+        (d,), _ = describe([t])
+    f = _finite(t)
+    s = d.stats
+    assert sum(d.counts) == f.size == s["count"] - s["nan_count"] - s["inf_count"]
+    if f.size == 0:
+        return
+    assert d.counts == np.histogram(f, bins=np.asarray(d.edges))[0].tolist()
+    assert (s["min"], s["max"], s["zeros"]) == (f.min(), f.max(), int((f == 0).sum()))
+    assert d.edges[0] <= f.min() and f.max() < d.edges[-1]
+    if np.abs(f).max() < 1e150 and (f.size == 1 or np.ptp(f) > 1e-150):
+        check_against_oracles(t)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(SMALL + 1, 3 * SMALL),
+    exponent=st.integers(-35, 35),
+    offset=st.sampled_from([0.0, 1.0, -7.0, 1000.0]),
+    dist=st.sampled_from(["normal", "uniform", "lognormal", "integers"]),
+    nan_fraction=st.sampled_from([0.0, 0.0, 0.01]),
+    dtype=st.sampled_from([torch.float32, torch.float32, torch.float16, torch.float64]),
+)
+def test_property_large_tensors(seed, n, exponent, offset, dist, nan_fraction, dtype):
+    """Large tensors of any scale and shape of distribution keep exact counts and one-bin quantiles."""
+    rng = np.random.default_rng(seed)
+    x = {"normal": rng.normal, "uniform": rng.random, "lognormal": rng.lognormal,
+         "integers": lambda size: rng.integers(-4, 5, size) * 1.0}[dist](size=n)
+    x = (x + offset) * 10.0**exponent
+    if nan_fraction:
+        x[rng.random(n) < nan_fraction] = np.nan
+    t = torch.from_numpy(x).to(dtype)
+    if dtype == torch.float16 and abs(exponent) > 3:
+        t = torch.from_numpy(x / 10.0**exponent).to(dtype)  # keep float16 in its range
+    check_against_oracles_or_overflow(t)
+
+
+def test_describe_array_is_the_small_path():
+    """describe_array on a float64 numpy array agrees with describe on the same tensor."""
+    x = np.random.default_rng(8).normal(size=500)
+    a = describe_array(x)
+    (b,), _ = describe([torch.from_numpy(x)])
+    assert a.counts == b.counts and a.stats == pytest.approx(b.stats)
+
+
+def test_iqr_fences_use_the_reported_percentiles():
+    """outliers_iqr counts against the reported (clamped) p25/p75, even when p25 is the minimum."""
+    rng = np.random.default_rng(12462)  # found by hypothesis: p25 interpolates below the minimum
+    t = torch.from_numpy(rng.lognormal(size=SMALL + 1) + 1.0).float()
+    (d,), _ = describe([t])
+    s, f = d.stats, t.numpy()
+    assert s["p25"] == s["min"]
+    iqr = s["p75"] - s["p25"]
+    lo, hi = np.float32(s["p25"] - 1.5 * iqr), np.float32(s["p75"] + 1.5 * iqr)
+    assert s["outliers_iqr"] == int(((f < lo) | (f > hi)).sum())
