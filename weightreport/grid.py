@@ -61,6 +61,8 @@ def histogram_grid(lo: float, hi: float, bins: int) -> Grid:
         width = _pow2_at_least((hi - lo) / bins)
     while True:
         first = math.floor(lo / width)
+        if first * width > lo:  # lo / width underflowed to -0.0 (a tiny negative lo, a huge width)
+            first -= 1
         if (first + bins) * width > hi:
             break
         width *= 2.0
