@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from weightreport import __version__
+from weightreport.distributed import is_distributed, local_piece, on_rank_zero
 from weightreport.errors import WeightReportError
 from weightreport.hooks import ActivationCapture
 from weightreport.run import read_manifest
@@ -95,8 +96,9 @@ class Collector:
         self.path = Path(run_dir)
         self.optimizer = optimizer
         self.probe = probe
-        resumed = prepare_directory(self.path, mode)
-        self._writer = RunWriter(self.path)
+        self._rank = torch.distributed.get_rank() if is_distributed() else 0
+        resumed = on_rank_zero(lambda: prepare_directory(self.path, mode))
+        self._writer = RunWriter(self.path) if self._rank == 0 else None
         modules = select_modules(self.model, include, exclude)
         params = [(f"{m}.{p}" if m else p, t) for m, mod in modules
                   for p, t in mod.named_parameters(recurse=False)]
@@ -115,17 +117,22 @@ class Collector:
         self._shapes = OutputShapeRecorder(self.model)
         self._structure = describe_model(self.model)
         if resumed:
-            manifest = read_manifest(self.path)
+            manifest = on_rank_zero(lambda: read_manifest(self.path))
             self._step = int(manifest.get("last_step", 0))
             self._snapshots = int(manifest.get("snapshots", 0))
             self._resumed_at = [*manifest.get("resumed_at", []), self._step]
             self._name = manifest.get("name") or name or self.path.name
-            init = self._load_init()
         else:
             self._step, self._snapshots, self._resumed_at = 0, 0, []
             self._name = name or self.path.name
-            init = {n: t.detach().cpu().clone() for n, t in params}
-            torch.save(init, self.path / INIT_WEIGHTS)
+        if self._rank == 0 and not is_distributed():
+            init = self._load_init() if resumed else {n: t.detach().cpu().clone() for n, t in params}
+            if not resumed:
+                torch.save(init, self.path / INIT_WEIGHTS)
+        else:
+            # Distributed: each rank keeps its own pieces; a resumed run measures the
+            # distance from the weights it resumed with.
+            init = {n: local_piece(t.detach())[0].cpu().clone() for n, t in params}
         self._taker = SnapshotTaker(params, traj, init, bins=bins, gradients=gradients)
         self._status, self._error = "running", None
         self._last_snapshot = -1
@@ -213,17 +220,21 @@ class Collector:
             for i, rate in enumerate(rates):
                 key = "lr" if len(rates) == 1 else f"lr/group{i}"
                 rows.append({"step": self._step, "name": key, "value": rate})
-        self._writer.add("scalars", rows)
+        if self._writer is not None:
+            self._writer.add("scalars", rows)
 
     def _snapshot(self) -> None:
         captured = self._capture.take() if self._capture is not None else {}
-        tables = self._taker.take(self._step, self.model, captured)
+        watched = self._capture.watched if self._capture is not None else []
+        tables = self._taker.take(self._step, self.model, captured, watched)
         if self.probe is not None:
             from weightreport.probes import capture_probes
 
+            # every rank runs the probe: a sharded model's forward is collective
             tables["probes"] = capture_probes(self.model, self.probe, self._step)
-        for table, rows in tables.items():
-            self._writer.add(table, rows)
+        if self._writer is not None:
+            for table, rows in tables.items():
+                self._writer.add(table, rows)
         self._snapshots += 1
         self._last_snapshot = self._step
         self._unflushed += 1
@@ -231,6 +242,9 @@ class Collector:
             self._flush()
 
     def _flush(self, final: bool = False) -> None:
+        if self._writer is None:  # only rank 0 writes
+            self._unflushed = 0
+            return
         try:
             self._writer.flush(self._manifest())
         except OSError as exc:

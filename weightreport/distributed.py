@@ -32,12 +32,14 @@ sums, at a few times its cost per element. Results come back on rank 0 only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from weightreport.errors import WeightReportError
 from weightreport.grid import histogram_grid
 from weightreport.stats import (
     SMALL,
@@ -51,6 +53,8 @@ from weightreport.stats import (
     flat,
     quantiles_from_counts,
 )
+
+T = TypeVar("T")
 
 _CHUNK = 1 << 22
 """Elements widened to float64 at a time, which bounds the scratch memory."""
@@ -96,6 +100,52 @@ def local_piece(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
         if isinstance(p, Replicate) and coordinate[dim] != 0:
             return local.new_empty(0), True
     return local, True
+
+
+def on_rank_zero(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on rank 0 and give every rank its result, or its WeightReportError.
+
+    Outside a process group this is just ``fn()``. Used at construction so that a bad
+    run directory fails on every rank at once instead of leaving the others waiting.
+    """
+    if not is_distributed():
+        return fn()
+    box: list = [None, None]
+    if dist.get_rank() == 0:
+        try:
+            box[0] = fn()
+        except WeightReportError as exc:
+            box[1] = str(exc)
+    dist.broadcast_object_list(box, src=0)
+    if box[1] is not None:
+        raise WeightReportError(box[1])
+    return box[0]
+
+
+def _is_dtensor(t: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # torch built without distributed support
+        return False
+    return isinstance(t, DTensor)
+
+
+def global_offset(t: torch.Tensor) -> int | None:
+    """Flat index, in the whole tensor, of this rank's first local element.
+
+    0 for a plain tensor. For a DTensor sharded along dimension 0 only (FSDP2's
+    layout) the local piece is a contiguous run of rows; for other layouts, where the
+    piece is not contiguous in the whole, None.
+    """
+    if not _is_dtensor(t):
+        return 0
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    shape, offset = compute_local_shape_and_global_offset(t.shape, t.device_mesh, t.placements)
+    if any(offset[1:]) or tuple(shape[1:]) != tuple(t.shape[1:]):
+        return None
+    inner = math.prod(t.shape[1:])
+    return int(offset[0]) * inner if t.dim() else 0
 
 
 def describe_distributed(

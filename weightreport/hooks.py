@@ -32,12 +32,14 @@ class Captured:
 
     Attributes:
         samples: kind ("activation", "bn_input", "bn_output") → (sample, full numel).
-        units: (units, dead, saturated) as a float64 device tensor, or None.
+        units: (mode, per-unit signal, reach) for ReLU-like ("dead": the unit's max over
+            the batch, dead when ≤ 0) and saturating layers ("saturated": the unit's
+            least distance from the centre, saturated when ≥ reach), or None.
         bn_batch: per-channel (mean, unbiased var) of a BatchNorm layer's input, or None.
     """
 
     samples: dict[str, tuple[torch.Tensor, int]] = field(default_factory=dict)
-    units: torch.Tensor | None = None
+    units: tuple[str, torch.Tensor, float] | None = None
     bn_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
@@ -64,9 +66,12 @@ class ActivationCapture:
         self._running: dict[str, tuple[torch.Tensor, ...]] = {}
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._handles = []
+        self.watched: list[tuple[str, bool]] = []
+        """(name, is BatchNorm) of every hooked module, in definition order."""
         for name, module in modules:
             if isinstance(module, SKIPPED):
                 continue
+            self.watched.append((name, isinstance(module, BATCHNORM)))
             if isinstance(module, BATCHNORM):
                 self._handles.append(module.register_forward_pre_hook(self._bn_pre_hook(name)))
                 self._handles.append(module.register_forward_hook(self._bn_hook(name)))
@@ -150,26 +155,31 @@ def _unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(d for d in range(t.dim()) if d != 1)
 
 
-def _units(module: nn.Module, out: torch.Tensor) -> torch.Tensor | None:
-    """(units, dead, saturated) for ReLU-like and saturating layers, else None."""
+def _units(module: nn.Module, out: torch.Tensor) -> tuple[str, torch.Tensor, float] | None:
+    """The per-unit signal of a ReLU-like or saturating layer's output, else None.
+
+    Kept per unit (not yet counted) so that ranks of a distributed run can merge
+    them with one max or min reduction before counting.
+    """
     dims = _unit_dims(out)
     if dims is None:
         return None
     y = out.detach()
-    units = float(y.shape[1])
     if isinstance(module, RELU_LIKE):
-        dead = (y.amax(dim=dims) <= 0).sum()
-        return torch.stack([torch.tensor(units, device=y.device), dead.double(),
-                            torch.tensor(0.0, device=y.device)]).double()
+        return "dead", y.amax(dim=dims).double(), 0.0
     for kind, (centre, reach) in SATURATING.items():
         if isinstance(module, kind):
             if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
                 reach = 0.99 * max(abs(module.min_val), abs(module.max_val))
-            closest = (y - centre).abs().amin(dim=dims)
-            saturated = (closest >= reach).sum()
-            return torch.stack([torch.tensor(units, device=y.device),
-                                torch.tensor(0.0, device=y.device), saturated.double()]).double()
+            return "saturated", (y - centre).abs().amin(dim=dims).double(), reach
     return None
+
+
+def count_units(mode: str, signal, reach: float) -> tuple[int, int, int]:
+    """(units, dead, saturated) from a layer's merged per-unit signal (a numpy array)."""
+    if mode == "dead":
+        return len(signal), int((signal <= 0).sum()), 0
+    return len(signal), 0, int((signal >= reach).sum())
 
 
 def _batch_stats(module: nn.Module, inp: torch.Tensor, before) -> tuple[torch.Tensor, torch.Tensor]:

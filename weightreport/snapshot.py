@@ -1,4 +1,12 @@
-"""One snapshot: gather the tensors, describe them in one go, and lay out table rows."""
+"""One snapshot: gather the tensors, describe them in one go, and lay out table rows.
+
+In one process, everything reaches the host through ``stats.describe`` (two batched
+transfers). Under torch.distributed every rank takes part: sharded parameters
+(FSDP2) and each rank's activations are described as wholes with
+``distributed.describe_distributed``, and the per-parameter norms, trajectory
+values, activation sizes and per-unit signals are merged with one reduction each.
+Only rank 0 gets rows back.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +14,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from weightreport.hooks import Captured
+from weightreport import distributed as dist
+from weightreport.hooks import Captured, count_units
 from weightreport.stats import describe
+
+_BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 
 
 class SnapshotTaker:
     """Turns the model's current state into rows for every table.
 
-    It keeps two copies of the watched parameters on their device: the weights at the
-    previous snapshot (for the update ratio) and at initialisation (for the distance
-    from it).
+    It keeps two copies of the watched parameters (their local pieces, under FSDP2)
+    on their device: the weights at the previous snapshot, for the update ratio, and
+    at initialisation, for the distance from it.
 
     Args:
         params: (qualified name, parameter) pairs.
         trajectories: name → flat indices whose exact values are recorded.
-        init: name → the parameter's initial value (any device).
+        init: name → the parameter's initial value (its local piece, any device).
         bins: histogram bins.
         gradients: whether to record gradients.
     """
@@ -31,7 +42,11 @@ class SnapshotTaker:
         self.gradients = gradients
         self._traj = {n: idx for n, idx in trajectories.items() if idx}
         self._traj_t: dict[str, torch.Tensor] = {}
-        self._init = {n: init[n].to(p.device, torch.float32) for n, p in params if n in init}
+        self._init = {}
+        for n, p in params:
+            if n in init:
+                piece = dist.local_piece(p.detach())[0]
+                self._init[n] = init[n].to(piece.device, torch.float32)
         self._prev: dict[str, torch.Tensor] | None = None
         self._modules: dict[str, nn.Module] | None = None
 
@@ -39,104 +54,178 @@ class SnapshotTaker:
         """Name → recorded flat indices, for the manifest."""
         return dict(self._traj)
 
-    def take(self, step: int, model: nn.Module, captured: dict[str, Captured]) -> dict[str, list]:
-        """Describe everything at ``step`` and return rows per table."""
-        tensors, keys = [], []
+    def take(self, step: int, model: nn.Module, captured: dict[str, Captured],
+             watched: list[tuple[str, bool]] = ()) -> dict[str, list]:
+        """Describe everything at ``step``; rows per table on rank 0, {} on other ranks.
+
+        Args:
+            step: the step number written into every row.
+            model: the (unwrapped) model, for BatchNorm buffers.
+            captured: what the activation hooks kept for this snapshot.
+            watched: every hooked module, so that all ranks pass the same list.
+        """
+        spread = dist.is_distributed()
+        rank = torch.distributed.get_rank() if spread else 0
+        entries = self._entries(captured, watched if spread else None)
+        sums, maxes, mins, own = [], [], [], []
+        layout = self._extras(model, captured, entries, rank, spread, sums, maxes, mins, own)
+        pieces = [e[2] for e in entries]
+        if spread:
+            descriptions = dist.describe_distributed(pieces, [e[3] for e in entries], self.bins)
+            sums = dist.reduce_sum(sums) if sums else []
+            maxes = dist.reduce_max(maxes) if maxes else []
+            mins = dist.reduce_min(mins) if mins else []
+            values = [t.double().cpu().numpy().reshape(-1) for t in [*sums, *maxes, *mins, *own]]
+        else:
+            descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own])
+        self._remember()
+        if rank != 0:
+            return {}
+        return self._rows(step, entries, descriptions, dict(zip(layout, values)), captured)
+
+    def _entries(self, captured, watched):
+        """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
+        entries = []
         for name, p in self.params:
-            tensors.append(p)
-            keys.append((name, "param", p.numel(), None))
+            entries.append((name, "param", *dist.local_piece(p.detach()), p.numel()))
         if self.gradients:
             for name, p in self.params:
                 if p.grad is not None:
-                    tensors.append(p.grad)
-                    keys.append((name, "grad", p.numel(), None))
-        for module_name, cap in captured.items():
-            for kind, (sample, numel) in cap.samples.items():
-                tensors.append(sample)
-                keys.append((module_name, kind, numel, cap.units if kind == "activation" else None))
-        extras, layout = self._extras(model, captured, keys)
-        descriptions, values = describe(tensors, self.bins, extras)
-        rows = self._rows(step, keys, descriptions, values, layout, captured)
-        self._remember()
-        return rows
+                    entries.append((name, "grad", *dist.local_piece(p.grad), p.numel()))
+        if watched is None:
+            for name, cap in captured.items():
+                for kind, (sample, numel) in cap.samples.items():
+                    entries.append((name, kind, sample, False, numel))
+            return entries
+        for name, is_bn in watched:  # every rank lists every module, captured or not
+            cap = captured.get(name)
+            for kind in ("bn_input", "bn_output") if is_bn else ("activation",):
+                sample, numel = cap.samples[kind] if cap and kind in cap.samples else (
+                    torch.zeros(0), 0)
+                entries.append((name, kind, sample, True, numel))
+        return entries
 
-    def _extras(self, model, captured, keys):
-        """Tensors that ride along in the transfer: norms, trajectories, units, BN vectors."""
-        extras, layout = [], []
+    def _extras(self, model, captured, entries, rank, spread, sums, maxes, mins, own):
+        """Fill the lists of tensors to merge by sum, max, min, or keep as rank 0's own.
+
+        Returns:
+            One (what, name) key per tensor, in the order sums, maxes, mins, own.
+        """
+        keys: dict[str, list] = {"sum": [], "max": [], "min": [], "own": []}
         for name, p in self.params:
-            w = p.detach().float()
-            ref = self._init.get(name)
+            w, sharded = dist.local_piece(p.detach())
+            w = w.float()
+            counts = sharded or rank == 0  # a replica counts once, on rank 0
             prev = self._prev.get(name) if self._prev is not None else None
-            norms = [torch.linalg.vector_norm(w - prev) if prev is not None else w.new_tensor(float("nan")),
-                     torch.linalg.vector_norm(prev) if prev is not None else w.new_tensor(float("nan")),
-                     torch.linalg.vector_norm(w - ref) if ref is not None else w.new_tensor(float("nan"))]
-            extras.append(torch.stack(norms))
-            layout.append(("norms", name))
+            ref = self._init.get(name)
+            nan = w.new_tensor(float("nan"))
+            squares = torch.stack([
+                _sq(w - prev) if prev is not None else nan,
+                _sq(prev) if prev is not None else nan,
+                _sq(w - ref) if ref is not None else nan,
+            ])
+            sums.append(squares if counts else torch.zeros_like(squares))
+            keys["sum"].append(("norms", name))
             if name in self._traj:
-                idx = self._traj_t.get(name)
-                if idx is None or idx.device != p.device:
-                    idx = torch.tensor(self._traj[name], dtype=torch.long, device=p.device)
-                    self._traj_t[name] = idx
-                extras.append(w.reshape(-1).index_select(0, idx))
-                layout.append(("trajectory", name))
-        for name, _kind, _numel, units in keys:
-            if units is not None:
-                extras.append(units)
-                layout.append(("units", name))
+                sums.append(self._trajectory(name, p, w, sharded, counts))
+                keys["sum"].append(("trajectory", name))
+        if spread:
+            for name, kind, piece, _sharded, numel in entries:
+                if kind in ("activation", "bn_input", "bn_output"):
+                    sums.append(torch.tensor([float(numel)], device=piece.device))
+                    keys["sum"].append(("numel", f"{kind}:{name}"))
+        for name, cap in captured.items():
+            if cap.units is not None:
+                mode, signal, _reach = cap.units
+                (maxes if mode == "dead" else mins).append(signal)
+                keys["max" if mode == "dead" else "min"].append(("units", name))
         if any(cap.bn_batch is not None for cap in captured.values()):
             if self._modules is None:
                 self._modules = dict(model.named_modules())
             for name, cap in captured.items():
-                if cap.bn_batch is None or name not in self._modules:
-                    continue
-                module = self._modules[name]
-                channels = cap.bn_batch[0].numel()
-                vectors = [*cap.bn_batch]
-                for attr in ("running_mean", "running_var", "weight", "bias"):
-                    value = getattr(module, attr, None)
-                    if value is None:
-                        value = torch.full((channels,), float("nan"), device=cap.bn_batch[0].device)
-                    vectors.append(value.detach().double().reshape(-1))
-                extras.append(torch.cat(vectors))
-                layout.append(("bn", name))
-        return extras, layout
+                if cap.bn_batch is not None and name in self._modules:
+                    own.append(_bn_vectors(self._modules[name], cap.bn_batch))
+                    keys["own"].append(("bn", name))
+        return [*keys["sum"], *keys["max"], *keys["min"], *keys["own"]]
 
-    def _rows(self, step, keys, descriptions, values, layout, captured):
-        norms, traj, units, bn = {}, {}, {}, {}
-        for (what, name), value in zip(layout, values):
-            {"norms": norms, "trajectory": traj, "units": units, "bn": bn}[what][name] = value
+    def _trajectory(self, name, p, w, sharded, counts) -> torch.Tensor:
+        """The recorded elements' values (zeros where another rank owns them)."""
+        idx = self._traj_t.get(name)
+        if idx is None or idx.device != w.device:
+            idx = torch.tensor(self._traj[name], dtype=torch.long, device=w.device)
+            self._traj_t[name] = idx
+        if not sharded:
+            values = w.reshape(-1).index_select(0, idx).double()
+            return values if counts else torch.zeros_like(values)
+        start = dist.global_offset(p)
+        if start is None:  # not sharded by rows: assemble the whole tensor (a collective)
+            whole = p.detach().full_tensor().reshape(-1).index_select(0, idx).double()
+            return whole if counts and torch.distributed.get_rank() == 0 else torch.zeros_like(whole)
+        local = idx - start
+        mine = (local >= 0) & (local < w.numel())
+        values = torch.zeros(idx.numel(), dtype=torch.float64, device=w.device)
+        if w.numel():
+            values[mine] = w.reshape(-1)[local[mine]].double()
+        return values
+
+    def _rows(self, step, entries, descriptions, values, captured):
         stats, hists = [], []
-        for (name, kind, numel, _), desc in zip(keys, descriptions):
+        for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions):
+            if ("numel", f"{kind}:{name}") in values:
+                numel = int(values[("numel", f"{kind}:{name}")][0])
+            if kind not in ("param", "grad") and desc.stats["count"] == 0:
+                continue  # a module no rank saw in this snapshot
             row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
             if kind == "param":
-                diff, prev, dist = norms[name].tolist()
+                diff, prev, dist0 = np.sqrt(values[("norms", name)]).tolist()
                 row["update_ratio"] = None if np.isnan(diff) or prev == 0 else diff / prev
-                row["dist_from_init"] = None if np.isnan(dist) else dist
-            if kind == "activation" and name in units:
-                u, dead, sat = (int(v) for v in units[name])
-                row.update(units=u, dead_units=dead, saturated_units=sat)
+                row["dist_from_init"] = None if np.isnan(dist0) else dist0
+            if kind == "activation" and ("units", name) in values:
+                mode, _signal, reach = captured[name].units
+                row["units"], row["dead_units"], row["saturated_units"] = count_units(
+                    mode, values[("units", name)], reach)
             stats.append(row)
             hists.append({"step": step, "tensor": name, "kind": kind,
                           "edges": desc.edges, "counts": desc.counts})
         trajectories = [
             {"step": step, "tensor": name, "index": i, "value": float(v)}
-            for name, vals in traj.items() for i, v in zip(self._traj[name], vals)
+            for (what, name), vals in values.items() if what == "trajectory"
+            for i, v in zip(self._traj[name], vals)
         ]
         batchnorm = []
-        for name, vec in bn.items():
-            columns = vec.reshape(6, -1)
+        for (what, name), vec in values.items():
+            if what != "bn":
+                continue
+            columns = vec.reshape(len(_BN_COLUMNS), -1)
             for c in range(columns.shape[1]):
                 batchnorm.append({"step": step, "module": name, "channel": c, **{
-                    key: (None if np.isnan(columns[j, c]) else float(columns[j, c]))
-                    for j, key in enumerate(("batch_mean", "batch_var", "running_mean",
-                                             "running_var", "weight", "bias"))}})
+                    key: None if np.isnan(columns[j, c]) else float(columns[j, c])
+                    for j, key in enumerate(_BN_COLUMNS)}})
         return {"stats": stats, "histograms": hists, "trajectories": trajectories,
                 "batchnorm": batchnorm}
 
     def _remember(self) -> None:
-        """Keep this snapshot's weights as the previous ones."""
+        """Keep this snapshot's weights (local pieces) as the previous ones."""
+        pieces = {n: dist.local_piece(p.detach())[0] for n, p in self.params}
         if self._prev is None:
-            self._prev = {n: p.detach().float().clone() for n, p in self.params}
+            self._prev = {n: w.float().clone() for n, w in pieces.items()}
         else:
-            for n, p in self.params:
-                self._prev[n].copy_(p.detach())
+            for n, w in pieces.items():
+                self._prev[n].copy_(w)
+
+
+def _sq(t: torch.Tensor) -> torch.Tensor:
+    """Sum of squares (a norm's square, so pieces can be summed across ranks)."""
+    return torch.linalg.vector_norm(t.double()) ** 2 if t.numel() else t.new_zeros((), dtype=torch.float64)
+
+
+def _bn_vectors(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Batch mean and var, running mean and var, gamma and beta, one channel per column."""
+    channels = batch[0].numel()
+    vectors = [*batch]
+    for attr in _BN_COLUMNS[2:]:
+        value = getattr(module, attr, None)
+        if value is None:
+            value = torch.full((channels,), float("nan"), device=batch[0].device)
+        vectors.append(value.detach().double().reshape(-1))
+    return torch.cat(vectors)

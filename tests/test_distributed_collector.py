@@ -1,0 +1,130 @@
+"""The Collector under DDP and FSDP2 (2 gloo ranks on CPU) records what one process would.
+
+Each scenario trains the same model on the same global batch twice: once in this
+process, once split over two ranks. Element counts must match exactly; moments to a
+tight tolerance; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from weightreport import Collector, load_run
+
+WORLD = 2
+STEPS = 4
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 20), nn.Tanh(), nn.Linear(20, 3))
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 6, generator=g)
+    x[:, 0] = -5.0  # keep some units of the first layer dead across the whole batch
+    return x, torch.randint(0, 3, (16,), generator=g)
+
+
+def _train(model, run_dir, x, y, wrapped=None) -> None:
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    forward = wrapped or model
+    with Collector(wrapped or model, run_dir, every=1, optimizer=opt) as wr:
+        for _ in range(STEPS):
+            opt.zero_grad()
+            nn.functional.cross_entropy(forward(x), y).backward()
+            opt.step()
+            wr.step()
+
+
+def _worker(rank: int, port: int, folder: str, scenario: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=WORLD)
+    try:
+        x, y = _batch()
+        half = slice(rank * 8, rank * 8 + 8)
+        model = _model()
+        if scenario == "ddp":
+            wrapped = nn.parallel.DistributedDataParallel(model)
+            _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped)
+        else:
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in model:
+                if isinstance(layer, nn.Linear):
+                    fully_shard(layer)
+            fully_shard(model)
+            _train(model, os.path.join(folder, "run"), x[half], y[half])
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn(tmp_path, scenario: str):
+    with socket.socket() as s:  # a free port on the loopback interface only
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_worker, args=(port, str(tmp_path), scenario), nprocs=WORLD)
+    single = tmp_path / "single"
+    x, y = _batch()
+    _train(_model(), single, x, y)
+    return load_run(tmp_path / "run"), load_run(single)
+
+
+def _compare(split, single, kinds) -> None:
+    a = split.tables["stats"].set_index(["step", "tensor", "kind"]).sort_index()
+    b = single.tables["stats"].set_index(["step", "tensor", "kind"]).sort_index()
+    a = a[a.index.get_level_values("kind").isin(kinds)]
+    b = b[b.index.get_level_values("kind").isin(kinds)]
+    assert list(a.index) == list(b.index)
+    for column in ("numel", "count", "nan_count", "inf_count", "units", "dead_units",
+                   "saturated_units"):
+        assert a[column].fillna(-1).tolist() == b[column].fillna(-1).tolist(), column
+    for column in ("mean", "std", "norm", "min", "max"):
+        assert np.allclose(a[column], b[column], rtol=1e-4, atol=1e-6), column
+    params = [k for k in kinds if k == "param"]
+    if params:
+        first = a.loc[0]
+        assert first["count"].sum() == sum(p.numel() for p in _model().parameters())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_ddp_run_matches_one_process(tmp_path):
+    """Under DDP, parameters count once and activations cover the global batch."""
+    split, single = _spawn(tmp_path, "ddp")
+    assert split.manifest["status"] == "complete"
+    assert [m["name"] for m in split.manifest["model"]["modules"]][:2] == ["", "0"]
+    _compare(split, single, ("param", "grad", "activation"))
+    acts = split.tables["stats"].query("kind == 'activation' and tensor == '1'")
+    assert (acts["dead_units"] > 0).all()  # the forced-dead units were seen on both ranks
+    traj_a = split.tables["trajectories"].sort_values(["step", "tensor", "index"])
+    traj_b = single.tables["trajectories"].sort_values(["step", "tensor", "index"])
+    assert np.allclose(traj_a.value, traj_b.value, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_fsdp2_run_matches_one_process(tmp_path):
+    """Under FSDP2, sharded parameters are described whole, with the unwrapped names."""
+    split, single = _spawn(tmp_path, "fsdp")
+    assert split.manifest["status"] == "complete"
+    _compare(split, single, ("param", "grad", "activation"))
+    s = split.tables["stats"].query("kind == 'param' and step == 0")
+    assert sorted(s.tensor) == sorted(n for n, _ in _model().named_parameters())
+    ratios = split.tables["stats"].query("kind == 'param' and step > 0")["update_ratio"]
+    ref = single.tables["stats"].query("kind == 'param' and step > 0")["update_ratio"]
+    assert np.allclose(ratios.fillna(0).to_numpy(), ref.fillna(0).to_numpy(), rtol=1e-3)
+    traj_a = split.tables["trajectories"].sort_values(["step", "tensor", "index"])
+    traj_b = single.tables["trajectories"].sort_values(["step", "tensor", "index"])
+    assert traj_a[["step", "tensor", "index"]].values.tolist() == traj_b[["step", "tensor", "index"]].values.tolist()
+    assert np.allclose(traj_a.value, traj_b.value, rtol=1e-5, atol=1e-7)
