@@ -21,6 +21,7 @@ from weightreport.charts.training import _hist_chart, _series_chart, bands_chart
 
 SIDE_COLORS = alt.Scale(domain=["input", "output"], range=["#ff7f0e", "#1f77b4"])
 MATRIX = 260
+MAX_UNIT_LAYERS = 8
 DIVERGING = alt.Scale(scheme="blueorange", domainMid=0)
 
 
@@ -74,11 +75,19 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
         charts.append(make("Activation distribution", bands_chart(
             ds, section.bands, section.layers, "output percentiles over time", "activation"), ds, layered=True))
     if not section.units.empty:
-        cols = ["dead", "saturated"]
-        data = ds.add(columnar(section.units, "tensor", ["step", *cols]))
-        charts.append(make("Dead and saturated units", _series_chart(
-            data, cols, section.layers, cols, "fraction of dead / saturated units",
-            y_title="fraction of units"), ds, layered=True))
+        u = section.units
+        worst = (u.groupby("tensor")[["dead", "saturated"]].max().max(axis=1)
+                 .sort_values(ascending=False, kind="stable").head(MAX_UNIT_LAYERS).index)
+        u = u[u["tensor"].isin(set(worst))].melt(["tensor", "step"], ["dead", "saturated"], "kind", "fraction")
+        u = u.assign(series=u["tensor"] + " " + u["kind"])
+        chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
+            ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
+            x=alt.X("step:Q", title="step"), y=alt.Y("fraction:Q", title="fraction of units",
+                                                    scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="right", labelLimit=200)),
+            tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("fraction:Q", format=".1%")],
+        ).properties(width=HALF, height=HEIGHT, title=f"dead / saturated units (≤ {MAX_UNIT_LAYERS} worst layers)")
+        charts.append(make("Dead and saturated units", chart, ds))
     if not section.probes.empty:
         charts.append(make("Probe captures", _probe_chart(ds, section.probes), ds, wide=True))
     return charts

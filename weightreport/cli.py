@@ -1,0 +1,78 @@
+"""The ``weightreport`` command line: argument parsing only; each command calls the library.
+
+``main(argv)`` builds one parser with a subcommand per command; library errors
+(``WeightReportError``) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from weightreport.errors import WeightReportError
+
+PROG = "weightreport"
+
+
+def _progress() -> tuple[Callable[[str], None] | None, Callable[[], None]]:
+    """A rich progress bar over the build stages on a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import Progress
+
+    from weightreport.report import STAGES
+
+    bar = Progress(transient=True)
+    task = bar.add_task("building report", total=len(STAGES))
+    bar.start()
+
+    def advance(stage: str) -> None:
+        bar.update(task, completed=STAGES.index(stage), description=f"{stage}")
+
+    return advance, bar.stop
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """``weightreport build RUN``."""
+    from weightreport.report import build_report
+
+    advance, stop = _progress()
+    try:
+        built = build_report(args.run, html=args.output, pdf=args.pdf, title=args.title, progress=advance)
+    finally:
+        stop()
+    print(built.html)
+    if built.pdf is not None:
+        print(built.pdf)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser, one subparser per command (``build``; ``demo`` is added later)."""
+    p = argparse.ArgumentParser(prog=PROG, description="See what training did to your PyTorch network.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    b = sub.add_parser("build", help="render a run directory into an HTML (and PDF) report")
+    b.add_argument("run", type=Path, metavar="RUN", help="the run directory written by Collector")
+    b.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
+                   help="the HTML file (default: reports/<run name>.html)")
+    b.add_argument("--pdf", nargs="?", const=True, default=None, metavar="OUT.pdf",
+                   help="also write a PDF (default path: the HTML's, with .pdf)")
+    b.add_argument("--title", default=None, help="the report's title (default: the run's name)")
+    b.set_defaults(func=cmd_build)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 success, 2 bad input)."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except WeightReportError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
