@@ -93,12 +93,12 @@ def write_run(path: Path, spec: Spec, seed: int = 0) -> Path:
         wshape = shape
         bshape = (shape[0],)
         tensors += [(f"{name}.weight", int(np.prod(wshape)), kind), (f"{name}.bias", bshape[0], kind)]
-        params = [{"name": "weight", "shape": list(wshape), "numel": int(np.prod(wshape)), "trainable": True},
-                  {"name": "bias", "shape": list(bshape), "numel": bshape[0], "trainable": True}]
+        params = [{"name": f"{name}.weight", "shape": list(wshape), "numel": int(np.prod(wshape)), "trainable": True},
+                  {"name": f"{name}.bias", "shape": list(bshape), "numel": bshape[0], "trainable": True}]
         modules.append({"name": name, "type": kind, "depth": 1, "leaf": True, "params": params,
                         "num_params": sum(p["numel"] for p in params), "output_shape": [8, shape[0]]})
     total = sum(n for _, n, _ in tensors)
-    modules[0]["num_params"] = 0
+    modules[0]["num_params"] = total
     per_part = spec.every * spec.flush_every if spec.flush_every else None
 
     # scalars: loss, acc, val_loss, val_acc, lr at every `every // 2` steps

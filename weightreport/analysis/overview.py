@@ -22,7 +22,9 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame) -> Overview:
     model = m.get("model") or {}
     rows = []
     for mod in model.get("modules") or []:
-        params = ", ".join(f"{p.get('name')} {_shape(p.get('shape'))}" for p in mod.get("params") or [])
+        prefix = f"{mod.get('name')}." if mod.get("name") else ""
+        params = ", ".join(f"{str(p.get('name')).removeprefix(prefix)} {_shape(p.get('shape'))}"
+                           for p in mod.get("params") or [])
         out = mod.get("output_shape")
         rows.append(ModuleRow(name=mod.get("name") or "(root)", type=str(mod.get("type", "")),
                               depth=int(mod.get("depth", 0) or 0), params=params,

@@ -82,6 +82,13 @@ def bucket_means(df: pd.DataFrame, by: str, limit: int = MAX_CURVE_POINTS) -> pd
     return pd.concat(out, ignore_index=True)
 
 
+def qualified(module: str, param: str) -> str:
+    """A parameter's qualified name, whether the manifest gives it qualified or short."""
+    if not module or param.startswith(module + "."):
+        return param
+    return f"{module}.{param}"
+
+
 def model_order(names, manifest: dict) -> list[str]:
     """``names`` sorted in the model's definition order (unknown names last, alphabetically)."""
     order: dict[str, tuple[int, int]] = {}
@@ -89,6 +96,6 @@ def model_order(names, manifest: dict) -> list[str]:
         mname = mod.get("name", "")
         order.setdefault(mname, (i, 0))
         for j, p in enumerate(mod.get("params", []) or [], start=1):
-            order.setdefault(f"{mname}.{p['name']}" if mname else p["name"], (i, j))
+            order.setdefault(qualified(mname, p["name"]), (i, j))
     names = pd.unique(pd.Series(names, dtype=object)) if not isinstance(names, set) else names
     return sorted(set(names), key=lambda n: (order.get(n, (1 << 30, 0)), n))
