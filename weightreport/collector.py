@@ -81,7 +81,7 @@ class Collector:
         optimizer: torch.optim.Optimizer | None = None,
         mode: str = "error",
         name: str | None = None,
-        activation_sample: int = 65536,
+        activation_sample: int = 16384,
         seed: int = 0,
     ) -> None:
         if not isinstance(model, nn.Module):

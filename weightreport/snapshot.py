@@ -16,7 +16,7 @@ from torch import nn
 
 from weightreport import distributed as dist
 from weightreport.hooks import Captured, count_units
-from weightreport.stats import describe
+from weightreport.stats import describe, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 
@@ -46,7 +46,7 @@ class SnapshotTaker:
         for n, p in params:
             if n in init:
                 piece = dist.local_piece(p.detach())[0]
-                self._init[n] = init[n].to(piece.device, torch.float32)
+                self._init[n] = init[n].to(piece.device, torch.float32).reshape(-1)
         self._prev: dict[str, torch.Tensor] | None = None
         self._modules: dict[str, nn.Module] | None = None
 
@@ -114,16 +114,11 @@ class SnapshotTaker:
         keys: dict[str, list] = {"sum": [], "max": [], "min": [], "own": []}
         for name, p in self.params:
             w, sharded = dist.local_piece(p.detach())
-            w = w.float()
+            w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
             prev = self._prev.get(name) if self._prev is not None else None
             ref = self._init.get(name)
-            nan = w.new_tensor(float("nan"))
-            squares = torch.stack([
-                _sq(w - prev) if prev is not None else nan,
-                _sq(prev) if prev is not None else nan,
-                _sq(w - ref) if ref is not None else nan,
-            ])
+            squares = torch.stack([_sq_diff(w, prev), _sq_diff(prev, None), _sq_diff(w, ref)])
             sums.append(squares if counts else torch.zeros_like(squares))
             keys["sum"].append(("norms", name))
             if name in self._traj:
@@ -206,7 +201,7 @@ class SnapshotTaker:
 
     def _remember(self) -> None:
         """Keep this snapshot's weights (local pieces) as the previous ones."""
-        pieces = {n: dist.local_piece(p.detach())[0] for n, p in self.params}
+        pieces = {n: dist.local_piece(p.detach())[0].reshape(-1) for n, p in self.params}
         if self._prev is None:
             self._prev = {n: w.float().clone() for n, w in pieces.items()}
         else:
@@ -214,9 +209,18 @@ class SnapshotTaker:
                 self._prev[n].copy_(w)
 
 
-def _sq(t: torch.Tensor) -> torch.Tensor:
-    """Sum of squares (a norm's square, so pieces can be summed across ranks)."""
-    return torch.linalg.vector_norm(t.double()) ** 2 if t.numel() else t.new_zeros((), dtype=torch.float64)
+def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:
+    """‖a − b‖² (or ‖a‖² when b is None) in float64; NaN when a is missing.
+
+    Squares rather than norms, so that pieces can be summed across ranks. The
+    difference goes into a reused scratch buffer: fresh multi-megabyte temporaries
+    cost more in page faults than the arithmetic.
+    """
+    if a is None:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    if b is not None:
+        a = torch.sub(a, b.reshape(-1), out=workspace(a).get("diff", a))
+    return torch.dot(a, a).double() if a.numel() else torch.zeros((), dtype=torch.float64, device=a.device)
 
 
 def _bn_vectors(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

@@ -243,7 +243,7 @@ class _LargeTensor:
         n, grid = self.n, self.grid
         if max(self.scale, grid.width) > 2.0**100 or min(self.scale, grid.width) < 2.0**-100:
             x = x.double()  # keep the power-of-two scalings exact far from 1
-        ws = _workspace(x)
+        ws = workspace(x)
         d = _div_pow2(x, self.scale, ws.get("d", x))
         shift = read(d.sum()) / n
         d.sub_(shift)
@@ -352,7 +352,8 @@ _TORCH_OPS = {">": torch.gt, "<": torch.lt, "==": torch.eq}
 _WORKSPACES: dict[torch.device, _Workspace] = {}
 
 
-def _workspace(x: torch.Tensor) -> _Workspace:
+def workspace(x: torch.Tensor) -> _Workspace:
+    """The scratch buffers of ``x``'s device."""
     return _WORKSPACES.setdefault(x.device, _Workspace())
 
 
