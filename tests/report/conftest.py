@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from synthetic import Spec, small_spec, write_run  # noqa: E402
+from synthetic import Spec, small_spec, write_run
 
 XSS = "</script><img src=x onerror=alert(1)>"
 

@@ -117,7 +117,7 @@ def write_run(path: Path, spec: Spec, seed: int = 0) -> Path:
     # stats and histograms for params, grads, activations, bn inputs and outputs
     entries = [(n, "param", numel) for n, numel, _ in tensors]
     entries += [(n, "grad", numel) for n, numel, _ in tensors]
-    for name, kind, shape in spec.layers:
+    for name, kind, _shape in spec.layers:
         if kind == "BatchNorm2d":
             entries += [(name, "bn_input", 4096), (name, "bn_output", 4096)]
         else:
@@ -240,7 +240,7 @@ def write_run(path: Path, spec: Spec, seed: int = 0) -> Path:
     # the proposed heatmaps table: 2-D weights at the first and last snapshot
     if spec.heatmaps:
         hrows: dict[str, list] = {f.name: [] for f in HEATMAPS_SCHEMA}
-        for name, kind, shape in spec.layers:
+        for name, _kind, shape in spec.layers:
             if len(shape) < 2:
                 continue
             r = shape[0] * (shape[2] if len(shape) == 4 else 1)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from conftest import XSS
+
 from weightreport.analysis import analyze
 from weightreport.charts import section_charts
 from weightreport.render.html import BUNDLE_PLACEHOLDER, CSP, render_html
 from weightreport.report import build_report
 from weightreport.run import load_run
-
-from conftest import XSS
 
 
 def _html(run_dir) -> str:

@@ -17,7 +17,7 @@ from weightreport.charts.common import (
     make,
     nums,
 )
-from weightreport.charts.training import _hist_chart, _series_chart, bands_chart
+from weightreport.charts.training import _hist_chart, bands_chart
 
 SIDE_COLORS = alt.Scale(domain=["input", "output"], range=["#ff7f0e", "#1f77b4"])
 MATRIX = 260
