@@ -11,7 +11,16 @@ __version__ = "0.1.0"
 
 from weightreport.collector import Collector
 from weightreport.errors import WeightReportError
+from weightreport.report import build_report
 from weightreport.run import Run, load_run
 from weightreport.schema import FORMAT_VERSION
 
-__all__ = ["FORMAT_VERSION", "Collector", "Run", "WeightReportError", "__version__", "load_run"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Collector",
+    "Run",
+    "WeightReportError",
+    "__version__",
+    "build_report",
+    "load_run",
+]

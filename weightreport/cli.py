@@ -49,8 +49,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``weightreport demo``: train the three examples and build their reports."""
+    from weightreport.demo import run_demo
+    from weightreport.report import build_report
+
+    for run_dir in run_demo(args.runs):
+        built = build_report(run_dir, html=args.reports / f"{run_dir.name}.html",
+                             pdf=None if args.no_pdf else True)
+        print(built.html)
+        if built.pdf is not None:
+            print(built.pdf)
+    return 0
+
+
+def cmd_import_tensorboard(args: argparse.Namespace) -> int:
+    """``weightreport import-tensorboard LOGDIR RUN_DIR``."""
+    from weightreport.integrations.tensorboard import import_tensorboard
+
+    print(import_tensorboard(args.logdir, args.run_dir))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    """The argument parser, one subparser per command (``build``; ``demo`` is added later)."""
+    """The argument parser, one subparser per command."""
     p = argparse.ArgumentParser(prog=PROG, description="See what training did to your PyTorch network.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     b = sub.add_parser("build", help="render a run directory into an HTML (and PDF) report")
@@ -61,6 +83,17 @@ def parser() -> argparse.ArgumentParser:
                    help="also write a PDF (default path: the HTML's, with .pdf)")
     b.add_argument("--title", default=None, help="the report's title (default: the run's name)")
     b.set_defaults(func=cmd_build)
+    d = sub.add_parser("demo", help="train three small example models on the CPU and build their reports")
+    d.add_argument("--runs", type=Path, default=Path("runs/demo"), metavar="DIR",
+                   help="where the example runs go (default: runs/demo)")
+    d.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                   help="where the reports go (default: reports)")
+    d.add_argument("--no-pdf", action="store_true", help="build the HTML reports only")
+    d.set_defaults(func=cmd_demo)
+    t = sub.add_parser("import-tensorboard", help="convert TensorBoard event files into a run directory")
+    t.add_argument("logdir", type=Path, metavar="LOGDIR", help="a folder of TensorBoard event files")
+    t.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the new run directory")
+    t.set_defaults(func=cmd_import_tensorboard)
     return p
 
 
