@@ -24,6 +24,7 @@ from weightreport import __version__
 from weightreport.distributed import is_distributed, local_piece, on_rank_zero
 from weightreport.errors import WeightReportError
 from weightreport.hooks import ActivationCapture
+from weightreport.matrices import heatmap_rows
 from weightreport.run import read_manifest
 from weightreport.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.selection import select_modules, trajectory_indices
@@ -143,6 +144,7 @@ class Collector:
             self._flush()
         else:
             self._snapshot()
+            self._record_heatmaps()
         self._arm()
 
     # --- the training loop's side -------------------------------------------------------
@@ -175,6 +177,7 @@ class Collector:
                 self._snapshot()
             if self._status == "running":
                 self._status = "complete"
+                self._record_heatmaps()
         finally:
             self._closed = True
             self._remove_hooks()
@@ -240,6 +243,12 @@ class Collector:
         self._unflushed += 1
         if self._unflushed >= self.flush_every:
             self._flush()
+
+    def _record_heatmaps(self) -> None:
+        """Weights as pooled matrices, at the first snapshot and at the end of the run."""
+        rows = heatmap_rows(self._step, self._params)
+        if self._writer is not None:
+            self._writer.add("heatmaps", rows)
 
     def _flush(self, final: bool = False) -> None:
         if self._writer is None:  # only rank 0 writes

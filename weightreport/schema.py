@@ -85,6 +85,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("bias", _f64),
         ]
     ),
+    "heatmaps": pa.schema(
+        [
+            ("step", _i64),
+            ("tensor", _str),
+            ("rows", _i64),
+            ("cols", _i64),
+            ("values", pa.list_(pa.float32())),
+        ]
+    ),
     "probes": pa.schema(
         [
             ("step", _i64),

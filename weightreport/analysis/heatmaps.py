@@ -1,53 +1,22 @@
 """Weight heatmaps: 2-D weights and conv kernels arranged in 2-D, pooled to ≤ 64 × 64.
 
 Format version 1 keeps no raw weights. This section reads, in order of preference:
-1. a ``heatmaps`` table (proposed: ``step, tensor, rows, cols, values list<float32>``,
-   each matrix arranged by ``arrange_2d`` and mean-pooled by ``pool`` to at most
-   ``MAX_CELLS`` × ``MAX_CELLS``, recorded at the first and the last snapshot);
-2. otherwise ``init.pt`` (the weights at step 0), which gives the first snapshot only.
+1. the ``heatmaps`` table (``step, tensor, rows, cols, values``: each matrix arranged by
+   ``matrices.arrange_2d`` and mean-pooled by ``matrices.pool``, recorded by the
+   collector at the first and the last snapshot);
+2. otherwise (runs written before the table existed) ``init.pt``, the weights at step 0.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
-
 from weightreport.analysis.model import Heatmap, Heatmaps
 from weightreport.analysis.sampling import model_order, read
-from weightreport.schema import INIT_WEIGHTS, TABLES_DIR
+from weightreport.matrices import MAX_CELLS, arrange_2d, pool
+from weightreport.schema import INIT_WEIGHTS, SCHEMAS, TABLES_DIR
 
-MAX_CELLS = 64
 MAX_HEATMAP_LAYERS = 64
 HEATMAPS_TABLE = "heatmaps"
-HEATMAPS_SCHEMA = pa.schema([("step", pa.int64()), ("tensor", pa.string()), ("rows", pa.int64()),
-                             ("cols", pa.int64()), ("values", pa.list_(pa.float32()))])
-
-
-def arrange_2d(weight: np.ndarray) -> np.ndarray | None:
-    """A weight as a 2-D matrix: linear ``out × in``; conv ``(out·kh) × (in·kw)`` kernel tiles.
-
-    Returns None for 1-D tensors. Other ranks fold trailing dimensions into columns.
-    """
-    w = np.asarray(weight, dtype=np.float32)
-    if w.ndim < 2:
-        return None
-    if w.ndim == 4:
-        o, i, kh, kw = w.shape
-        return w.transpose(0, 2, 1, 3).reshape(o * kh, i * kw)
-    return w.reshape(w.shape[0], -1)
-
-
-def pool(matrix: np.ndarray, limit: int = MAX_CELLS) -> np.ndarray:
-    """Mean-pool a 2-D matrix to at most ``limit`` × ``limit`` (uneven blocks at the edges)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    for axis in (0, 1):
-        n = m.shape[axis]
-        if n > limit:
-            bounds = np.linspace(0, n, limit + 1).round().astype(np.int64)
-            sums = np.add.reduceat(m, bounds[:-1], axis=axis)
-            sizes = np.diff(bounds).reshape((-1, 1) if axis == 0 else (1, -1))
-            m = sums / sizes
-    return m.astype(np.float32)
+HEATMAPS_SCHEMA = SCHEMAS[HEATMAPS_TABLE]
 
 
 def _from_table(run) -> list[Heatmap]:
