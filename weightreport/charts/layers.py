@@ -21,6 +21,7 @@ from weightreport.charts.training import _hist_chart, bands_chart
 
 SIDE_COLORS = alt.Scale(domain=["input", "output"], range=["#ff7f0e", "#1f77b4"])
 MATRIX = 260
+CELL = 5
 MAX_UNIT_LAYERS = 8
 DIVERGING = alt.Scale(scheme="blueorange", domainMid=0)
 
@@ -48,9 +49,16 @@ def heatmap_charts(section: Heatmaps, ds: Datasets) -> list[Chart]:
     recs = [{"tensor": m.tensor, "key": f"{m.tensor}@{m.step}", "snapshot": f"step {m.step}", "step": m.step,
              "rows": m.rows, "cols": m.cols, "values": nums(m.values, HEATMAP_DIGITS)} for m in section.maps]
     base = alt.Chart(ds.add(recs)).transform_filter("datum.tensor === layer")
-    chart = _matrix_encoding(_matrix_transforms(base), DIVERGING, "snapshot").encode(
-        column=alt.Column("snapshot:N", title=None, sort=alt.SortField("step"))
-    ).add_params(layer_param(section.layers)).properties(width=MATRIX, height=MATRIX)
+    # Band scales with a fixed step keep each matrix's aspect ratio (a 48 × 3 conv stack
+    # is drawn tall and thin, not stretched square); 64 cells make 320 pixels.
+    chart = _matrix_transforms(base).mark_rect().encode(
+        x=alt.X("col:O", title=None, axis=None), y=alt.Y("row:O", title=None, axis=None),
+        color=alt.Color("value:Q", scale=DIVERGING, title=None),
+        tooltip=[alt.Tooltip("snapshot:N"), alt.Tooltip("row:Q"), alt.Tooltip("col:Q"),
+                 alt.Tooltip("value:Q", format=".3g")],
+        column=alt.Column("snapshot:N", title=None, sort=alt.SortField("step")),
+    ).add_params(layer_param(section.layers)).properties(
+        width=alt.Step(CELL), height=alt.Step(CELL))
     return [make("Heatmap", chart, ds, layered=True, wide=True)]
 
 

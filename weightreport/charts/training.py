@@ -144,5 +144,5 @@ def trajectory_charts(section: Trajectories, ds: Datasets) -> list[Chart]:
         tooltip=[alt.Tooltip("panel:N", title="weight"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".5g")],
     ).properties(width=125, height=100).facet(
         facet=alt.Facet("panel:N", sort=order, title=None, header=alt.Header(labelLimit=160)),
-        columns=min(5, len(order))).resolve_scale(y="independent")
+        columns=min(5, len(order))).resolve_scale(y="independent").resolve_axis(x="independent")
     return [make("Trajectories", chart, ds, wide=True)]
