@@ -23,6 +23,14 @@ for (const select of document.querySelectorAll("select.wr-layer")) {
     }
   });
 }
+for (const link of document.querySelectorAll("a.wr-see[data-layer]")) {
+  link.addEventListener("click", () => {
+    const select = document.querySelector(`select.wr-layer[data-section="${link.hash.slice(1)}"]`);
+    if (!select || !Array.from(select.options).some((o) => o.value === link.dataset.layer)) return;
+    select.value = link.dataset.layer;
+    select.dispatchEvent(new Event("change"));
+  });
+}
 for (const table of document.querySelectorAll("table.wr-sortable")) {
   const heads = table.querySelectorAll("thead th");
   heads.forEach((th, col) => {

@@ -46,8 +46,13 @@ def _safe_name(name: str) -> str:
     return keep or "run"
 
 
+def default_html(run_name: str) -> Path:
+    """Where a run's HTML report goes by default: ``reports/<run name>.html``."""
+    return REPORTS_DIR / f"{_safe_name(run_name)}.html"
+
+
 def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str | Path | bool | None = None,
-                 title: str | None = None,
+                 title: str | None = None, thresholds=None,
                  progress: Callable[[str], None] | None = None) -> BuiltReport:
     """Render a run directory into one self-contained HTML file and, optionally, a PDF.
 
@@ -56,6 +61,7 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
         html: the HTML file (default ``reports/<run name>.html``).
         pdf: the PDF file; ``True`` for the HTML's path with ``.pdf``; None or False for none.
         title: the report's title (default: the run's name).
+        thresholds: the findings' ``Thresholds`` (the defaults when None).
         progress: called with each stage's name as it starts (for a progress bar).
 
     Returns:
@@ -67,7 +73,7 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
     step = progress or (lambda _stage: None)
     step("load")
     run = load_run(run_dir)
-    html_path = Path(html) if html is not None else REPORTS_DIR / f"{_safe_name(run.name)}.html"
+    html_path = Path(html) if html is not None else default_html(run.name)
     if html_path.exists() and html_path.is_dir():
         msg = f"{html_path} is a directory; pass a file name such as {html_path / 'report.html'}"
         raise WeightReportError(msg)
@@ -77,7 +83,7 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
     elif pdf:
         pdf_path = Path(pdf)
     step("analyse")
-    model = analyze(run, title=title)
+    model = analyze(run, title=title, thresholds=thresholds)
     step("charts")
     charts = section_charts(model)
     step("html")

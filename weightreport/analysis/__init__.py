@@ -9,12 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from weightreport.analysis.activations import activations, batchnorm
-from weightreport.analysis.findings import Finding, find_all
+from weightreport.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
 from weightreport.analysis.heatmaps import heatmaps
 from weightreport.analysis.model import ReportModel, Section
 from weightreport.analysis.outliers import outliers
 from weightreport.analysis.overview import curves, overview
-from weightreport.analysis.sampling import read
+from weightreport.analysis.sampling import model_order, read
+from weightreport.analysis.thresholds import Thresholds
 from weightreport.analysis.weights import distributions, dynamics, stats_table, trajectories
 
 __all__ = ["Finding", "ReportModel", "Section", "analyze", "find_all"]
@@ -49,12 +50,13 @@ def _last(run, table: str, stats: pd.DataFrame, kinds: list[str]) -> pd.DataFram
     return read(run, table)
 
 
-def analyze(run, title: str | None = None) -> ReportModel:
+def analyze(run, title: str | None = None, thresholds: Thresholds | None = None) -> ReportModel:
     """Compute the ReportModel of ``run``.
 
     Args:
         run: a ``Run`` (from ``load_run``).
         title: the report's title; the run's name when None.
+        thresholds: the findings' thresholds (the defaults when None).
     """
     stats = read(run, "stats")
     scalars = read(run, "scalars")
@@ -63,9 +65,11 @@ def analyze(run, title: str | None = None) -> ReportModel:
     params = stats[stats["kind"] == "param"]
     grads = stats[stats["kind"] == "grad"]
     acts = stats[stats["kind"] == "activation"]
+    found = find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS), thresholds,
+                     model_order(stats["tensor"], run.manifest))
     return ReportModel(
         title=title or run.name,
-        overview=overview(run, stats, scalars),
+        overview=overview(run, stats, scalars, found),
         curves=curves(scalars),
         distributions=distributions(run, params, hist),
         stats=stats_table(run, params),

@@ -16,8 +16,11 @@ def _shape(shape) -> str:
     return "×".join(str(int(d)) for d in shape) if shape else ""
 
 
-def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame) -> Overview:
-    """Run identity, status, the structure table, environment and findings."""
+def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | None = None) -> Overview:
+    """Run identity, status, the structure table, environment and findings.
+
+    ``findings`` are computed from ``stats`` and ``scalars`` with the default thresholds when None.
+    """
     m = run.manifest
     model = m.get("model") or {}
     rows = []
@@ -38,7 +41,7 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame) -> Overview:
         snapshots=int(m.get("snapshots", 0) or 0), model_class=str(model.get("class", "")),
         total_params=int(model.get("total_params", 0) or 0),
         trainable_params=int(model.get("trainable_params", 0) or 0),
-        modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars),
+        modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars) if findings is None else findings,
         caption="The run's identity, the model's modules in definition order, and problems found "
                 "in the recorded statistics.")
 

@@ -1,0 +1,274 @@
+"""The findings engine: each code is triggered by tables built to show it; a healthy run raises none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from findings_data import ORDER, STEPS, healthy, where
+from torch import nn
+
+from weightreport import Collector
+from weightreport.analysis.findings import CODES, at_or_above, find_all, run_findings
+from weightreport.analysis.thresholds import Thresholds, load_thresholds
+from weightreport.errors import WeightReportError
+from weightreport.run import load_run
+
+
+def _find(t, thresholds=None):
+    return find_all(t.stats, t.scalars, t.batchnorm, thresholds, ORDER)
+
+
+def _codes(t, thresholds=None):
+    return {(f.code, f.severity, f.tensor) for f in _find(t, thresholds)}
+
+
+def test_healthy_tables_have_no_findings():
+    """The healthy baseline gives no finding at all, so every other test shows one problem."""
+    assert _find(healthy()) == []
+
+
+def test_nan_inf_is_an_error():
+    """NaN elements in a weight and a NaN loss are both errors, with the step range."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="param", step=150), "nan_count"] = 4
+    t.scalars.loc[t.scalars.index[-1], "value"] = np.nan
+    found = [f for f in _find(t) if f.code == "nan_inf"]
+    assert {(f.severity, f.tensor) for f in found} == {("error", "fc1.weight"), ("error", "val_loss")}
+    weight = next(f for f in found if f.tensor == "fc1.weight")
+    assert weight.step_range == (150, 150) and weight.values["nan"] == 4 and weight.anchor == "stats"
+
+
+def test_exploding_gradients_over_time():
+    """A gradient norm that grows 1e5-fold is an exploding-gradients error."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc2.weight", kind="grad")
+    t.stats.loc[mask, "norm"] = np.logspace(0, 6, mask.sum())
+    (f,) = [f for f in _find(t) if f.code == "exploding_gradients"]
+    assert f.severity == "error" and f.tensor == "fc2.weight" and f.values["growth"] > 1e4
+    assert f.message and f.suggestion and f.anchor == "dynamics"
+
+
+def test_vanishing_gradients_over_time():
+    """A gradient norm that decays 1e-5-fold is a vanishing-gradients warning."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc2.weight", kind="grad")
+    t.stats.loc[mask, "norm"] = np.logspace(0, -6, mask.sum())
+    assert ("vanishing_gradients", "warning", "fc2.weight") in _codes(t)
+
+
+def test_vanishing_gradients_across_depth():
+    """A first layer whose gradient RMS is 1e-5 of the last layer's is vanishing across depth."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="grad"), "norm"] = 1e-5
+    (f,) = [f for f in _find(t) if f.code == "vanishing_gradients"]
+    assert f.tensor == "fc1.weight" and f.values["ratio"] < 1e-3
+
+
+def test_exploding_gradients_across_depth():
+    """A first layer whose gradient RMS is 1e4 times the last layer's is exploding across depth."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="grad"), "norm"] = 1e4
+    assert ("exploding_gradients", "warning", "fc1.weight") in _codes(t)
+
+
+@pytest.mark.parametrize(("ratio", "severity"), [(10.0, "warning"), (1e-9, "info")])
+def test_update_ratio_far_from_1e_3(ratio, severity):
+    """Per-step update ratios of 1.0 (warning) and 1e-10 (info) are both reported."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc2.weight", kind="param") & (t.stats["step"] > 0)
+    t.stats.loc[mask, "update_ratio"] = ratio
+    (f,) = [f for f in _find(t) if f.code == "update_ratio"]
+    assert f.severity == severity and f.values["median_ratio"] == pytest.approx(ratio / 10)
+
+
+def test_outliers_by_z_score_and_iqr():
+    """6σ values and a large IQR-fence fraction at the last snapshot are reported with their counts."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="param", step=200), ["outliers_6std", "max"]] = [3, 1.2]
+    t.stats.loc[where(t.stats, tensor="fc2.weight", kind="param", step=200), "outliers_iqr"] = 80
+    found = {f.tensor: f for f in _find(t) if f.code == "outliers"}
+    assert found["fc1.weight"].values["outliers_6std"] == 3
+    assert found["fc1.weight"].values["max_abs_z"] == pytest.approx(12.0)
+    assert found["fc2.weight"].values["iqr_fraction"] == pytest.approx(0.2)
+    assert found["fc2.weight"].values["outliers_iqr"] == 80
+
+
+@pytest.mark.parametrize(("count", "severity"), [(10, "warning"), (30, "error")])
+def test_dead_units_by_fraction(count, severity):
+    """10 of 32 dead ReLU units is a warning and 30 of 32 an error."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="relu1", step=200), "dead_units"] = count
+    assert ("dead_units", severity, "relu1") in _codes(t)
+
+
+def test_saturated_units_by_fraction():
+    """A tanh layer with 16 of 32 units saturated is a warning."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="tanh1", step=200), "saturated_units"] = 16
+    (f,) = [f for f in _find(t) if f.code == "saturated_units"]
+    assert f.severity == "warning" and f.values["fraction"] == 0.5 and f.anchor == "activations"
+
+
+def test_bn_drift():
+    """Running means five running-std away from the batch means are BatchNorm drift."""
+    t = healthy()
+    t.batchnorm["running_mean"] += 5.0
+    (f,) = [f for f in _find(t) if f.code == "bn_drift"]
+    assert f.tensor == "bn1" and f.values["mean_shift"] == pytest.approx(5.0, rel=0.1)
+
+
+def test_bn_drift_by_variance():
+    """A running variance ten times the batch variance is BatchNorm drift."""
+    t = healthy()
+    t.batchnorm["running_var"] *= 10
+    assert ("bn_drift", "warning", "bn1") in _codes(t)
+
+
+def test_bn_gamma_collapse():
+    """Half the channels' gamma near zero at the last snapshot is gamma collapse."""
+    t = healthy()
+    last = t.batchnorm["step"] == 200
+    t.batchnorm.loc[last & (t.batchnorm["channel"] < 4), "weight"] = 1e-4
+    (f,) = [f for f in _find(t) if f.code == "bn_gamma_collapse"]
+    assert f.values["collapsed"] == 4 and f.values["fraction"] == 0.5
+
+
+def test_overfitting():
+    """Validation loss rising from its best while training loss keeps falling is overfitting."""
+    t = healthy()
+    val = t.scalars["name"] == "val_loss"
+    steps = t.scalars.loc[val, "step"].to_numpy()
+    t.scalars.loc[val, "value"] = 1.0 - 0.006 * steps + 0.00004 * steps**2
+    (f,) = [f for f in _find(t) if f.code == "overfitting"]
+    assert f.values["val_last"] > f.values["val_best"] and f.values["gap_last"] > f.values["gap_best"]
+    assert f.step_range[1] == 200 and f.anchor == "curves"
+
+
+def test_plateau():
+    """A loss that stays at 2.3 is a plateau (underfitting)."""
+    t = healthy()
+    loss = t.scalars["name"] == "loss"
+    t.scalars.loc[loss, "value"] = 2.3 + 0.01 * np.sin(np.arange(loss.sum()))
+    assert ("plateau", "warning", "") in _codes(t)
+
+
+def test_loss_spike():
+    """A single jump of the loss to 5 at step 150 is a loss spike at that step."""
+    t = healthy()
+    t.scalars.loc[where(t.scalars, name="loss", step=150), "value"] = 5.0
+    (f,) = [f for f in _find(t) if f.code == "loss_spike"]
+    assert f.steps == (150,) and f.values["worst"] == 5.0
+
+
+def test_weight_norm_growth():
+    """A weight norm growing 100-fold and still growing is reported."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc1.weight", kind="param")
+    t.stats.loc[mask, "norm"] = 3.0 * np.logspace(0, 2, mask.sum())
+    (f,) = [f for f in _find(t) if f.code == "weight_norm_growth"]
+    assert f.values["growth"] == pytest.approx(100.0) and f.step_range == (100, 200)
+
+
+def test_every_code_is_covered():
+    """Every code in CODES is produced by some check above (the list has no dead entries)."""
+    assert len(CODES) == 13 and len(set(CODES)) == 13
+
+
+def test_thresholds_change_findings():
+    """Raising a threshold silences a finding, and ``ignore`` drops a code."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="relu1", step=200), "dead_units"] = 10
+    assert _codes(t, Thresholds(dead_fraction=0.5)) == set()
+    assert _codes(t, Thresholds(ignore=("dead_units",))) == set()
+
+
+def test_at_or_above():
+    """Filtering by level keeps errors for 'error' and errors plus warnings for 'warning'."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="relu1", step=200), "dead_units"] = 10
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="param", step=150), "nan_count"] = 1
+    found = _find(t)
+    assert [f.code for f in at_or_above(found, "error")] == ["nan_inf"]
+    assert [f.code for f in at_or_above(found, "warning")] == ["nan_inf", "dead_units"]
+
+
+def test_pyproject_table_is_found_upward(tmp_path, monkeypatch):
+    """A [tool.weightreport] table in a parent's pyproject.toml sets the thresholds."""
+    (tmp_path / "pyproject.toml").write_text("[tool.weightreport]\ndead_fraction = 0.5\nignore = ['plateau']\n")
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    th = load_thresholds()
+    assert th.dead_fraction == 0.5 and th.ignore == ("plateau",) and th.spike_window == 20
+
+
+def test_config_file_and_errors(tmp_path):
+    """--config files are read at top level or under [tool.weightreport]; bad keys and files are refused."""
+    flat = tmp_path / "flat.toml"
+    flat.write_text("depth_ratio = 10\nspike_window = 5\n")
+    assert load_thresholds(flat).depth_ratio == 10.0 and load_thresholds(flat).spike_window == 5
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[tool.weightreport]\nbn_gamma_min = 0.1\n")
+    assert load_thresholds(nested).bn_gamma_min == 0.1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("dead_fractoin = 0.5\n")
+    with pytest.raises(WeightReportError, match="unknown threshold"):
+        load_thresholds(bad)
+    bad.write_text("dead_fraction = 'x'\n")
+    with pytest.raises(WeightReportError, match="must be a number"):
+        load_thresholds(bad)
+    bad.write_text("dead_fraction = \n")
+    with pytest.raises(WeightReportError, match="not valid TOML"):
+        load_thresholds(bad)
+    with pytest.raises(WeightReportError, match="no such configuration"):
+        load_thresholds(tmp_path / "missing.toml")
+
+
+def test_no_pyproject_gives_defaults(tmp_path):
+    """Without any pyproject.toml above, the thresholds are the documented defaults."""
+    assert load_thresholds(start=tmp_path) == Thresholds()
+
+
+def _train(run_dir, lr=0.05, steps=150):
+    torch.manual_seed(0)
+    x = torch.randn(512, 10)
+    y = (x[:, :3].sum(1) > 0).long()
+    model = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    with Collector(model, run_dir, every=10, optimizer=opt, bins=32) as wr:
+        for i in range(steps):
+            idx = torch.arange(i * 64, i * 64 + 64) % 512
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            wr.step(loss=loss.item())
+            if i % 10 == 9:
+                with torch.no_grad():
+                    model.eval()
+                    wr.log(val_loss=nn.functional.cross_entropy(model(x[:128]), y[:128]).item())
+                    model.train()
+    return run_dir
+
+
+def test_healthy_training_has_no_errors(tmp_path):
+    """A small MLP with BatchNorm trained normally gives no error finding from its real run directory."""
+    run = load_run(_train(tmp_path / "healthy"))
+    found = run_findings(run)
+    assert at_or_above(found, "error") == []
+    assert {f.code for f in found} <= {"update_ratio", "outliers"}
+
+
+def test_diverging_training_is_an_error(tmp_path):
+    """The same model at a learning rate of 1e4 diverges and gives a nan_inf or exploding error."""
+    run = load_run(_train(tmp_path / "diverged", lr=1e4, steps=60))
+    assert {f.code for f in at_or_above(run_findings(run), "error")} & {"nan_inf", "exploding_gradients"}
+
+
+def test_steps_column_kept_small():
+    """Listed steps are at most five, while the step range spans all steps seen."""
+    t = healthy()
+    t.stats.loc[where(t.stats, tensor="fc1.weight", kind="param"), "nan_count"] = 1
+    (f,) = [f for f in _find(t) if f.code == "nan_inf"]
+    assert len(f.steps) == 5 and f.step_range == (int(STEPS[0]), int(STEPS[-1]))
