@@ -71,6 +71,49 @@ def cmd_import_tensorboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _thresholds(args: argparse.Namespace):
+    from weightreport.analysis.thresholds import load_thresholds
+
+    return load_thresholds(getattr(args, "config", None))
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """``weightreport summary RUN``: Markdown for a PR comment, or JSON."""
+    from weightreport.analysis.summary import summarize
+    from weightreport.run import load_run
+
+    summary = summarize(load_run(args.run), _thresholds(args), report=args.report)
+    if args.format == "json":
+        from weightreport.writer import dump_json
+
+        print(dump_json(summary.to_dict()))
+    else:
+        from weightreport.render.markdown import render_summary_md
+
+        sys.stdout.write(render_summary_md(summary))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``weightreport check RUN``: exit 1 when findings reach ``--fail-on``."""
+    from weightreport.analysis.findings import at_or_above, run_findings
+    from weightreport.run import load_run
+
+    found = run_findings(load_run(args.run), _thresholds(args))
+    failing = at_or_above(found, args.fail_on)
+    for f in found:
+        mark = "FAIL" if f in failing else "    "
+        print(f"{mark} {f.severity:<7} {f.code:<20} {f.tensor or '(run)'}: {f.message}")
+    verdict = "failed" if failing else "passed"
+    print(f"{PROG} check {verdict}: {len(failing)} finding(s) at or above {args.fail_on}, {len(found)} in all")
+    return 1 if failing else 0
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                   help="thresholds (default: [tool.weightreport] in the nearest pyproject.toml)")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, one subparser per command."""
     p = argparse.ArgumentParser(prog=PROG, description="See what training did to your PyTorch network.")
@@ -94,11 +137,24 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("logdir", type=Path, metavar="LOGDIR", help="a folder of TensorBoard event files")
     t.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the new run directory")
     t.set_defaults(func=cmd_import_tensorboard)
+    m = sub.add_parser("summary", help="a short Markdown (or JSON) summary of a run for a pull request")
+    m.add_argument("run", type=Path, metavar="RUN", help="the run directory")
+    m.add_argument("--format", choices=("md", "json"), default="md", help="output format (default: md)")
+    m.add_argument("--report", default=None, metavar="PATH",
+                   help="the full HTML report to point to (default: reports/<run name>.html)")
+    _config_arg(m)
+    m.set_defaults(func=cmd_summary)
+    c = sub.add_parser("check", help="exit 1 when a run has findings at or above a level (for CI)")
+    c.add_argument("run", type=Path, metavar="RUN", help="the run directory")
+    c.add_argument("--fail-on", choices=("warning", "error"), default="error",
+                   help="the lowest severity that fails the check (default: error)")
+    _config_arg(c)
+    c.set_defaults(func=cmd_check)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 bad input)."""
+    """Run the command line; returns the exit code (0 success, 1 check failed, 2 bad input)."""
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import weightreport
 from weightreport.errors import WeightReportError
@@ -55,6 +55,21 @@ def fmt_int(value) -> str:
         return "—"
 
 
+_MD_SPECIAL = "\\`*_[]|~#!"
+
+
+def md_escape(value) -> Markup:
+    """Text safe inside GitHub-flavoured Markdown, table cells included.
+
+    HTML is escaped (``<`` → ``&lt;``, which Markdown shows as ``<``), Markdown's
+    inline syntax (backticks, emphasis, links, pipes, ...) is backslash-escaped, and
+    line breaks become spaces so a value never breaks a table row.
+    """
+    text = " ".join(str(value).split())
+    text = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    return Markup(str(escape(text)))
+
+
 def sort_key(value) -> str:
     """A cell's numeric sort key for the HTML table sorter (empty when missing)."""
     try:
@@ -76,5 +91,5 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, int=fmt_int, sortkey=sort_key, json_script=json_script)
+    env.filters.update(num=fmt_num, int=fmt_int, sortkey=sort_key, json_script=json_script, md=md_escape)
     return env
