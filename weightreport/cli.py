@@ -109,6 +109,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """``weightreport inspect CHECKPOINT``: a weight report from a checkpoint."""
+    from weightreport.inspect_report import build_inspect_report
+
+    built = build_inspect_report(args.checkpoint, html=args.output, json=args.json)
+    print(built.html)
+    if built.json is not None:
+        print(built.json)
+    return 0
+
+
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="thresholds (default: [tool.weightreport] in the nearest pyproject.toml)")
@@ -150,6 +161,13 @@ def parser() -> argparse.ArgumentParser:
                    help="the lowest severity that fails the check (default: error)")
     _config_arg(c)
     c.set_defaults(func=cmd_check)
+    i = sub.add_parser("inspect", help="a weight report from a checkpoint, with no training")
+    i.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
+                   help="a .safetensors, .pt, .pth or .bin state dict (loaded without running code)")
+    i.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
+                   help="the HTML file (default: reports/<checkpoint name>.html)")
+    i.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the numbers as JSON")
+    i.set_defaults(func=cmd_inspect)
     return p
 
 

@@ -41,6 +41,10 @@ def _write(path: Path, data: bytes) -> None:
         raise WeightReportError(msg) from None
 
 
+write_output = _write
+"""Public name of the atomic writer, for the other page builders."""
+
+
 def _safe_name(name: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
     return keep or "run"
