@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 _EXACT_INT = 2**24  # float32 holds every integer below this exactly
+_EXACT_EDGE = 2**52  # float64 holds every integer below this exactly
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def histogram_grid(lo: float, hi: float, bins: int) -> Grid:
         first = math.floor(lo / width)
         if first * width > lo:  # lo / width underflowed to -0.0 (a tiny negative lo, a huge width)
             first -= 1
-        if (first + bins) * width > hi:
+        # Edges are (first + i) * width in float64: keep first + bins an exact integer.
+        if (first + bins) * width > hi and abs(first) + bins < _EXACT_EDGE:
             break
         width *= 2.0
     used = math.floor(hi / width) - first + 1
