@@ -1,7 +1,9 @@
 """Run → ReportModel: every statistic the report shows, computed once, with no HTML.
 
-``analyze(run)`` reads only what the report needs: the stats table, histograms at each
-tensor's first and last snapshot, and the small tables.
+``analyze(run)`` reads only what the report needs: the stats, trajectories and
+batchnorm tables at no more than ``sampling.MAX_LAYER_POINTS`` snapshots (plus every
+stats row with NaN or Inf), histograms at each tensor's first and last snapshot, and
+the small tables; so memory stays bounded however long the run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from weightreport.analysis.heatmaps import heatmaps
 from weightreport.analysis.model import ReportModel, Section
 from weightreport.analysis.outliers import outliers
 from weightreport.analysis.overview import curves, overview
-from weightreport.analysis.sampling import model_order, read
+from weightreport.analysis.sampling import model_order, read, read_stats, sampled_steps
 from weightreport.analysis.thresholds import Thresholds
 from weightreport.analysis.weights import distributions, dynamics, stats_table, trajectories
 
@@ -58,14 +60,15 @@ def analyze(run, title: str | None = None, thresholds: Thresholds | None = None)
         title: the report's title; the run's name when None.
         thresholds: the findings' thresholds (the defaults when None).
     """
-    stats = read(run, "stats")
+    stats = read_stats(run)
+    steps = sampled_steps(stats)
     scalars = read(run, "scalars")
-    traj = read(run, "trajectories")
+    traj = read(run, "trajectories", steps=steps)
     hist = _histograms(run, stats)
     params = stats[stats["kind"] == "param"]
     grads = stats[stats["kind"] == "grad"]
     acts = stats[stats["kind"] == "activation"]
-    found = find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS), thresholds,
+    found = find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=steps), thresholds,
                      model_order(stats["tensor"], run.manifest))
     return ReportModel(
         title=title or run.name,

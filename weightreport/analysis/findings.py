@@ -26,7 +26,7 @@ from weightreport.analysis.checks_tensors import (
 )
 from weightreport.analysis.checks_training import check_loss_spike, check_overfitting, check_plateau
 from weightreport.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
-from weightreport.analysis.sampling import model_order, read
+from weightreport.analysis.sampling import model_order, read, read_stats, sampled_steps
 from weightreport.analysis.thresholds import Thresholds
 from weightreport.schema import SCHEMAS
 
@@ -76,8 +76,9 @@ def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame
 
 def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:
     """The findings of a ``Run``, reading only the columns the checks need."""
-    stats = read(run, "stats", columns=FINDING_STATS_COLUMNS)
-    return find_all(stats, read(run, "scalars"), read(run, "batchnorm", columns=FINDING_BN_COLUMNS),
+    stats = read_stats(run, columns=FINDING_STATS_COLUMNS)
+    batchnorm = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    return find_all(stats, read(run, "scalars"), batchnorm,
                     thresholds, model_order(stats["tensor"], run.manifest))
 
 

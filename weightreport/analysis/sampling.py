@@ -4,6 +4,10 @@ Limits (documented in the report captions):
 - scalar curves: at most ``MAX_CURVE_POINTS`` points per series, as bucket means;
 - per-layer series: at most ``MAX_LAYER_POINTS`` snapshots per layer, evenly spaced
   in snapshot order and always including the first and last snapshot.
+
+Per-snapshot tables (stats, trajectories, batchnorm) are read only at those
+snapshots (``snapshot_steps`` → ``pick_steps``), plus, for stats, every row that
+counted a NaN or an Inf; so a run of any length builds in bounded memory.
 """
 
 from __future__ import annotations
@@ -50,6 +54,57 @@ def read(run, name: str, columns: Sequence[str] | None = None,
                           UserWarning, stacklevel=2)
     table = pa.concat_tables(pieces) if pieces else schema.empty_table()
     return table.to_pandas()
+
+
+def snapshot_steps(run) -> np.ndarray:
+    """Every step at which the stats table has rows, reading one part's steps at a time."""
+    seen: set[int] = set()
+    for part in sorted((run.path / TABLES_DIR / "stats").glob("part-*.parquet")):
+        try:
+            steps = pq.read_table(part, columns=["step"]).column("step").to_numpy()
+        except Exception:  # unreadable parts are reported when the rows are read
+            continue
+        seen.update(np.unique(steps).tolist())
+    return np.array(sorted(seen), dtype=np.int64)
+
+
+def read_stats(run, columns: Sequence[str] | None = None, limit: int = MAX_LAYER_POINTS) -> pd.DataFrame:
+    """The stats table at ``limit`` evenly spaced snapshots, plus every row with NaN or Inf.
+
+    Args:
+        run: a ``Run``.
+        columns: the columns to read (all when None).
+        limit: snapshots kept (the first and last always are).
+    """
+    steps = snapshot_steps(run)
+    if len(steps) <= limit:
+        return read(run, "stats", columns=columns)
+    kept = read(run, "stats", columns=columns, steps=pick_steps(steps, limit).tolist())
+    bad = _read_filtered(run, "stats", columns,
+                         [[("nan_count", ">", 0)], [("inf_count", ">", 0)]])
+    if bad.empty:
+        return kept
+    both = pd.concat([kept, bad], ignore_index=True)
+    return both.drop_duplicates(["step", "tensor", "kind"]).sort_values(
+        ["step"], kind="stable").reset_index(drop=True)
+
+
+def _read_filtered(run, name: str, columns, filters) -> pd.DataFrame:
+    schema = SCHEMAS[name]
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    pieces = []
+    for part in sorted((run.path / TABLES_DIR / name).glob("part-*.parquet")):
+        try:
+            pieces.append(pq.read_table(part, columns=list(schema.names), schema=schema, filters=filters))
+        except Exception:  # unreadable parts are reported by the main read
+            continue
+    return (pa.concat_tables(pieces) if pieces else schema.empty_table()).to_pandas()
+
+
+def sampled_steps(stats: pd.DataFrame) -> list[int]:
+    """The snapshot steps present in a (sampled) stats table, for reading other tables alike."""
+    return sorted(int(s) for s in stats["step"].unique())
 
 
 def pick_steps(steps: Sequence[int] | np.ndarray, limit: int = MAX_LAYER_POINTS) -> np.ndarray:

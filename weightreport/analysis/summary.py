@@ -17,7 +17,7 @@ from weightreport.analysis.finding import SEVERITIES
 from weightreport.analysis.findings import FINDING_BN_COLUMNS, FINDING_STATS_COLUMNS, find_all
 from weightreport.analysis.model import Overview, StatsTable
 from weightreport.analysis.overview import overview
-from weightreport.analysis.sampling import model_order, read
+from weightreport.analysis.sampling import model_order, read, read_stats, sampled_steps
 from weightreport.analysis.thresholds import Thresholds
 from weightreport.analysis.weights import stats_table
 
@@ -114,9 +114,10 @@ def summarize(run, thresholds: Thresholds | None = None, report: str | None = No
     """
     from weightreport.report import default_html
 
-    stats = read(run, "stats", columns=SUMMARY_STATS_COLUMNS)
+    stats = read_stats(run, columns=SUMMARY_STATS_COLUMNS)
     scalars = read(run, "scalars")
-    found = find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS), thresholds,
+    batchnorm = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    found = find_all(stats, scalars, batchnorm, thresholds,
                      model_order(stats["tensor"], run.manifest))
     ov = overview(run, stats, scalars, found)
     counts = {sev: sum(f.severity == sev for f in found) for sev in SEVERITIES}
