@@ -120,6 +120,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``weightreport diff BASE CANDIDATE``: a comparison report (HTML or Markdown)."""
+    from weightreport.analysis.diff import diff_runs
+    from weightreport.run import load_run
+
+    diff = diff_runs(load_run(args.base), load_run(args.candidate), _thresholds(args))
+    if args.format == "md":
+        from weightreport.render.markdown import render_diff_md
+
+        text = render_diff_md(diff)
+        if args.output is None:
+            sys.stdout.write(text)
+            return 0
+        data = text.encode("utf-8")
+    else:
+        from weightreport.charts.diff import diff_charts
+        from weightreport.render.pages import render_diff_html
+
+        data = render_diff_html(diff, diff_charts(diff)).encode("utf-8")
+    from weightreport.report import REPORTS_DIR, write_output
+
+    suffix = ".md" if args.format == "md" else ".html"
+    out = args.output or REPORTS_DIR / f"diff-{args.base.name}-vs-{args.candidate.name}{suffix}"
+    write_output(out, data)
+    print(out)
+    return 0
+
+
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="thresholds (default: [tool.weightreport] in the nearest pyproject.toml)")
@@ -168,6 +196,14 @@ def parser() -> argparse.ArgumentParser:
                    help="the HTML file (default: reports/<checkpoint name>.html)")
     i.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the numbers as JSON")
     i.set_defaults(func=cmd_inspect)
+    f = sub.add_parser("diff", help="compare two runs: curves, per-layer distances, statistics, findings")
+    f.add_argument("base", type=Path, metavar="BASE", help="the base run directory")
+    f.add_argument("candidate", type=Path, metavar="CANDIDATE", help="the candidate run directory")
+    f.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
+                   help="the output file (default: reports/diff-BASE-vs-CANDIDATE.html; md prints to stdout)")
+    f.add_argument("--format", choices=("html", "md"), default="html", help="output format (default: html)")
+    _config_arg(f)
+    f.set_defaults(func=cmd_diff)
     return p
 
 

@@ -50,3 +50,19 @@ def render_inspect_html(model: InspectModel, charts: dict[str, list[Chart]], bun
         PageSection("traps", "Correlation traps", "Rank-one structure from a few very large elements."),
     ]
     return render_page("inspect.html", sections, charts, bundle, m=model, columns=list(STAT_COLUMNS))
+
+
+def render_diff_html(diff, charts: dict[str, list[Chart]], bundle: str | None = None) -> str:
+    """The run comparison page for a ``RunDiff``."""
+    from weightreport.analysis.diff import MAX_DIFF_STEPS, SIDE_STATS
+
+    sections = [
+        PageSection("findings", "Findings", "Findings of the candidate that the base does not have, and "
+                    "the reverse (matched by code and tensor)."),
+        PageSection("curves", "Training curves", "Each scalar of both runs: base grey, candidate blue; "
+                    "validation dashed."),
+        PageSection("layers", "Layers", "Per shared tensor, at the snapshot steps both runs share (at most "
+                    f"{MAX_DIFF_STEPS}): the Wasserstein-1 distance between the two histograms and the "
+                    "largest change of a percentile; then the statistics side by side.", tuple(diff.shared)),
+    ]
+    return render_page("diff.html", sections, charts, bundle, d=diff, side=list(SIDE_STATS))
