@@ -21,6 +21,8 @@ class PageSection:
     title: str
     caption: str
     layers: tuple[str, ...] = ()
+    empty: bool = False
+    note: str = ""
 
 
 def render_page(template: str, sections: list[PageSection], charts: dict[str, list[Chart]],
