@@ -313,26 +313,3 @@ def test_iqr_fences_use_the_reported_percentiles():
     lo, hi = np.float32(s["p25"] - 1.5 * iqr), np.float32(s["p75"] + 1.5 * iqr)
     assert s["outliers_iqr"] == int(((f < lo) | (f > hi)).sum())
 
-
-def test_batched_small_arrays_match_one_at_a_time():
-    """Describing small arrays together gives what describing each alone gives."""
-    from weightreport.stats import describe_array, describe_arrays
-
-    rng = np.random.default_rng(7)
-    arrays = [rng.normal(size=n) * s + o for n, s, o in ((1, 1, 0), (7, 3, 1), (64, 1e-3, 1), (500, 2, -5), (4096, 1, 0))]
-    arrays += [np.zeros(10), np.full(9, 2.5), np.array([1.0, np.nan, np.inf]), np.array([]),
-               rng.normal(size=50) * 1e80, np.round(rng.normal(size=300))]
-    batched = describe_arrays(arrays, 32)
-    for x, got in zip(arrays, batched):
-        want = describe_array(x, 32)
-        assert got.edges == want.edges and got.counts == want.counts
-        for key, value in want.stats.items():
-            if isinstance(value, float) and not math.isnan(value):
-                assert got.stats[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
-            elif isinstance(value, float):
-                assert math.isnan(got.stats[key]), key
-            else:
-                assert got.stats[key] == value, key
-        for q in QUANTILES:
-            a, b = got.stats[f"p{q}"], want.stats[f"p{q}"]
-            assert a == b or (math.isnan(a) and math.isnan(b))

@@ -85,13 +85,10 @@ def describe(
     for e in extra_flats:
         extra_values.append(host[pos : pos + e.numel()])
         pos += e.numel()
-    arrays = []
     for i in small:
         size = flats[i].numel()
-        arrays.append(host[pos : pos + size])
+        out[i] = describe_array(host[pos : pos + size], bins)
         pos += size
-    for i, description in zip(small, describe_arrays(arrays, bins)):
-        out[i] = description
     pending = []
     for i in large:
         lo, hi = float(host[pos]), float(host[pos + 1])
@@ -144,8 +141,8 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     counts = np.bincount(idx, minlength=bins)
     mean = float(f.mean())
     d = f - mean
-    m2 = float(np.dot(d, d)) / f.size
     d2 = d * d
+    m2 = float(d2.sum()) / f.size  # as numpy.var sums, so ties at k·std fall the same way
     m3, m4 = float(np.dot(d2, d)) / f.size, float(np.dot(d2, d2)) / f.size
     qs = np.percentile(f, _QF * 100.0)
     std = math.sqrt(m2)
@@ -160,85 +157,6 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
         "outliers_iqr": int(np.count_nonzero((f < qs[2] - 1.5 * iqr) | (f > qs[4] + 1.5 * iqr))),
     }
     return Description(stats, grid.edges, counts.tolist())
-
-
-_BATCH_LIMIT = 1e75
-"""Arrays with larger magnitudes go one at a time (fourth powers would overflow)."""
-
-
-def describe_arrays(arrays: Sequence[np.ndarray], bins: int = 64) -> list[Description]:
-    """``describe_array`` for many small arrays at once, with segment-wise numpy.
-
-    A snapshot holds dozens of small tensors (biases, norms); describing them one by
-    one costs more in per-call overhead than in arithmetic. Arrays that are empty,
-    hold NaN or Inf, or reach ``_BATCH_LIMIT`` take the one-at-a-time path. Every
-    number is computed per segment, so an array's description does not depend on
-    the others in the batch.
-    """
-    out: list[Description | None] = [None] * len(arrays)
-    plain = []
-    for i, x in enumerate(arrays):
-        if x.size and np.isfinite(x).all() and np.abs(x).max() < _BATCH_LIMIT:
-            plain.append(i)
-        else:
-            out[i] = describe_array(x, bins)
-    if plain:
-        with np.errstate(all="ignore"):
-            for i, d in zip(plain, _describe_batch([arrays[i] for i in plain], bins)):
-                out[i] = d
-    return out  # type: ignore[return-value]
-
-
-def _describe_batch(arrays: list[np.ndarray], bins: int) -> list[Description]:
-    """Exact statistics of non-empty, finite arrays, as segments of one array."""
-    sizes = np.array([a.size for a in arrays])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    x = np.concatenate(arrays)
-    seg = np.repeat(np.arange(len(arrays)), sizes)
-
-    def per(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values, starts)
-
-    lo, hi = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-    mean = per(x) / sizes
-    d = x - mean[seg]
-    d2 = d * d
-    m2, m3, m4 = per(d2) / sizes, per(d2 * d) / sizes, per(d2 * d2) / sizes
-    std = np.sqrt(m2)
-    a = np.abs(d)
-    ordered = x[np.lexsort((x, seg))]
-    pos = _QF[None, :] * (sizes[:, None] - 1)
-    below = np.floor(pos).astype(np.int64)
-    above = np.minimum(below + 1, sizes[:, None] - 1)
-    frac = pos - below
-    vb, va = ordered[starts[:, None] + below], ordered[starts[:, None] + above]
-    diff = va - vb  # numpy's own lerp, so the percentiles equal np.percentile bit for bit
-    qs = np.where(frac >= 0.5, va - diff * (1 - frac), vb + diff * frac)
-    iqr = qs[:, 4] - qs[:, 2]
-    fence_lo, fence_hi = qs[:, 2] - 1.5 * iqr, qs[:, 4] + 1.5 * iqr
-    grids = [histogram_grid(float(lo[k]), float(hi[k]), bins) for k in range(len(arrays))]
-    width = np.array([g.width for g in grids])
-    first = np.array([g.first_index for g in grids])
-    idx = (np.floor(x / width[seg]) - first[seg]).astype(np.int64) + seg * bins
-    counts = np.bincount(idx, minlength=len(arrays) * bins).reshape(len(arrays), bins)
-    norms = np.sqrt(per(x * x))
-    zeros = per((x == 0).astype(np.int64))
-    out3 = per((a > 3 * std[seg]).astype(np.int64))
-    out6 = per((a > 6 * std[seg]).astype(np.int64))
-    outiqr = per(((x < fence_lo[seg]) | (x > fence_hi[seg])).astype(np.int64))
-    descriptions = []
-    for k, grid in enumerate(grids):
-        n = int(sizes[k])
-        stats = {
-            "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
-            **_moments(float(mean[k]), float(m2[k]), float(m3[k]), float(m4[k])),
-            "min": float(lo[k]), "max": float(hi[k]), "norm": float(norms[k]),
-            "zeros": int(zeros[k]), **_percentiles(qs[k], float(lo[k]), float(hi[k])),
-            "quantiles_exact": True, "outliers_3std": int(out3[k]),
-            "outliers_6std": int(out6[k]), "outliers_iqr": int(outiqr[k]),
-        }
-        descriptions.append(Description(stats, grid.edges, counts[k].tolist()))
-    return descriptions
 
 
 def _moments(mean: float, m2: float, m3: float, m4: float) -> dict:
@@ -330,7 +248,7 @@ class _LargeTensor:
         shift = read(d.sum()) / n
         d.sub_(shift)
         d2 = torch.mul(d, d, out=ws.get("d2", x))
-        s1, s2 = read(d.sum()), read(torch.dot(d, d))
+        s1, s2 = read(d.sum()), read(d2.sum())  # cascade sums: more accurate than a BLAS dot
         s3, s4 = read(torch.dot(d2, d)), read(torch.dot(d2, d2))
         delta = s1 / n
         if on_cpu:
