@@ -82,7 +82,7 @@ class Collector:
         optimizer: torch.optim.Optimizer | None = None,
         mode: str = "error",
         name: str | None = None,
-        activation_sample: int = 16384,
+        activation_sample: int = 4096,
         seed: int = 0,
     ) -> None:
         if not isinstance(model, nn.Module):

@@ -11,11 +11,13 @@ Only rank 0 gets rows back.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import torch
 from torch import nn
 
 from weightreport import distributed as dist
 from weightreport.hooks import Captured, count_units
+from weightreport.schema import SCHEMAS
 from weightreport.stats import describe, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
@@ -187,17 +189,11 @@ class SnapshotTaker:
             for (what, name), vals in values.items() if what == "trajectory"
             for i, v in zip(self._traj[name], vals)
         ]
-        batchnorm = []
-        for (what, name), vec in values.items():
-            if what != "bn":
-                continue
-            columns = vec.reshape(len(_BN_COLUMNS), -1)
-            for c in range(columns.shape[1]):
-                batchnorm.append({"step": step, "module": name, "channel": c, **{
-                    key: None if np.isnan(columns[j, c]) else float(columns[j, c])
-                    for j, key in enumerate(_BN_COLUMNS)}})
-        return {"stats": stats, "histograms": hists, "trajectories": trajectories,
-                "batchnorm": batchnorm}
+        tables = {"stats": stats, "histograms": hists, "trajectories": trajectories}
+        bn = [(name, vec) for (what, name), vec in values.items() if what == "bn"]
+        if bn:
+            tables["batchnorm"] = _batchnorm_table(step, bn)
+        return tables
 
     def _remember(self) -> None:
         """Keep this snapshot's weights (local pieces) as the previous ones."""
@@ -221,6 +217,21 @@ def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:
     if b is not None:
         a = torch.sub(a, b.reshape(-1), out=workspace(a).get("diff", a))
     return torch.dot(a, a).double() if a.numel() else torch.zeros((), dtype=torch.float64, device=a.device)
+
+
+def _batchnorm_table(step: int, layers: list[tuple[str, np.ndarray]]) -> pa.Table:
+    """The batchnorm table's rows, one per channel, built as columns (NaN → null)."""
+    matrices = [vec.reshape(len(_BN_COLUMNS), -1) for _, vec in layers]
+    sizes = [m.shape[1] for m in matrices]
+    values = np.concatenate(matrices, axis=1)
+    columns = {
+        "step": pa.array(np.full(sum(sizes), step, dtype=np.int64)),
+        "module": pa.array(np.repeat([name for name, _ in layers], sizes)),
+        "channel": pa.array(np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])),
+    }
+    for j, key in enumerate(_BN_COLUMNS):
+        columns[key] = pa.array(values[j], mask=np.isnan(values[j]))
+    return pa.table(columns, schema=SCHEMAS["batchnorm"])
 
 
 def _bn_vectors(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

@@ -143,14 +143,15 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     d = f - mean
     d2 = d * d
     m2 = float(d2.sum()) / f.size  # as numpy.var sums, so ties at k·std fall the same way
-    m3, m4 = float(np.dot(d2, d)) / f.size, float(np.dot(d2, d2)) / f.size
+    # ufunc sums, not np.dot: BLAS threads would spin against torch's on the same cores
+    m3, m4 = float((d2 * d).sum()) / f.size, float((d2 * d2).sum()) / f.size
     qs = np.percentile(f, _QF * 100.0)
     std = math.sqrt(m2)
     a = np.abs(d)
     iqr = qs[4] - qs[2]
     stats = {
         **head, **_moments(mean, m2, m3, m4), "min": lo, "max": hi,
-        "norm": float(np.sqrt(np.dot(f, f))), "zeros": int(np.count_nonzero(f == 0)),
+        "norm": float(np.sqrt((f * f).sum())), "zeros": int(np.count_nonzero(f == 0)),
         **_percentiles(qs, lo, hi), "quantiles_exact": True,
         "outliers_3std": int(np.count_nonzero(a > 3 * std)),
         "outliers_6std": int(np.count_nonzero(a > 6 * std)),

@@ -102,14 +102,19 @@ class RunWriter:
                     continue
         return last
 
-    def add(self, table: str, rows: list[dict]) -> None:
-        """Buffer rows for ``table`` (dicts keyed by column; missing columns are null)."""
-        self._rows[table].extend(rows)
+    def add(self, table: str, rows: list[dict] | pa.Table) -> None:
+        """Buffer rows for ``table``: dicts keyed by column (missing columns are null), or
+        an Arrow table with the table's schema (cheaper for many rows)."""
+        if isinstance(rows, pa.Table):
+            self._rows[table].append(rows)
+        else:
+            self._rows[table].extend(rows)
 
     @property
     def buffered(self) -> int:
         """Rows waiting to be written."""
-        return sum(len(rows) for rows in self._rows.values())
+        return sum(r.num_rows if isinstance(r, pa.Table) else 1
+                   for rows in self._rows.values() for r in rows)
 
     def flush(self, manifest: dict) -> None:
         """Write every buffered table as a new part, then the manifest.
@@ -123,7 +128,7 @@ class RunWriter:
                 continue
             folder = self.path / TABLES_DIR / table
             folder.mkdir(parents=True, exist_ok=True)
-            data = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+            data = _as_table(rows, SCHEMAS[table])
             final = folder / part_name(number)
             tmp = folder / f".{final.name}.tmp"
             try:
@@ -139,3 +144,19 @@ class RunWriter:
     def write_manifest(self, manifest: dict) -> None:
         """Replace run.json atomically."""
         atomic_write_bytes(self.path / MANIFEST, dump_json(manifest).encode())
+
+
+def _as_table(rows: list, schema: pa.Schema) -> pa.Table:
+    """One Arrow table from buffered dict rows and Arrow tables, in order."""
+    pieces, dicts = [], []
+    for row in rows:
+        if isinstance(row, pa.Table):
+            if dicts:
+                pieces.append(pa.Table.from_pylist(dicts, schema=schema))
+                dicts = []
+            pieces.append(row)
+        else:
+            dicts.append(row)
+    if dicts:
+        pieces.append(pa.Table.from_pylist(dicts, schema=schema))
+    return pa.concat_tables(pieces)
