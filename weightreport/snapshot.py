@@ -184,16 +184,24 @@ class SnapshotTaker:
             stats.append(row)
             hists.append({"step": step, "tensor": name, "kind": kind,
                           "edges": desc.edges, "counts": desc.counts})
-        trajectories = [
-            {"step": step, "tensor": name, "index": i, "value": float(v)}
-            for (what, name), vals in values.items() if what == "trajectory"
-            for i, v in zip(self._traj[name], vals)
-        ]
-        tables = {"stats": stats, "histograms": hists, "trajectories": trajectories}
+        tables = {"stats": stats, "histograms": hists}
+        traj = [(name, vals) for (what, name), vals in values.items() if what == "trajectory"]
+        if traj:
+            tables["trajectories"] = self._trajectory_table(step, traj)
         bn = [(name, vec) for (what, name), vec in values.items() if what == "bn"]
         if bn:
             tables["batchnorm"] = _batchnorm_table(step, bn)
         return tables
+
+    def _trajectory_table(self, step: int, traj: list[tuple[str, np.ndarray]]) -> pa.Table:
+        """The trajectories table's rows, one per recorded element, built as columns."""
+        sizes = [len(vals) for _, vals in traj]
+        return pa.table({
+            "step": pa.array(np.full(sum(sizes), step, dtype=np.int64)),
+            "tensor": pa.array(np.repeat([name for name, _ in traj], sizes)),
+            "index": pa.array(np.concatenate([self._traj[name] for name, _ in traj]).astype(np.int64)),
+            "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
+        }, schema=SCHEMAS["trajectories"])
 
     def _remember(self) -> None:
         """Keep this snapshot's weights (local pieces) as the previous ones."""
