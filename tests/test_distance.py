@@ -36,8 +36,9 @@ def test_matches_scipy_on_samples():
 
 
 def test_shift_and_identity():
-    """A histogram against itself is 0, and against a copy shifted by s is exactly s."""
+    """A histogram against itself is 0 (empty ones too), against a copy shifted by s exactly s."""
     e, c = np.array([0.0, 1.0, 2.0, 4.0]), np.array([1, 3, 2])
     assert wasserstein_hist(e, c, e, c) == 0.0
     assert wasserstein_hist(e, c, e + 0.7, c) == pytest.approx(0.7)
     assert np.isnan(wasserstein_hist(e, [0, 0, 0], e, c))
+    assert wasserstein_hist(e, [0, 0, 0], e, [0, 0, 0]) == 0.0

@@ -26,9 +26,13 @@ def hist_cdf(edges, counts, at: np.ndarray) -> np.ndarray:
 def wasserstein_hist(edges_a, counts_a, edges_b, counts_b) -> float:
     """Exact W1 between two histograms read as piecewise-uniform densities.
 
-    Returns NaN when either histogram is empty.
+    Returns 0 when both histograms are empty (nothing differs) and NaN when only one
+    is (there is nothing to compare with).
     """
-    if np.sum(counts_a) <= 0 or np.sum(counts_b) <= 0:
+    empty_a, empty_b = np.sum(counts_a) <= 0, np.sum(counts_b) <= 0
+    if empty_a and empty_b:
+        return 0.0
+    if empty_a or empty_b:
         return float("nan")
     x = np.union1d(np.asarray(edges_a, dtype=np.float64), np.asarray(edges_b, dtype=np.float64))
     d = hist_cdf(edges_a, counts_a, x) - hist_cdf(edges_b, counts_b, x)
