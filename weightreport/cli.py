@@ -40,7 +40,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     advance, stop = _progress()
     try:
-        built = build_report(args.run, html=args.output, pdf=args.pdf, title=args.title, progress=advance)
+        built = build_report(args.run, html=args.output, pdf=args.pdf, title=args.title,
+                             thresholds=_thresholds(args), progress=advance)
     finally:
         stop()
     print(built.html)
@@ -164,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--pdf", nargs="?", const=True, default=None, metavar="OUT.pdf",
                    help="also write a PDF (default path: the HTML's, with .pdf)")
     b.add_argument("--title", default=None, help="the report's title (default: the run's name)")
+    _config_arg(b)
     b.set_defaults(func=cmd_build)
     d = sub.add_parser("demo", help="train three small example models on the CPU and build their reports")
     d.add_argument("--runs", type=Path, default=Path("runs/demo"), metavar="DIR",

@@ -48,3 +48,15 @@ def test_no_traceback_subprocess(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_build_reads_thresholds_from_config(tiny_run, tmp_path, capsys):
+    """build takes --config like check and summary; an unknown threshold exits 2 in one line."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tool.weightreport]\nbogus = 1\n")
+    assert main(["build", str(tiny_run), "-o", str(tmp_path / "r.html"), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and len(err.strip().splitlines()) == 1
+    good = tmp_path / "good.toml"
+    good.write_text("[tool.weightreport]\nignore = ['outliers']\n")
+    assert main(["build", str(tiny_run), "-o", str(tmp_path / "r.html"), "--config", str(good)]) == 0
