@@ -117,7 +117,7 @@ def main() -> None:
     c_off = Collector(model, tmp / "steps_off", every=1, activations=False, flush_every=10**6)
     c_on = Collector(model, tmp / "steps_on", every=1, activations=True, flush_every=10**6)
     offs, ons = [], []
-    for i in range(8):
+    for _ in range(8):
         c_on._capture.armed = False
         t = time.perf_counter()
         snapshot_step(c_off)()

@@ -139,11 +139,12 @@ def test_include_matching_nothing_is_an_error(tmp_path):
 def test_exception_in_with_block_marks_run_failed_and_flushes(tmp_path):
     """An exception inside the with block marks the run failed with the error and still writes its data."""
     model = _mlp()
-    with pytest.raises(RuntimeError, match="boom"):
-        with Collector(model, tmp_path / "run", every=1, flush_every=100) as wr:
-            _train(model, wr, 3)
-            wr.log(val=1.5)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), \
+            Collector(model, tmp_path / "run", every=1, flush_every=100) as wr:
+        _train(model, wr, 3)
+        wr.log(val=1.5)
+        msg = "boom"
+        raise RuntimeError(msg)
     run = load_run(tmp_path / "run")
     assert run.manifest["status"] == "failed"
     assert run.manifest["error"] == "RuntimeError: boom"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ def test_grid_covers_the_range_with_exact_edges(a, b, bins):
     assert grid.first_index == math.floor(grid.first_index)
     assert edges[0] <= lo and hi < edges[-1]
     assert all(e == (grid.first_index + i) * grid.width for i, e in enumerate(edges))
-    assert all(b2 > b1 for b1, b2 in zip(edges, edges[1:]))
+    assert all(b2 > b1 for b1, b2 in itertools.pairwise(edges))
 
 
 @settings(max_examples=200, deadline=None)

@@ -53,12 +53,12 @@ def test_batchnorm_rows_match_an_independent_computation(tmp_path):
     var, mean = torch.var_mean(inp.double(), dim=(0, 2, 3), correction=1)
     np.testing.assert_allclose(bn.batch_mean, mean.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.batch_var, var.numpy(), rtol=1e-4)
-    for col, value in zip(("running_mean", "running_var", "weight", "bias"), buffers):
+    for col, value in zip(("running_mean", "running_var", "weight", "bias"), buffers, strict=True):
         np.testing.assert_allclose(bn[col], value.double().numpy(), rtol=1e-6, atol=1e-7)
     assert set(run.tables["batchnorm"].module) == {"bn", "bn1"}
     assert sorted(run.tables["batchnorm"].step.unique()) == [2, 4]
     stats = run.tables["stats"].query("step == 4")
-    kinds = set(zip(stats.tensor, stats.kind))
+    kinds = set(zip(stats.tensor, stats.kind, strict=True))
     assert {("bn", "bn_input"), ("bn", "bn_output"), ("bn1", "bn_input"), ("bn1", "bn_output")} <= kinds
     assert ("bn", "activation") not in kinds and ("flat", "activation") not in kinds
     row_in = stats.query("tensor == 'bn' and kind == 'bn_input'").iloc[0]
@@ -174,7 +174,7 @@ def test_probe_captures_land_in_the_probes_table(tmp_path):
     probes = run.tables["probes"]
     assert sorted(probes.step.unique()) == [0, 2, 4]
     at4 = probes.query("step == 4")
-    kinds = set(zip(at4.module, at4.kind))
+    kinds = set(zip(at4.module, at4.kind, strict=True))
     assert {("conv", "feature_map"), ("attn", "attention"), ("lstm", "hidden_state")} <= kinds
     attn = at4.query("kind == 'attention'")
     assert sorted(attn["index"]) == [0, 1]

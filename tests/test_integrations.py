@@ -102,7 +102,7 @@ def test_transformers_callback_records_training(tmp_path):
 def test_missing_package_names_the_extra(monkeypatch, module, package, extra):
     """Without the framework installed, importing the integration names the extra to install."""
     for name in list(sys.modules):
-        if name == package or name.startswith(package + ".") or name == module:
+        if name in (package, module) or name.startswith(package + "."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, package, None)
     if package == "lightning":

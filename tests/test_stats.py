@@ -85,7 +85,7 @@ def check_against_oracles(t: torch.Tensor, bins: int = 64) -> None:
     exact = np.percentile(f, QUANTILES)
     width = d.edges[1] - d.edges[0]
     assert s["quantiles_exact"] is small
-    for q, v in zip(QUANTILES, exact):
+    for q, v in zip(QUANTILES, exact, strict=True):
         if small:
             assert s[f"p{q}"] == v
         else:
@@ -200,7 +200,7 @@ def test_batched_describe_equals_one_at_a_time_and_returns_extras():
                torch.randn(4, 4, generator=g).half()]
     extras = [torch.tensor([1.5, 2.5]), torch.arange(3, dtype=torch.int64)]
     together, values = describe(tensors, 32, extras)
-    for t, d in zip(tensors, together):
+    for t, d in zip(tensors, together, strict=True):
         (alone,), _ = describe([t], 32)
         assert d.counts == alone.counts and d.edges == alone.edges
         assert d.stats == pytest.approx(alone.stats, nan_ok=True)

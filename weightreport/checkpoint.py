@@ -33,10 +33,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         msg = f"{path}: no such checkpoint file; pass a .safetensors, .pt, .pth or .bin file"
         raise WeightReportError(msg)
-    if path.suffix == ".safetensors":
-        raw = _load_safetensors(path)
-    else:
-        raw = _load_torch(path)
+    raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path)
     tensors = {k: v for k, v in _flatten(raw).items() if v.is_floating_point()}
     if not tensors:
         msg = f"{path} holds no floating-point tensors; is it a model checkpoint?"

@@ -34,7 +34,7 @@ def inspect_checkpoint(path: str | Path, bins: int = 64) -> dict:
     tensors = load_state_dict(path)
     descriptions, _ = describe(list(tensors.values()), bins)
     rows = []
-    for (name, t), desc in zip(tensors.items(), descriptions):
+    for (name, t), desc in zip(tensors.items(), descriptions, strict=True):
         row = {"tensor": name, "shape": list(t.shape), **desc.stats,
                "edges": desc.edges, "counts": desc.counts}
         spectral = spectral_summary(t)

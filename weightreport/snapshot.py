@@ -83,7 +83,7 @@ class SnapshotTaker:
         self._remember()
         if rank != 0:
             return {}
-        return self._rows(step, entries, descriptions, dict(zip(layout, values)), captured)
+        return self._rows(step, entries, descriptions, dict(zip(layout, values, strict=True)), captured)
 
     def _entries(self, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
@@ -167,7 +167,7 @@ class SnapshotTaker:
 
     def _rows(self, step, entries, descriptions, values, captured):
         stats, hists = [], []
-        for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions):
+        for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions, strict=True):
             if ("numel", f"{kind}:{name}") in values:
                 numel = int(values[("numel", f"{kind}:{name}")][0])
             if kind not in ("param", "grad") and desc.stats["count"] == 0:

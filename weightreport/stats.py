@@ -170,7 +170,7 @@ def _moments(mean: float, m2: float, m3: float, m4: float) -> dict:
 
 
 def _percentiles(qs: Sequence[float], lo: float, hi: float) -> dict:
-    return {f"p{q}": min(max(float(v), lo), hi) for q, v in zip(QUANTILES, qs)}
+    return {f"p{q}": min(max(float(v), lo), hi) for q, v in zip(QUANTILES, qs, strict=True)}
 
 
 def _empty(head: dict, bins: int) -> Description:

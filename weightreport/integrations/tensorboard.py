@@ -82,7 +82,7 @@ def _stats_row(step: int, tensor: str, kind: str, h, edges, counts) -> dict:
         "nan_count": 0, "inf_count": 0, "mean": mean, "var": var, "std": math.sqrt(var),
         "min": h.min, "max": h.max, "skew": None, "kurtosis": None,
         "norm": math.sqrt(max(h.sum_squares, 0.0)), "zeros": None,
-        **{f"p{q}": v for q, v in zip(QUANTILES, qs)}, "quantiles_exact": False,
+        **{f"p{q}": v for q, v in zip(QUANTILES, qs, strict=True)}, "quantiles_exact": False,
     }
 
 
