@@ -75,8 +75,9 @@ class SnapshotTaker:
         if spread:
             descriptions = dist.describe_distributed(pieces, [e[3] for e in entries], self.bins)
             sums = dist.reduce_sum(sums) if sums else []
-            maxes = dist.reduce_max(maxes) if maxes else []
-            mins = dist.reduce_min(mins) if mins else []
+            if maxes or mins:  # one max reduction: a min is the max of the negated values
+                merged = dist.reduce_max([*maxes, *(-m for m in mins)])
+                maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
             values = [t.double().cpu().numpy().reshape(-1) for t in [*sums, *maxes, *mins, *own]]
         else:
             descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own])
