@@ -7,6 +7,7 @@ tight tolerance; only rank 0 writes.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 
@@ -46,25 +47,32 @@ def _train(model, run_dir, x, y, wrapped=None) -> None:
             wr.step()
 
 
+def _train_rank(rank: int, folder: str, scenario: str) -> None:
+    """This rank's share of the training; its DDP/FSDP objects die with this frame."""
+    x, y = _batch()
+    half = slice(rank * 8, rank * 8 + 8)
+    model = _model()
+    if scenario == "ddp":
+        wrapped = nn.parallel.DistributedDataParallel(model)
+        _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped)
+    else:
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                fully_shard(layer)
+        fully_shard(model)
+        _train(model, os.path.join(folder, "run"), x[half], y[half])
+
+
 def _worker(rank: int, port: int, folder: str, scenario: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=WORLD)
     try:
-        x, y = _batch()
-        half = slice(rank * 8, rank * 8 + 8)
-        model = _model()
-        if scenario == "ddp":
-            wrapped = nn.parallel.DistributedDataParallel(model)
-            _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped)
-        else:
-            from torch.distributed.fsdp import fully_shard
-
-            for layer in model:
-                if isinstance(layer, nn.Linear):
-                    fully_shard(layer)
-            fully_shard(model)
-            _train(model, os.path.join(folder, "run"), x[half], y[half])
+        _train_rank(rank, folder, scenario)
+        gc.collect()  # DDP's reducer must go before its process group, or gloo aborts
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
