@@ -7,6 +7,7 @@ float64 numpy reference computed here, in one process.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import pickle
@@ -143,6 +144,8 @@ def _worker(rank: int, port: int, folder: str) -> None:
     try:
         results = {"split": _split_scenario(rank), "fsdp": _fsdp_scenario(rank),
                    "ddp": _ddp_scenario(rank), "is_distributed": wd.is_distributed()}
+        gc.collect()  # DDP's reducer must go before its process group, or gloo aborts
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     with open(os.path.join(folder, f"rank{rank}.pkl"), "wb") as f:
