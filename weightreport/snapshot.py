@@ -68,9 +68,11 @@ class SnapshotTaker:
         """
         spread = dist.is_distributed()
         rank = torch.distributed.get_rank() if spread else 0
-        entries = self._entries(captured, watched if spread else None)
+        # Each parameter's local piece, once: for a Partial DTensor it costs a collective.
+        local = {name: dist.local_piece(p.detach()) for name, p in self.params}
+        entries = self._entries(local, captured, watched if spread else None)
         sums, maxes, mins, own = [], [], [], []
-        layout = self._extras(model, captured, entries, rank, spread, sums, maxes, mins, own)
+        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own)
         pieces = [e[2] for e in entries]
         if spread:
             descriptions = dist.describe_distributed(pieces, [e[3] for e in entries], self.bins)
@@ -81,16 +83,16 @@ class SnapshotTaker:
             values = [t.double().cpu().numpy().reshape(-1) for t in [*sums, *maxes, *mins, *own]]
         else:
             descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own])
-        self._remember()
+        self._remember(local)
         if rank != 0:
             return {}
         return self._rows(step, entries, descriptions, dict(zip(layout, values, strict=True)), captured)
 
-    def _entries(self, captured, watched):
+    def _entries(self, local, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
         entries = []
         for name, p in self.params:
-            entries.append((name, "param", *dist.local_piece(p.detach()), p.numel()))
+            entries.append((name, "param", *local[name], p.numel()))
         if self.gradients:
             for name, p in self.params:
                 if p.grad is not None:
@@ -108,7 +110,7 @@ class SnapshotTaker:
                 entries.append((name, kind, sample, True, numel))
         return entries
 
-    def _extras(self, model, captured, entries, rank, spread, sums, maxes, mins, own):
+    def _extras(self, model, local, captured, entries, rank, spread, sums, maxes, mins, own):
         """Fill the lists of tensors to merge by sum, max, min, or keep as rank 0's own.
 
         Returns:
@@ -116,7 +118,7 @@ class SnapshotTaker:
         """
         keys: dict[str, list] = {"sum": [], "max": [], "min": [], "own": []}
         for name, p in self.params:
-            w, sharded = dist.local_piece(p.detach())
+            w, sharded = local[name]
             w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
             prev = self._prev.get(name) if self._prev is not None else None
@@ -204,9 +206,9 @@ class SnapshotTaker:
             "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
         }, schema=SCHEMAS["trajectories"])
 
-    def _remember(self) -> None:
+    def _remember(self, local) -> None:
         """Keep this snapshot's weights (local pieces) as the previous ones."""
-        pieces = {n: dist.local_piece(p.detach())[0].reshape(-1) for n, p in self.params}
+        pieces = {n: piece.reshape(-1) for n, (piece, _sharded) in local.items()}
         if self._prev is None:
             self._prev = {n: w.float().clone() for n, w in pieces.items()}
         else:
