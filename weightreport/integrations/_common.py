@@ -1,4 +1,4 @@
-"""What the training-framework integrations share: scalar extraction and the report step."""
+"""What the training-framework integrations share: the collector's lifecycle, scalar extraction."""
 
 from __future__ import annotations
 
@@ -35,14 +35,38 @@ def split_validation(metrics: Mapping[str, float], prefixes=("val_", "val/", "ev
     return train, val
 
 
-def maybe_build(run_dir: Path, build: bool) -> Path | None:
-    """Build the HTML report of ``run_dir`` when asked; the report module loads only then."""
-    if not build:
-        return None
-    from weightreport.report import build_report
+class CollectorCallback:
+    """The state both framework callbacks keep, and how they start and finish a run.
 
-    result = build_report(run_dir)
-    return getattr(result, "html", result)
+    Args:
+        run_dir: the run directory.
+        every: snapshot cadence in optimizer steps.
+        build_report: build the HTML report when training ends.
+        **collector_options: passed to ``Collector``.
+    """
+
+    def __init__(self, run_dir: str | Path, every: int = 10, build_report: bool = False,
+                 **collector_options) -> None:
+        self.run_dir = Path(run_dir)
+        self.every = every
+        self.build_report = build_report
+        self.options = collector_options
+        self.collector = None
+        self.report: Path | None = None
+
+    def _start(self, model, optimizer) -> None:
+        from weightreport.collector import Collector
+
+        self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer,
+                                   **self.options)
+
+    def _finish(self) -> None:
+        """Close the collector and, when asked, build the HTML report (its module loads only then)."""
+        self.collector.close()
+        if self.build_report:
+            from weightreport.report import build_report
+
+            self.report = build_report(self.run_dir).html
 
 
-__all__ = ["maybe_build", "scalar_items", "split_validation"]
+__all__ = ["CollectorCallback", "scalar_items", "split_validation"]

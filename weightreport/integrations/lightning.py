@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weightreport.collector import Collector
 from weightreport.errors import WeightReportError
-from weightreport.integrations._common import maybe_build, scalar_items, split_validation
+from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
 
 try:
     from lightning.pytorch.callbacks import Callback
@@ -24,7 +23,7 @@ except ImportError:
         raise WeightReportError(msg) from None
 
 
-class WeightReportCallback(Callback):
+class WeightReportCallback(CollectorCallback, Callback):
     """Creates a Collector when fitting starts, steps it after every optimizer step.
 
     Training metrics logged with ``self.log`` are recorded at each step, validation
@@ -40,20 +39,14 @@ class WeightReportCallback(Callback):
 
     def __init__(self, run_dir: str | Path, every: int = 10, build_report: bool = False,
                  **collector_options) -> None:
-        self.run_dir = Path(run_dir)
-        self.every = every
-        self.build_report = build_report
-        self.options = collector_options
-        self.collector: Collector | None = None
-        self.report: Path | None = None
+        super().__init__(run_dir, every, build_report, **collector_options)
         self._last_step = 0
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
-        self.collector = Collector(pl_module, self.run_dir, every=self.every,
-                                   optimizer=optimizer, **self.options)
+        self._start(pl_module, optimizer)
         self._last_step = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -76,8 +69,7 @@ class WeightReportCallback(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.collector is None:
             return
-        self.collector.close()
-        self.report = maybe_build(self.run_dir, self.build_report)
+        self._finish()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if self.collector is not None:

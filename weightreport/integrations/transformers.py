@@ -8,11 +8,8 @@ Needs the ``transformers`` package: ``pip install 'weightreport[transformers]'``
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from weightreport.collector import Collector
 from weightreport.errors import WeightReportError
-from weightreport.integrations._common import maybe_build, scalar_items, split_validation
+from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
 
 try:
     from transformers import TrainerCallback
@@ -21,7 +18,7 @@ except ImportError:
     raise WeightReportError(msg) from None
 
 
-class WeightReportCallback(TrainerCallback):
+class WeightReportCallback(CollectorCallback, TrainerCallback):
     """Creates a Collector when training begins and steps it after every optimizer step.
 
     The step is taken in ``on_optimizer_step``, after the update and before the
@@ -36,20 +33,10 @@ class WeightReportCallback(TrainerCallback):
         **collector_options: passed to ``Collector``.
     """
 
-    def __init__(self, run_dir: str | Path, every: int = 10, build_report: bool = False,
-                 **collector_options) -> None:
-        self.run_dir = Path(run_dir)
-        self.every = every
-        self.build_report = build_report
-        self.options = collector_options
-        self.collector: Collector | None = None
-        self.report: Path | None = None
-
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return
-        self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer,
-                                   **self.options)
+        self._start(model, optimizer)
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         if self.collector is not None:
@@ -70,5 +57,4 @@ class WeightReportCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.collector is None:
             return
-        self.collector.close()
-        self.report = maybe_build(self.run_dir, self.build_report)
+        self._finish()
