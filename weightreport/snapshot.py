@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from weightreport import distributed as dist
+from weightreport import kernels
 from weightreport.hooks import Captured, count_units
 from weightreport.schema import SCHEMAS
 from weightreport.stats import describe, workspace
@@ -121,9 +122,7 @@ class SnapshotTaker:
             w, sharded = local[name]
             w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
-            prev = self._prev.get(name) if self._prev is not None else None
-            ref = self._init.get(name)
-            squares = torch.stack([_sq_diff(w, prev), _sq_diff(prev, None), _sq_diff(w, ref)])
+            squares = self._norms(name, w)
             sums.append(squares if counts else torch.zeros_like(squares))
             keys["sum"].append(("norms", name))
             if name in self._traj:
@@ -206,14 +205,24 @@ class SnapshotTaker:
             "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
         }, schema=SCHEMAS["trajectories"])
 
+    def _norms(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        """‖w − prev‖², ‖prev‖², ‖w − w₀‖² (float64, NaN where unknown); then prev := w."""
+        prev = self._prev.get(name) if self._prev is not None else None
+        ref = self._init.get(name)
+        if prev is not None and w.device.type == "cpu" and kernels.AVAILABLE:
+            a = w.numpy()
+            ref_a = a if ref is None else ref.numpy()
+            d_prev, prev_sq, d_init = kernels.distances(a, prev.numpy(), ref_a)  # and prev := w
+            return torch.tensor([d_prev, prev_sq, np.nan if ref is None else d_init], dtype=torch.float64)
+        squares = torch.stack([_sq_diff(w, prev), _sq_diff(prev, None), _sq_diff(w, ref)])
+        if prev is not None:
+            prev.copy_(w)
+        return squares
+
     def _remember(self, local) -> None:
-        """Keep this snapshot's weights (local pieces) as the previous ones."""
-        pieces = {n: piece.reshape(-1) for n, (piece, _sharded) in local.items()}
+        """After the first snapshot, keep its weights (local pieces) as the previous ones."""
         if self._prev is None:
-            self._prev = {n: w.float().clone() for n, w in pieces.items()}
-        else:
-            for n, w in pieces.items():
-                self._prev[n].copy_(w)
+            self._prev = {n: piece.reshape(-1).float().clone() for n, (piece, _sharded) in local.items()}
 
 
 def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:

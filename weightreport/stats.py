@@ -3,17 +3,21 @@
 ``describe(tensors, bins)`` is the whole job for one snapshot. Small tensors (up to
 ``SMALL`` elements: biases, norms, a small layer's weights) travel to the host in
 one batched transfer, together with every large tensor's range, and are described
-there in float64 with numpy, exactly. Large tensors are described on their own
-device; their numbers come back in a second batched transfer. On the CPU the
-"device" is the host, so scalars are read directly instead of being kept as
-zero-dimensional tensors.
+there in float64 with numpy, exactly: one sort gives the range, the histogram, the
+percentiles (numpy's own interpolation) and the threshold counts. Large tensors are
+described on their own device; their numbers come back in a second batched
+transfer. On the CPU the "device" is the host: there compiled kernels
+(``kernels.py``) make four passes over a large tensor (range, moments, histogram,
+threshold counts), and scalars are read as they are computed.
 
 The maths for a large tensor ``x`` with ``n`` finite values:
-- ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow,
-  centred on its float32 mean ``c``, and the centred sums ``S1..S4`` are BLAS dot
-  products; the host corrects for ``S1`` in float64.
-- Histogram counts come from ``bincount`` on exact bin indices (see ``grid.py``), so
-  they are int64, never float32 (which stops counting at 2**24).
+- ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
+  shifted by an estimate ``c`` of its mean; the sums ``S1..S4`` of the shifted values'
+  powers are corrected for ``S1`` on the host in float64.
+- Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
+  never float32 (which stops counting at 2**24).
+- Outliers are counted against thresholds rounded toward the comparison's dtype
+  (``_outside``), so a float32 tensor is counted as exact arithmetic would count it.
 - Percentiles are interpolated from the histogram's cumulative counts, within one
   bin of the exact value; small tensors get exact ones.
 """
@@ -27,11 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from weightreport import kernels
 from weightreport.grid import Grid, histogram_grid
 from weightreport.schema import QUANTILES
 
 SMALL = 16384
 """Tensors up to this many elements are described exactly on the host."""
+
+_EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
 
 _QF = np.array([q / 100.0 for q in QUANTILES])
 
@@ -129,35 +136,71 @@ def describe_array(x: np.ndarray, bins: int = 64) -> Description:
 
 def _describe_array(x: np.ndarray, bins: int) -> Description:
     finite = np.isfinite(x)
-    nan_count = int(np.isnan(x).sum())
-    f = x if finite.all() else x[finite]
+    all_finite = bool(finite.all())
+    nan_count = 0 if all_finite else int(np.isnan(x).sum())
+    f = x if all_finite else x[finite]
     head = {"numel": x.size, "count": x.size, "nan_count": nan_count,
             "inf_count": int(x.size - nan_count - f.size)}
     if f.size == 0:
         return _empty(head, bins)
-    lo, hi = float(f.min()), float(f.max())
+    # One sort gives the range, the histogram, the percentiles and the counts
+    # against fixed thresholds, each as a binary search.
+    s = np.sort(f)
+    n = s.size
+    lo, hi = float(s[0]), float(s[-1])
     grid = histogram_grid(lo, hi, bins)
-    idx = (np.floor(f / grid.width) - grid.first_index).astype(np.int64)
-    counts = np.bincount(idx, minlength=bins)
+    edges = grid.edges
+    below_edges = np.searchsorted(s, edges)  # values below each edge; the last is n
+    counts = np.diff(below_edges)
     mean = float(f.mean())
     d = f - mean
     d2 = d * d
-    m2 = float(d2.sum()) / f.size  # as numpy.var sums, so ties at k·std fall the same way
+    s2 = float(d2.sum())
+    m2 = s2 / n  # as numpy.var sums, so ties at k·std fall the same way
     # ufunc sums, not np.dot: BLAS threads would spin against torch's on the same cores
-    m3, m4 = float((d2 * d).sum()) / f.size, float((d2 * d2).sum()) / f.size
-    qs = np.percentile(f, _QF * 100.0)
+    s1 = float(d.sum())
+    m3, m4 = float((d2 * d).sum()) / n, float((d2 * d2).sum()) / n
+    qs = _sorted_percentiles(s)
     std = math.sqrt(m2)
     a = np.abs(d)
-    iqr = qs[4] - qs[2]
+    fence_lo, fence_hi = _iqr_fences(qs)
+    outside = np.searchsorted(s, [fence_lo, fence_hi, 0.0, 0.0], side="left").tolist()
+    after = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
     stats = {
         **head, **_moments(mean, m2, m3, m4), "min": lo, "max": hi,
-        "norm": float(np.sqrt((f * f).sum())), "zeros": int(np.count_nonzero(f == 0)),
-        **_percentiles(qs, lo, hi), "quantiles_exact": True,
+        "norm": math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0)),
+        "zeros": after[1] - outside[2], **_percentiles(qs, lo, hi), "quantiles_exact": True,
         "outliers_3std": int(np.count_nonzero(a > 3 * std)),
         "outliers_6std": int(np.count_nonzero(a > 6 * std)),
-        "outliers_iqr": int(np.count_nonzero((f < qs[2] - 1.5 * iqr) | (f > qs[4] + 1.5 * iqr))),
+        "outliers_iqr": outside[0] + n - after[0],
     }
-    return Description(stats, grid.edges, counts.tolist())
+    return Description(stats, edges, counts.tolist())
+
+
+_QV = (np.asarray(QUANTILES, dtype=np.float64) / 100).tolist()  # as numpy.percentile divides them
+
+
+def _sorted_percentiles(s: np.ndarray) -> list[float]:
+    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
+
+    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
+    and the next index (both the last one at the top), then numpy's two-sided lerp.
+    Python floats are IEEE doubles, so seven quantiles cost less in plain Python.
+    ``tests/test_stats.py`` checks the equality bit for bit.
+    """
+    n = s.size
+    out = []
+    for q in _QV:
+        virtual = (n - 1) * q
+        if virtual >= n - 1:  # numpy takes the last value on both sides
+            out.append(float(s[-1]))
+            continue
+        prev = math.floor(virtual)
+        a, b = float(s[prev]), float(s[prev + 1])
+        gamma = virtual - prev
+        diff = b - a
+        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return out
 
 
 def _moments(mean: float, m2: float, m3: float, m4: float) -> dict:
@@ -239,11 +282,43 @@ class _LargeTensor:
         self.values = self._compute(x)
 
     def _compute(self, x: torch.Tensor) -> torch.Tensor:
+        if max(self.scale, self.grid.width) > 2.0**100 or min(self.scale, self.grid.width) < 2.0**-100:
+            x = x.double()  # keep the power-of-two scalings exact far from 1
+        if x.device.type == "cpu" and kernels.AVAILABLE and self.bins <= kernels.MAX_BINS:
+            return self._compute_compiled(x)
+        return self._compute_torch(x)
+
+    def _compute_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        """The CPU path: four compiled passes over the values (``kernels.py``)."""
+        n, grid, scale = self.n, self.grid, self.scale
+        if x.dtype == torch.float32 and abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32:
+            x = x.double()  # bin indices past 2**24 are exact in float64 only
+        a = x.numpy()
+        sample = a[:: max(1, n // 4096)]
+        # The kernel subtracts the shift in the array's dtype: round it to that first.
+        shift = float(a.dtype.type(np.sum(sample, dtype=np.float64) / scale / sample.size))
+        b, pre = a, 1.0
+        if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
+            b, pre = a * 2.0**600, 2.0**600
+        s1, s2, s3, s4 = kernels.moments(b, 1.0 / (scale * pre), shift)
+        delta = s1 / n
+        mean = (shift + delta) * scale
+        sigma = math.sqrt(max(s2 / n - delta * delta, 0.0)) * scale
+        counts = kernels.histogram(b, 1.0 / (grid.width * pre), grid.first_index, grid.bins)
+        qs = np.clip(quantiles_from_counts(counts, grid, n), self.lo, self.hi)
+        fence_lo, fence_hi = _iqr_fences(qs)
+        out3, out6, outiqr, zeros = kernels.threshold_counts(
+            a, *_outside(mean - 3 * sigma, mean + 3 * sigma, a),
+            *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
+        )
+        head = np.array([shift, s1, s2, s3, s4, zeros, out3, out6, outiqr], dtype=np.float64)
+        return torch.from_numpy(np.concatenate([head, qs, counts.astype(np.float64)]))
+
+    def _compute_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """The accelerator path (and the CPU's where numba is missing): torch ops, no syncs."""
         on_cpu = x.device.type == "cpu"
         read = float if on_cpu else (lambda t: t)
         n, grid = self.n, self.grid
-        if max(self.scale, grid.width) > 2.0**100 or min(self.scale, grid.width) < 2.0**-100:
-            x = x.double()  # keep the power-of-two scalings exact far from 1
         ws = workspace(x)
         d = _div_pow2(x, self.scale, ws.get("d", x))
         shift = read(d.sum()) / n
@@ -256,21 +331,18 @@ class _LargeTensor:
             sigma = max(s2 / n - delta * delta, 0.0) ** 0.5
         else:
             sigma = torch.clamp(s2 / n - delta * delta, min=0.0).sqrt()
-        a = torch.sub(d, delta, out=d2).abs_()
-        out3 = ws.count(a, ">", 3.0 * sigma)
-        out6 = ws.count(a, ">", 6.0 * sigma)
+        mean, sigma = (shift + delta) * self.scale, sigma * self.scale
         u = _div_pow2(x, grid.width, d).floor_().sub_(grid.first_index)
         idx = ws.get("idx", x, torch.int32)
         idx.copy_(u)
         counts = torch.bincount(idx, minlength=grid.bins)
-        # The fences use the percentiles as reported: clamped to [min, max].
         if on_cpu:
             qs = torch.from_numpy(quantiles_from_counts(counts.numpy(), grid, n)).clamp(self.lo, self.hi)
-            fence_lo, fence_hi = float(qs[2] - 1.5 * (qs[4] - qs[2])), float(qs[4] + 1.5 * (qs[4] - qs[2]))
         else:
             qs = _device_quantiles(counts, grid, n).clamp(self.lo, self.hi)
-            fence_lo, fence_hi = qs[2] - 1.5 * (qs[4] - qs[2]), qs[4] + 1.5 * (qs[4] - qs[2])
-        outiqr = ws.count(x, ">", fence_hi) + ws.count(x, "<", fence_lo)
+        out3 = ws.count_outside(x, *_outside(mean - 3 * sigma, mean + 3 * sigma, x))
+        out6 = ws.count_outside(x, *_outside(mean - 6 * sigma, mean + 6 * sigma, x))
+        outiqr = ws.count_outside(x, *_outside(*_iqr_fences(qs), x))
         zeros = ws.count(x, "==", 0.0)
         scalars = [shift, s1, s2, s3, s4, zeros, out3, out6, outiqr]
         head = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=x.device)
@@ -307,6 +379,39 @@ class _LargeTensor:
         return Description(stats, self.grid.edges, counts.tolist())
 
 
+def _iqr_fences(qs):
+    """Tukey's fences from the reported percentiles (already clamped to [min, max])."""
+    iqr = qs[4] - qs[2]
+    return qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
+
+
+def _outside(below, above, like):
+    """Thresholds for counting ``v < below or v > above`` exactly in ``like``'s dtype.
+
+    Comparing a float32 value with a float64 threshold rounded to nearest can go
+    either way at the rounding boundary. Rounding ``below`` up and ``above`` down to
+    the comparison dtype gives exactly the answer of comparing in real arithmetic.
+    ``below`` and ``above`` are host numbers, or 0-d tensors on an accelerator.
+    """
+    wide = like.dtype in (torch.float64, np.float64)
+    if isinstance(below, torch.Tensor) and below.device.type != "cpu":
+        dtype = torch.float64 if wide else torch.float32
+        b, a = below.to(dtype), above.to(dtype)
+        b = torch.where(b.double() < below, torch.nextafter(b, b.new_tensor(math.inf)), b)
+        a = torch.where(a.double() > above, torch.nextafter(a, a.new_tensor(-math.inf)), a)
+        return b, a
+    below, above = float(below), float(above)
+    if wide:
+        return np.float64(below), np.float64(above)
+    with np.errstate(over="ignore"):  # beyond float32's range a threshold becomes ±inf, as it should
+        b, a = np.float32(below), np.float32(above)
+    if float(b) < below:  # compare as float64: numpy would round a Python float to float32
+        b = np.nextafter(b, np.float32(np.inf))
+    if float(a) > above:
+        a = np.nextafter(a, np.float32(-np.inf))
+    return b, a
+
+
 def _div_pow2(x: torch.Tensor, p: float, out: torch.Tensor) -> torch.Tensor:
     """``x / p`` for a power of two ``p``, exactly, also where ``1 / p`` overflows (p < 2**-1024)."""
     inv = 1.0 / p
@@ -334,6 +439,10 @@ class _Workspace:
             buf = torch.empty(like.numel(), dtype=dtype, device=like.device)
             self._buffers[key] = buf
         return buf[: like.numel()]
+
+    def count_outside(self, t: torch.Tensor, below, above):
+        """Elements of ``t`` below ``below`` or above ``above``."""
+        return self.count(t, "<", below) + self.count(t, ">", above)
 
     def count(self, t: torch.Tensor, op: str, threshold):
         """Elements of ``t`` that compare true against ``threshold``.

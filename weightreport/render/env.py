@@ -71,12 +71,16 @@ def md_escape(value) -> Markup:
 
 
 def sort_key(value) -> str:
-    """A cell's numeric sort key for the HTML table sorter (empty when missing)."""
+    """A cell's numeric sort key for the HTML table sorter (empty when missing).
+
+    Ten significant digits: enough to order any two values a reader could tell apart,
+    and a float's last bits (which differ between CPU kernels) stay out of the page.
+    """
     try:
         v = float(value)
     except (TypeError, ValueError):
         return ""
-    return "" if not math.isfinite(v) else repr(v)
+    return "" if not math.isfinite(v) else f"{v:.10g}"
 
 
 def json_script(value) -> Markup:

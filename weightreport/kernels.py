@@ -1,0 +1,178 @@
+"""Compiled CPU kernels for the statistics of large tensors (numba).
+
+Each kernel is one pass over a contiguous 1-D float32 or float64 array, written so
+that LLVM vectorises it: sums run in short blocks of the input's own dtype, each
+block's total is added in float64, and comparisons are counted as 0/1 adds of the
+same type. Inner loops run over slices (``xb = x[start:start + _BLOCK]``) and index
+them from 0: loops over index ranges of the whole array kept numba's bounds
+arithmetic and ran five to ten times slower. One kernel, ``histogram``, is a scatter and cannot vectorise; it spreads
+consecutive elements over four sub-histograms so that runs of equal bins do not
+stall on one counter.
+
+Kernels run on the calling thread. Splitting an array across two threads (the
+kernels release the GIL) and numba's ``parallel=True`` loops were both tried and
+were slower on two cores: torch's OpenMP workers, still spinning after the previous
+torch op, took the second core, and the parallel loops lost their vectorisation.
+
+``AVAILABLE`` is False when numba cannot be imported; ``stats`` then uses torch ops
+on the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
+that path. The first call compiles (about a second) and caches the machine code
+beside this file, or in ``NUMBA_CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:
+    if os.environ.get("WEIGHTREPORT_NO_NUMBA"):
+        raise ImportError("disabled by WEIGHTREPORT_NO_NUMBA")  # noqa: EM101
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is missing
+    numba = None
+
+AVAILABLE = numba is not None
+
+MAX_BINS = 65535
+"""``histogram`` keeps bin indices in 16 bits."""
+
+_BLOCK = 256
+_HIST_BLOCK = 2048
+_FLUSH_BLOCKS = 1 << 20  # 2**31 values between flushes of the uint32 sub-histograms
+"""Elements summed in the input's dtype before the block total joins a float64 sum.
+Counts below 2**24 are exact in float32, and a sum of 256 squares loses little."""
+
+# Reassociation lets LLVM vectorise the block sums; NaN and Inf keep their meaning
+# (the caller passes finite values only, and comparisons must stay honest anyway).
+_FAST = {"reassoc", "nsz", "contract"}
+
+
+def _jit(fastmath):
+    def wrap(fn):
+        if numba is None:
+            return fn
+        return numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
+
+    return wrap
+
+
+@_jit(_FAST)
+def moments(x, inv_scale, shift):  # pragma: no cover - compiled
+    """Sums of ``d, d², d³, d⁴`` for ``d = x * inv_scale - shift`` (float64 totals)."""
+    zero = x.dtype.type(0)
+    inv_scale = x.dtype.type(inv_scale)
+    shift = x.dtype.type(shift)
+    t1 = t2 = t3 = t4 = 0.0
+    for start in range(0, x.size, _BLOCK):
+        xb = x[start : start + _BLOCK]
+        s1 = s2 = s3 = s4 = zero
+        for i in range(xb.size):
+            d = xb[i] * inv_scale - shift
+            d2 = d * d
+            s1 += d
+            s2 += d2
+            s3 += d2 * d
+            s4 += d2 * d2
+        t1 += s1
+        t2 += s2
+        t3 += s3
+        t4 += s4
+    return t1, t2, t3, t4
+
+
+@_jit(_FAST)
+def threshold_counts(x, below3, above3, below6, above6, fence_lo, fence_hi):  # pragma: no cover
+    """Counts of ``x < below3 or x > above3``, the same at 6σ, outside the fences, and zeros.
+
+    The thresholds must already be in ``x``'s dtype, rounded so that comparing in
+    that dtype gives the answer exact arithmetic would (see ``stats._threshold``).
+    """
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    o3 = o6 = oi = oz = 0.0
+    for start in range(0, x.size, _BLOCK):
+        xb = x[start : start + _BLOCK]
+        a3 = a6 = ai = az = zero
+        for i in range(xb.size):
+            v = xb[i]
+            a3 += one if (v < below3) | (v > above3) else zero
+            a6 += one if (v < below6) | (v > above6) else zero
+            ai += one if (v < fence_lo) | (v > fence_hi) else zero
+            az += one if v == zero else zero
+        o3 += a3
+        o6 += a6
+        oi += ai
+        oz += az
+    return int(o3), int(o6), int(oi), int(oz)
+
+
+@_jit(False)
+def histogram(x, inv_width, first_index, bins):  # pragma: no cover - compiled
+    """Int64 counts of ``floor(x * inv_width) - first_index`` over ``bins`` bins (at most 65,535).
+
+    ``inv_width`` is a power of two and ``first_index`` an integer, both exact in
+    ``x``'s dtype, so every bin index is computed without rounding (``grid.py``); the
+    caller guarantees that every index is in range.
+
+    Two phases per block: the indices are computed into a small buffer (a loop that
+    vectorises), then counted into four interleaved sub-histograms.
+    """
+    inv_width = x.dtype.type(inv_width)
+    first_index = x.dtype.type(first_index)
+    idx = np.empty(_HIST_BLOCK, np.uint16)
+    sub = np.zeros(4 * bins, np.uint32)  # a slice of at most 2**32 values per sub-histogram
+    nb = np.uint32(bins)
+    one = np.uint32(1)
+    counts = np.zeros(bins, np.int64)
+    for start in range(0, x.size, _HIST_BLOCK):
+        xb = x[start : start + _HIST_BLOCK]
+        m = xb.size
+        for i in range(m):
+            idx[i] = np.uint16(np.int32(np.floor(xb[i] * inv_width) - first_index))
+        i = 0
+        while i + 4 <= m:
+            sub[np.uint32(idx[i])] += one
+            sub[nb + np.uint32(idx[i + 1])] += one
+            sub[2 * nb + np.uint32(idx[i + 2])] += one
+            sub[3 * nb + np.uint32(idx[i + 3])] += one
+            i += 4
+        while i < m:
+            sub[np.uint32(idx[i])] += one
+            i += 1
+        if (start // _HIST_BLOCK) % _FLUSH_BLOCKS == _FLUSH_BLOCKS - 1:
+            for j in range(4 * bins):  # empty the uint32 counters before they could overflow
+                counts[j % bins] += np.int64(sub[j])
+                sub[j] = 0
+    for j in range(4 * bins):
+        counts[j % bins] += np.int64(sub[j])
+    return counts
+
+
+@_jit(_FAST)
+def distances(w, prev, init):  # pragma: no cover - compiled
+    """``‖w − prev‖², ‖prev‖², ‖w − init‖²`` in one pass, copying ``w`` into ``prev`` as it goes.
+
+    Three float32 arrays of one size. The copy is done block by block while the block
+    is in cache (a separate copy afterwards cost more than the sums).
+    """
+    zero = np.float32(0)
+    t1 = t2 = t3 = 0.0
+    for start in range(0, w.size, _BLOCK):
+        wb = w[start : start + _BLOCK]
+        pb = prev[start : start + _BLOCK]
+        rb = init[start : start + _BLOCK]
+        s1 = s2 = s3 = zero
+        for i in range(wb.size):
+            a = wb[i] - pb[i]
+            b = wb[i] - rb[i]
+            s1 += a * a
+            s2 += pb[i] * pb[i]
+            s3 += b * b
+        t1 += s1
+        t2 += s2
+        t3 += s3
+        for i in range(wb.size):
+            pb[i] = wb[i]
+    return t1, t2, t3
