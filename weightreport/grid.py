@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 _EXACT_INT = 2**24  # float32 holds every integer below this exactly
 _EXACT_EDGE = 2**52  # float64 holds every integer below this exactly
@@ -30,7 +31,7 @@ class Grid:
     width: float
     bins: int
 
-    @property
+    @cached_property
     def edges(self) -> list[float]:
         """The ``bins + 1`` edges, each exactly ``(first_index + i) * width``."""
         return [(self.first_index + i) * self.width for i in range(self.bins + 1)]
