@@ -3,8 +3,10 @@
 Run: python bench/collector_overhead.py   (CPU; needs tensorboard)
 
 Same model and method as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of
-about 2.4M parameters, a batch of 32 × 3×32×32, SGD, two threads, median of 7 timings,
-all in one process. What is timed:
+about 2.4M parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process.
+Medians of 15 timings, and of 16 interleaved pairs for whole steps (the first pair is
+a warm-up): with the anchor's 7 the activation and off-cadence figures moved by ±5 %
+between runs on a shared two-core machine. What is timed:
 - a plain training step;
 - one snapshot of every parameter and gradient (activations off): the collector's
   own ``_taker.take(...)``, i.e. every statistic, histogram, trajectory and update
@@ -54,7 +56,7 @@ def step():
     opt.step()
 
 
-def timeit(f, n=7):
+def timeit(f, n=15):
     f()
     ts = []
     for _ in range(n):
@@ -117,7 +119,7 @@ def main() -> None:
     c_off = Collector(model, tmp / "steps_off", every=1, activations=False, flush_every=10**6)
     c_on = Collector(model, tmp / "steps_on", every=1, activations=True, flush_every=10**6)
     offs, ons = [], []
-    for _ in range(8):
+    for _ in range(17):
         c_on._capture.armed = False
         t = time.perf_counter()
         snapshot_step(c_off)()
@@ -137,7 +139,7 @@ def main() -> None:
     # plain and collector steps so drift affects both alike.
     with Collector(model, tmp / "quiet", every=10**9, activations=True) as quiet:
         plain, with_c = [], []
-        for _ in range(9):
+        for _ in range(17):
             t = time.perf_counter()
             step()
             plain.append(time.perf_counter() - t)
