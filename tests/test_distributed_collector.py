@@ -8,6 +8,7 @@ tight tolerance; only rank 0 writes.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import socket
 
@@ -36,7 +37,32 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(0, 3, (16,), generator=g)
 
 
-def _train(model, run_dir, x, y, wrapped=None) -> None:
+_COLLECTIVES = ("all_gather", "all_reduce", "gather", "broadcast", "all_gather_into_tensor",
+                "reduce", "reduce_scatter_tensor", "broadcast_object_list", "all_gather_object",
+                "barrier")
+
+
+def _counted(fn, calls: list) -> None:
+    """Run ``fn``, appending the name of every torch.distributed collective it calls."""
+    originals = {n: getattr(dist, n) for n in _COLLECTIVES}
+
+    def counting(name):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return originals[name](*args, **kwargs)
+        return call
+
+    for n in _COLLECTIVES:
+        setattr(dist, n, counting(n))
+    try:
+        fn()
+    finally:
+        for n, f in originals.items():
+            setattr(dist, n, f)
+
+
+def _train(model, run_dir, x, y, wrapped=None, calls=None) -> None:
+    """Train STEPS steps with a snapshot at each; ``calls`` gets each step's collectives."""
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     forward = wrapped or model
     with Collector(wrapped or model, run_dir, every=1, optimizer=opt) as wr:
@@ -44,7 +70,10 @@ def _train(model, run_dir, x, y, wrapped=None) -> None:
             opt.zero_grad()
             nn.functional.cross_entropy(forward(x), y).backward()
             opt.step()
-            wr.step()
+            step_calls: list = []
+            _counted(wr.step, step_calls)
+            if calls is not None:
+                calls.append(step_calls)
 
 
 def _train_rank(rank: int, folder: str, scenario: str) -> None:
@@ -52,9 +81,10 @@ def _train_rank(rank: int, folder: str, scenario: str) -> None:
     x, y = _batch()
     half = slice(rank * 8, rank * 8 + 8)
     model = _model()
+    calls: list = []
     if scenario == "ddp":
         wrapped = nn.parallel.DistributedDataParallel(model)
-        _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped)
+        _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped, calls)
     else:
         from torch.distributed.fsdp import fully_shard
 
@@ -62,7 +92,9 @@ def _train_rank(rank: int, folder: str, scenario: str) -> None:
             if isinstance(layer, nn.Linear):
                 fully_shard(layer)
         fully_shard(model)
-        _train(model, os.path.join(folder, "run"), x[half], y[half])
+        _train(model, os.path.join(folder, "run"), x[half], y[half], calls=calls)
+    with open(os.path.join(folder, f"calls-{rank}.json"), "w") as f:
+        json.dump(calls, f)
 
 
 def _worker(rank: int, port: int, folder: str, scenario: str) -> None:
@@ -88,6 +120,17 @@ def _spawn(tmp_path, scenario: str):
     return load_run(tmp_path / "run"), load_run(single)
 
 
+def _assert_few_collectives_per_snapshot(folder) -> None:
+    """Every snapshot step made at most three small collectives, the same on every rank.
+
+    All of this model's tensors are small, so the third round (the IQR fences of
+    large tensors) is skipped: the statistics' gather and one sum.
+    """
+    for rank in range(WORLD):
+        calls = json.loads((folder / f"calls-{rank}.json").read_text())
+        assert calls == [["all_gather", "all_reduce"]] * STEPS, (rank, calls)
+
+
 def _compare(split, single, kinds) -> None:
     a = split.tables["stats"].set_index(["step", "tensor", "kind"]).sort_index()
     b = single.tables["stats"].set_index(["step", "tensor", "kind"]).sort_index()
@@ -111,6 +154,7 @@ def test_ddp_run_matches_one_process(tmp_path):
     """Under DDP, parameters count once and activations cover the global batch."""
     split, single = _spawn(tmp_path, "ddp")
     assert split.manifest["status"] == "complete"
+    _assert_few_collectives_per_snapshot(tmp_path)
     assert [m["name"] for m in split.manifest["model"]["modules"]][:2] == ["", "0"]
     _compare(split, single, ("param", "grad", "activation"))
     acts = split.tables["stats"].query("kind == 'activation' and tensor == '1'")
@@ -126,6 +170,7 @@ def test_fsdp2_run_matches_one_process(tmp_path):
     """Under FSDP2, sharded parameters are described whole, with the unwrapped names."""
     split, single = _spawn(tmp_path, "fsdp")
     assert split.manifest["status"] == "complete"
+    _assert_few_collectives_per_snapshot(tmp_path)
     _compare(split, single, ("param", "grad", "activation"))
     s = split.tables["stats"].query("kind == 'param' and step == 0")
     assert sorted(s.tensor) == sorted(n for n, _ in _model().named_parameters())

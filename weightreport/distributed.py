@@ -3,7 +3,7 @@
 Under FSDP2 a parameter is a DTensor whose rank-local shard is one piece of the
 whole; under DDP an activation is one rank's share of the global batch. The
 functions here give the same ``stats.Description`` as ``stats.describe`` would on
-the whole tensor, with a few batched collectives per call, however many tensors:
+the whole tensor, with three small collectives per call however many tensors:
 
 1. ``all_gather`` (float64): per tensor and rank, element/NaN/Inf/finite/zero
    counts, min, max and the central sums ``M2..M4`` about the piece's own mean
@@ -11,28 +11,34 @@ the whole tensor, with a few batched collectives per call, however many tensors:
    pairwise formulas of Chan and Pébay, so mean, variance, skew and kurtosis are
    free of the cancellation that raw power sums suffer (BatchNorm gamma ≈ 1 with a
    tiny spread), and the histogram grid, a function of the global min, max and
-   ``bins``, comes out the same on every rank.
-2. ``all_reduce`` (SUM, int64) of every large tensor's histogram counts and of
-   its values beyond 3 and 6 standard deviations from the global mean.
+   ``bins``, comes out the same on every rank. The caller's own per-rank vectors
+   (norms, counts, per-channel maxima) ride along and are summed or maxed on the host.
+2. ``all_reduce`` (SUM, float64) of every large tensor's histogram counts and of
+   its values beyond 3 and 6 standard deviations from the global mean (counts are
+   exact in float64 up to 2**53), and of the pieces of small tensors (up to
+   ``stats.SMALL`` elements in all): each rank writes its piece into its own slot
+   of a zero buffer, so the sum is the whole tensor in rank order, which rank 0
+   describes exactly with ``stats.describe_array``.
 3. ``all_reduce`` (SUM, int64) of the values outside the IQR fences, which every
    rank computes from the global histogram's p25 and p75.
-4. ``gather`` to rank 0 (float64) of the pieces of small tensors (up to
-   ``stats.SMALL`` elements in all), which rank 0 describes exactly with
-   ``stats.describe_array``.
 
-A collective is skipped when no tensor needs it, so a call makes at most four
-and none when nothing is sharded. Replicated tensors (``sharded`` false) are
-described by rank 0 alone, with ``stats.describe``, exactly as in one process.
-Counts equal the single-process ones exactly and percentiles of large tensors
-are the same histogram interpolation; moments are float64 throughout (chunks of
-``_CHUNK`` elements), so they are closer to exact than ``stats.describe``'s float32
-sums, at a few times its cost per element. Results come back on rank 0 only.
+Each round needs the one before: the grid needs the global range, the fences need
+the global histogram. A collective is skipped when no tensor needs it, and none is
+made when nothing is sharded and nothing is to be reduced. Replicated tensors
+(``sharded`` false) are described by rank 0 alone, with ``stats.describe``, exactly
+as in one process. Counts equal the single-process ones exactly and percentiles of
+large tensors are the same histogram interpolation; moments are float64 throughout
+(chunks of ``_CHUNK`` elements), so they are closer to exact than
+``stats.describe``'s float32 sums, at a few times its cost per element. A -0.0 in a
+small tensor's piece arrives as 0.0 (it was summed with zeros). Results come back on
+rank 0 only, the reduced vectors on every rank.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
@@ -173,11 +179,34 @@ def describe_distributed(
         On rank 0 of ``group``, one ``Description`` per tensor, in order, as
         ``stats.describe`` gives for the whole tensors; None on other ranks.
     """
+    return describe_and_reduce(pieces, sharded, bins, group=group)[0]
+
+
+def describe_and_reduce(
+    pieces: Sequence[torch.Tensor],
+    sharded: Sequence[bool],
+    bins: int = 64,
+    sums: Sequence[torch.Tensor] = (),
+    maxes: Sequence[torch.Tensor] = (),
+    group=None,
+) -> tuple[list[Description] | None, list[np.ndarray], list[np.ndarray]]:
+    """``describe_distributed``, plus element-wise sums and maxima that ride on its first round.
+
+    Args:
+        pieces, sharded, bins, group: as for ``describe_distributed``.
+        sums: per-rank tensors to add up over the ranks (the same shapes on every rank).
+        maxes: per-rank tensors to reduce by maximum (a minimum is the max of the negation).
+
+    Returns:
+        The descriptions (rank 0; None elsewhere), and the summed and maxed tensors as
+        flat float64 arrays on every rank, in order.
+    """
     if len(pieces) != len(sharded):
         msg = f"got {len(pieces)} pieces but {len(sharded)} sharded flags; pass one flag per piece"
         raise ValueError(msg)
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
-        return describe(list(pieces), bins)[0]
+    if not is_distributed() or dist.get_world_size(group) == 1:
+        described, flat_extras = describe(list(pieces), bins, [*sums, *maxes])
+        return described, flat_extras[: len(sums)], flat_extras[len(sums):]
     rank = dist.get_rank(group)
     out: list[Description | None] = [None] * len(pieces)
     replicated = [i for i, s in enumerate(sharded) if not s]
@@ -186,11 +215,14 @@ def describe_distributed(
         for i, d in zip(replicated, descriptions, strict=True):
             out[i] = d
     split = [i for i, s in enumerate(sharded) if s]
-    if split:
-        descriptions = _describe_split([flat(pieces[i]) for i in split], bins, group)
+    summed: list[np.ndarray] = []
+    maxed: list[np.ndarray] = []
+    if split or sums or maxes:
+        descriptions, summed, maxed = _describe_split(
+            [flat(pieces[i]) for i in split], bins, group, list(sums), list(maxes))
         for i, d in zip(split, descriptions, strict=True):
             out[i] = d
-    return out if rank == 0 else None  # type: ignore[return-value]
+    return (out if rank == 0 else None), summed, maxed  # type: ignore[return-value]
 
 
 def reduce_sum(tensors: Sequence[torch.Tensor], group=None) -> list[torch.Tensor]:
@@ -241,34 +273,45 @@ def _comm_device(group, tensors: Sequence[torch.Tensor]) -> torch.device:
 # --- the sharded tensors ------------------------------------------------------------------
 
 
-def _describe_split(flats: list[torch.Tensor], bins: int, group) -> list[Description]:
-    """Descriptions (on rank 0; placeholders elsewhere) of tensors split over ``group``."""
+def _describe_split(flats: list[torch.Tensor], bins: int, group, sums: list[torch.Tensor],
+                    maxes: list[torch.Tensor]):
+    """Descriptions (on rank 0; placeholders elsewhere) of tensors split over ``group``,
+    and the caller's vectors summed and maxed over the ranks."""
     rank, world = dist.get_rank(group), dist.get_world_size(group)
-    device = _comm_device(group, flats)
+    device = _comm_device(group, [*flats, *sums, *maxes])
     finite, rows = _local_summaries(flats)
-    packed = torch.cat([r.to(device) for r in rows])
+    extras = [t.detach().reshape(-1).to(device, torch.float64) for t in [*sums, *maxes]]
+    packed = torch.cat([*(r.to(device) for r in rows), *extras, torch.zeros(0, dtype=torch.float64, device=device)])
     gathered = [torch.empty_like(packed) for _ in range(world)]
-    dist.all_gather(gathered, packed, group)  # collective 1
-    per_rank = _to_host(gathered).reshape(world, len(flats), _FIELDS)
+    dist.all_gather(gathered, packed, group)  # round 1
+    everything = _to_host(gathered).reshape(world, -1)
+    width = len(flats) * _FIELDS
+    per_rank = everything[:, :width].reshape(world, len(flats), _FIELDS)
+    summed, maxed = _split_extras(everything[:, width:], sums, maxes)
+    if not flats:
+        return [], summed, maxed
     merged = _merge(per_rank)
     n, count = merged[:, _N], merged[:, _COUNT].astype(np.int64)
     small = [i for i in range(len(flats)) if count[i] <= SMALL]
     large = [i for i in range(len(flats)) if count[i] > SMALL and n[i] > 0]
 
-    values = _gather_small([flats[i] for i in small], per_rank[:, small, _COUNT], group, device)
     grids = [histogram_grid(merged[i, _LO], merged[i, _HI], bins) for i in large]
     local = [_binned(finite[i], grid, *_mean_std(merged[i]), device)
              for i, grid in zip(large, grids, strict=True)]
-    totals = _sum_int64(local, group, device).reshape(len(large), bins + 2)  # collective 2
+    sizes = per_rank[:, small, _COUNT].astype(np.int64)
+    slots = _small_slots([flats[i] for i in small], sizes, rank, device)
+    reduced = _sum_float64([slots, *(c.double() for c in local)], group, device)  # round 2
+    values = _unslot(reduced[: slots.numel()], sizes)
+    totals = reduced[slots.numel():].astype(np.int64).reshape(len(large), bins + 2)
     qs, outside = [], []
     for i, grid, t in zip(large, grids, totals, strict=True):
         q = quantiles_from_counts(t[:bins], grid, int(n[i]))
         qs.append(np.clip(q, merged[i, _LO], merged[i, _HI]))  # as reported, fences too
         iqr = qs[-1][4] - qs[-1][2]
         outside.append(_outside(finite[i], qs[-1][2] - 1.5 * iqr, qs[-1][4] + 1.5 * iqr, device))
-    outside = _sum_int64(outside, group, device)  # collective 3
+    outside = _sum_int64(outside, group, device)  # round 3
     if rank != 0:
-        return [None] * len(flats)  # type: ignore[list-item]
+        return [None] * len(flats), summed, maxed
     out: list[Description | None] = [None] * len(flats)
     for i, v in zip(small, values, strict=True):
         out[i] = describe_array(v, bins)
@@ -277,7 +320,16 @@ def _describe_split(flats: list[torch.Tensor], bins: int, group) -> list[Descrip
     for i in range(len(flats)):
         if out[i] is None:  # large, and no finite value
             out[i] = _empty(_head(merged[i]), bins)
-    return out  # type: ignore[return-value]
+    return out, summed, maxed
+
+
+def _split_extras(per_rank: np.ndarray, sums, maxes) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The caller's vectors from round 1 (ranks × values): summed and maxed over the ranks."""
+    sizes = [t.numel() for t in [*sums, *maxes]]
+    cuts = np.cumsum([0, *sizes])
+    parts = [per_rank[:, a:b] for a, b in pairwise(cuts)]
+    return ([p.sum(axis=0) for p in parts[: len(sums)]],
+            [p.max(axis=0) for p in parts[len(sums):]])
 
 
 def _local_summaries(flats: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -436,28 +488,36 @@ def _sum_int64(parts: list[torch.Tensor], group, device) -> np.ndarray:
     return packed.cpu().numpy()
 
 
-def _gather_small(flats: list[torch.Tensor], sizes: np.ndarray, group, device) -> list[np.ndarray]:
-    """The whole of each small tensor on rank 0 (rank order), with one ``gather``.
+def _sum_float64(parts: list[torch.Tensor], group, device) -> np.ndarray:
+    """One ``all_reduce(SUM)`` of the concatenated float64 parts; nothing when all are empty."""
+    packed = torch.cat([p.to(device, torch.float64) for p in parts])
+    if packed.numel():
+        dist.all_reduce(packed, dist.ReduceOp.SUM, group)
+    return packed.cpu().numpy()
+
+
+def _small_slots(flats: list[torch.Tensor], sizes: np.ndarray, rank: int, device) -> torch.Tensor:
+    """A zero buffer for every small tensor's whole, with this rank's pieces in their slots.
 
     Args:
         flats: this rank's pieces (raw: NaN and Inf included).
         sizes: ranks × tensors piece sizes, from round 1.
+        rank: this rank.
+
+    Tensor ``k`` occupies ``sizes[:, k].sum()`` places, the ranks' pieces in rank
+    order; summed over the ranks, every place holds its one rank's value (+ 0.0).
     """
-    if not flats:
-        return []
-    width = max(int(sizes.sum(axis=1).max()), 1)  # every rank sends the same length
-    mine = torch.zeros(width, dtype=torch.float64, device=device)
-    if any(x.numel() for x in flats):
-        local = torch.cat([x.to(device, torch.float64) for x in flats])
-        mine[: local.numel()] = local
-    rank = dist.get_rank(group)
-    bufs = [torch.empty_like(mine) for _ in sizes] if rank == 0 else None
-    dist.gather(mine, bufs, group=group, group_dst=0)  # collective 4
-    if rank != 0:
-        return []
-    pieces: list[list[np.ndarray]] = [[] for _ in flats]
-    received = _to_host(bufs).reshape(len(sizes), width)
-    for buf, row in zip(received, sizes.astype(np.int64), strict=True):
-        for k, end in enumerate(np.cumsum(row)):
-            pieces[k].append(buf[end - row[k] : end])
-    return [np.concatenate(p) for p in pieces]
+    buf = torch.zeros(int(sizes.sum()), dtype=torch.float64, device=device)
+    start = 0
+    for k, x in enumerate(flats):
+        mine = start + int(sizes[:rank, k].sum())
+        if x.numel():
+            buf[mine : mine + x.numel()] = x.to(device, torch.float64)
+        start += int(sizes[:, k].sum())
+    return buf
+
+
+def _unslot(values: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Each small tensor's whole from the summed slots."""
+    ends = np.cumsum(sizes.sum(axis=0))
+    return [values[end - total : end] for end, total in zip(ends, sizes.sum(axis=0), strict=True)]

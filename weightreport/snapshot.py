@@ -3,9 +3,10 @@
 In one process, everything reaches the host through ``stats.describe`` (two batched
 transfers). Under torch.distributed every rank takes part: sharded parameters
 (FSDP2) and each rank's activations are described as wholes with
-``distributed.describe_distributed``, and the per-parameter norms, trajectory
-values, activation sizes and per-unit signals are merged with one reduction each.
-Only rank 0 gets rows back.
+``distributed.describe_and_reduce``, whose first collective also carries the
+per-parameter norms, trajectory values, activation sizes and per-unit signals to
+be summed or maxed: three small collectives per snapshot in all. Only rank 0 gets
+rows back.
 """
 
 from __future__ import annotations
@@ -75,13 +76,12 @@ class SnapshotTaker:
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own)
         pieces = [e[2] for e in entries]
-        if spread:
-            descriptions = dist.describe_distributed(pieces, [e[3] for e in entries], self.bins)
-            sums = dist.reduce_sum(sums) if sums else []
-            if maxes or mins:  # one max reduction: a min is the max of the negated values
-                merged = dist.reduce_max([*maxes, *(-m for m in mins)])
-                maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
-            values = [t.double().cpu().numpy().reshape(-1) for t in [*sums, *maxes, *mins, *own]]
+        if spread:  # the sums and maxima ride on the statistics' first collective
+            descriptions, sums, merged = dist.describe_and_reduce(
+                pieces, [e[3] for e in entries], self.bins, sums,
+                [*maxes, *(-m for m in mins)])  # a min is the max of the negated values
+            maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
+            values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
         else:
             descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own])
         self._remember(local)
