@@ -25,8 +25,10 @@ WORLD = 2
 STEPS = 4
 
 
-def _model() -> nn.Module:
+def _model(scenario: str = "") -> nn.Module:
     torch.manual_seed(0)
+    if scenario == "ddp_bn":
+        return nn.Sequential(nn.Linear(6, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
     return nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 20), nn.Tanh(), nn.Linear(20, 3))
 
 
@@ -80,9 +82,9 @@ def _train_rank(rank: int, folder: str, scenario: str) -> None:
     """This rank's share of the training; its DDP/FSDP objects die with this frame."""
     x, y = _batch()
     half = slice(rank * 8, rank * 8 + 8)
-    model = _model()
+    model = _model(scenario)
     calls: list = []
-    if scenario == "ddp":
+    if scenario.startswith("ddp"):
         wrapped = nn.parallel.DistributedDataParallel(model)
         _train(model, os.path.join(folder, "run"), x[half], y[half], wrapped, calls)
     else:
@@ -116,7 +118,7 @@ def _spawn(tmp_path, scenario: str):
     mp.spawn(_worker, args=(port, str(tmp_path), scenario), nprocs=WORLD)
     single = tmp_path / "single"
     x, y = _batch()
-    _train(_model(), single, x, y)
+    _train(_model(scenario), single, x, y)
     return load_run(tmp_path / "run"), load_run(single)
 
 
@@ -181,3 +183,21 @@ def test_fsdp2_run_matches_one_process(tmp_path):
     traj_b = single.tables["trajectories"].sort_values(["step", "tensor", "index"])
     assert traj_a[["step", "tensor", "index"]].values.tolist() == traj_b[["step", "tensor", "index"]].values.tolist()
     assert np.allclose(traj_a.value, traj_b.value, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_ddp_batchnorm_batch_statistics_cover_the_global_batch(tmp_path):
+    """Under DDP, a BatchNorm layer's batch mean and var are those of the global batch.
+
+    Only the first captured forward is compared: after it the ranks normalise with
+    their own half-batch statistics, so the two trainings part ways.
+    """
+    split, single = _spawn(tmp_path, "ddp_bn")
+    a, b = split.tables["batchnorm"], single.tables["batchnorm"]
+    first = min(a.step)
+    a = a[a.step == first].sort_values("channel")
+    b = b[b.step == first].sort_values("channel")
+    assert len(a) == len(b) == 32
+    assert np.allclose(a.batch_mean, b.batch_mean, rtol=1e-5, atol=1e-6)
+    assert np.allclose(a.batch_var, b.batch_var, rtol=1e-4, atol=1e-6)

@@ -36,11 +36,13 @@ class Captured:
             the batch, dead when ≤ 0) and saturating layers ("saturated": the unit's
             least distance from the centre, saturated when ≥ reach), or None.
         bn_batch: per-channel (mean, unbiased var) of a BatchNorm layer's input, or None.
+        bn_count: values per channel behind ``bn_batch`` (batch × spatial size).
     """
 
     samples: dict[str, tuple[torch.Tensor, int]] = field(default_factory=dict)
     units: tuple[str, torch.Tensor, float] | None = None
     bn_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    bn_count: int = 0
 
 
 def _first_tensor(value) -> torch.Tensor | None:
@@ -143,6 +145,7 @@ class ActivationCapture:
                 return
             cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
             cap.bn_batch = _batch_stats(module, inp, self._running.pop(name, None))
+            cap.bn_count = inp.numel() // inp.shape[1] if inp.dim() >= 2 and inp.shape[1] else 0
             self._captured[name] = cap
 
         return hook

@@ -143,8 +143,12 @@ class SnapshotTaker:
                 self._modules = dict(model.named_modules())
             for name, cap in captured.items():
                 if cap.bn_batch is not None and name in self._modules:
-                    own.append(_bn_vectors(self._modules[name], cap.bn_batch))
+                    module = self._modules[name]
+                    own.append(_bn_vectors(module, cap.bn_batch))
                     keys["own"].append(("bn", name))
+                    if spread and not isinstance(module, nn.SyncBatchNorm):  # Sync's are global
+                        sums.append(_bn_moment_sums(cap.bn_batch, cap.bn_count))
+                        keys["sum"].append(("bn_batch", name))
         return [*keys["sum"], *keys["max"], *keys["min"], *keys["own"]]
 
     def _trajectory(self, name, p, w, sharded, counts) -> torch.Tensor:
@@ -190,7 +194,8 @@ class SnapshotTaker:
         traj = [(name, vals) for (what, name), vals in values.items() if what == "trajectory"]
         if traj:
             tables["trajectories"] = self._trajectory_table(step, traj)
-        bn = [(name, vec) for (what, name), vec in values.items() if what == "bn"]
+        bn = [(name, _global_batch(vec, values.get(("bn_batch", name))))
+              for (what, name), vec in values.items() if what == "bn"]
         if bn:
             tables["batchnorm"] = _batchnorm_table(step, bn)
         return tables
@@ -252,6 +257,26 @@ def _batchnorm_table(step: int, layers: list[tuple[str, np.ndarray]]) -> pa.Tabl
     for j, key in enumerate(_BN_COLUMNS):
         columns[key] = pa.array(values[j], mask=np.isnan(values[j]))
     return pa.table(columns, schema=SCHEMAS["batchnorm"])
+
+
+def _bn_moment_sums(batch: tuple[torch.Tensor, torch.Tensor], count: int) -> torch.Tensor:
+    """Per channel: n, Σx and Σx² of this rank's BatchNorm input, for summing over ranks."""
+    mean, var = batch
+    n = torch.full_like(mean, float(count))
+    return torch.cat([n, n * mean, (n - 1) * var + n * mean * mean])
+
+
+def _global_batch(vec: np.ndarray, sums: np.ndarray | None) -> np.ndarray:
+    """Rank 0's BatchNorm vector with the batch mean and unbiased var of the global batch."""
+    if sums is None:
+        return vec
+    n, s1, s2 = sums.reshape(3, -1)
+    out = vec.reshape(len(_BN_COLUMNS), -1).copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / n
+        out[0] = mean
+        out[1] = np.maximum(s2 - n * mean * mean, 0.0) / (n - 1)
+    return out.reshape(-1)
 
 
 def _bn_vectors(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
