@@ -25,8 +25,10 @@ The maths for a large tensor ``x`` with ``n`` finite values:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ SMALL = 16384
 _EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
 
 _QF = np.array([q / 100.0 for q in QUANTILES])
+_QF_LIST = _QF.tolist()
 
 
 @dataclass(frozen=True)
@@ -232,20 +235,26 @@ def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
     """Percentiles interpolated from histogram counts, each within one bin of exact.
 
     The values of a bin are taken as spread evenly over it; rank positions are
-    numpy's linear ones, ``q * (n - 1)``.
+    numpy's linear ones, ``q * (n - 1)``. Plain Python over the bins' cumulative
+    counts: for seven quantiles that is several times faster than numpy's calls.
     """
-    cum = np.cumsum(counts)
-    pos = _QF * (n - 1)
-    below, above = np.floor(pos), np.ceil(pos)
+    c = [int(v) for v in counts]
+    cum = list(accumulate(c))
+    last = grid.bins - 1
 
-    def value_at(rank: np.ndarray) -> np.ndarray:
-        b = np.minimum(np.searchsorted(cum, rank, side="right"), grid.bins - 1)
-        before = np.where(b > 0, cum[np.maximum(b - 1, 0)], 0)
-        inside = np.clip((rank - before + 0.5) / np.maximum(counts[b], 1), 0.0, 1.0)
+    def value_at(rank: int) -> float:
+        b = min(bisect_right(cum, rank), last)
+        before = cum[b - 1] if b > 0 else 0
+        inside = min(max((rank - before + 0.5) / max(c[b], 1), 0.0), 1.0)
         return (grid.first_index + b + inside) * grid.width
 
-    lo_v, hi_v = value_at(below), value_at(above)
-    return lo_v + (hi_v - lo_v) * (pos - below)
+    out = []
+    for q in _QF_LIST:
+        pos = q * (n - 1)
+        below = math.floor(pos)
+        lo_v, hi_v = value_at(below), value_at(math.ceil(pos))
+        out.append(lo_v + (hi_v - lo_v) * (pos - below))
+    return np.array(out)
 
 
 # --- large tensors: on their device -------------------------------------------------------
