@@ -53,7 +53,10 @@ def _jit(fastmath):
     def wrap(fn):
         if numba is None:
             return fn
-        return numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
+        try:
+            return numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
+        except RuntimeError:  # no writable cache directory: compile in every process instead
+            return numba.njit(fastmath=fastmath, nogil=True)(fn)
 
     return wrap
 

@@ -1,0 +1,77 @@
+"""The compiled CPU kernels against numpy, one by one (``describe`` tests cover them in use)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from weightreport import kernels
+from weightreport.grid import histogram_grid
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 70_001])
+def test_moments_match_numpy(dtype, n):
+    """Sums of the shifted powers equal numpy's float64 sums to float32 accuracy."""
+    x = np.random.default_rng(n).normal(2.0, 0.5, n).astype(dtype)
+    got = kernels.moments(x, 0.25, 0.5)
+    d = x.astype(np.float64) * 0.25 - 0.5
+    want = [d.sum(), (d**2).sum(), (d**3).sum(), (d**4).sum()]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [3, 2048, 2049, 100_003])
+def test_histogram_equals_numpy_histogram(dtype, n):
+    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin."""
+    rng = np.random.default_rng(n)
+    x = np.concatenate([rng.standard_t(3, n), [0.0, -0.0]]).astype(dtype)
+    grid = histogram_grid(float(x.min()), float(x.max()), 64)
+    got = kernels.histogram(x, 1.0 / grid.width, grid.first_index, grid.bins)
+    assert got.dtype == np.int64
+    assert got.tolist() == np.histogram(x, np.asarray(grid.edges))[0].tolist()
+
+
+def test_threshold_counts_match_numpy():
+    """Counts outside three pairs of thresholds, and zeros, as numpy counts them."""
+    x = np.random.default_rng(1).normal(size=50_001).astype(np.float32)
+    x[::100] = 0.0
+    t = [np.float32(v) for v in (-1.5, 1.4, -3.0, 2.9, -0.7, 0.6)]
+    got = kernels.threshold_counts(x, *t)
+    want = [int(((x < t[i]) | (x > t[i + 1])).sum()) for i in (0, 2, 4)] + [int((x == 0).sum())]
+    assert list(got) == want
+
+
+def test_distances_and_the_copy_into_prev():
+    """‖w − prev‖², ‖prev‖², ‖w − init‖² match numpy, and prev holds w afterwards."""
+    rng = np.random.default_rng(2)
+    w, prev, init = (rng.normal(size=10_007).astype(np.float32) for _ in range(3))
+    old = prev.astype(np.float64)
+    got = kernels.distances(w, prev, init)
+    wd = w.astype(np.float64)
+    want = [((wd - old) ** 2).sum(), (old**2).sum(), ((wd - init) ** 2).sum()]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert np.array_equal(prev, w)
+
+
+def test_kernels_compile_without_a_writable_cache():
+    """Where numba finds no cache directory it compiles per process instead of failing at import."""
+    from numba.core import caching
+
+    if not hasattr(getattr(caching, "CacheImpl", None), "_locator_classes"):
+        pytest.skip("numba's cache locators moved; nothing to simulate")
+    code = (
+        "from numba.core import caching\n"
+        "caching.CacheImpl._locator_classes = []\n"
+        "import numpy as np\n"
+        "from weightreport import kernels\n"
+        "print(kernels.moments(np.ones(10, np.float32), 1.0, 0.0)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "10.0"
