@@ -334,3 +334,18 @@ def test_outliers_at_a_large_offset(large_path):
     """Values near 1000 in float32: the 3σ count matches float64 numpy (hypothesis found a miss)."""
     rng = np.random.default_rng(5550424)
     check_against_oracles(torch.from_numpy(rng.normal(size=48709) + 1000.0).float())
+
+
+def test_helper_thread_changes_no_number(monkeypatch):
+    """Large tensors described partly on the helper thread give the same results as on one thread."""
+    if not kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    tensors = [_make(kind, SIZES["large"] + k) for k, kind in enumerate(("random", "naninf", "skewed", "sparse"))]
+    tensors += [_make("random", 100), _make("outliers", 5000)]
+    monkeypatch.setattr(kernels, "can_share", lambda: True)
+    shared, _ = describe(tensors)
+    monkeypatch.setattr(kernels, "can_share", lambda: False)
+    alone, _ = describe(tensors)
+    for a, b in zip(shared, alone, strict=True):
+        assert a.counts == b.counts and a.edges == b.edges
+        assert a.stats == pytest.approx(b.stats, nan_ok=True, rel=0, abs=0)

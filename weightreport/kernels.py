@@ -9,10 +9,12 @@ arithmetic and ran five to ten times slower. One kernel, ``histogram``, is a sca
 consecutive elements over four sub-histograms so that runs of equal bins do not
 stall on one counter.
 
-Kernels run on the calling thread. Splitting an array across two threads (the
-kernels release the GIL) and numba's ``parallel=True`` loops were both tried and
-were slower on two cores: torch's OpenMP workers, still spinning after the previous
-torch op, took the second core, and the parallel loops lost their vectorisation.
+Each kernel runs on the thread that calls it, and releases the GIL. Callers split
+whole tensors between the calling thread and one ``helper()`` thread (``stats``,
+``snapshot``). Splitting single arrays and numba's ``parallel=True`` loops were both
+slower on two cores: the parallel loops lost their vectorisation, and a torch op
+just before leaves its OpenMP workers spinning on the second core for about a
+millisecond, so the snapshot path keeps torch's parallel ops away from the kernels.
 
 ``AVAILABLE`` is False when numba cannot be imported; ``stats`` then uses torch ops
 on the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
@@ -23,8 +25,10 @@ beside this file, or in ``NUMBA_CACHE_DIR``.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 try:
     if os.environ.get("WEIGHTREPORT_NO_NUMBA"):
@@ -37,6 +41,21 @@ AVAILABLE = numba is not None
 
 MAX_BINS = 65535
 """``histogram`` keeps bin indices in 16 bits."""
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def can_share() -> bool:
+    """Whether kernel work may be split with the helper thread: compiled, and torch uses 2+ threads."""
+    return AVAILABLE and torch.get_num_threads() > 1
+
+
+def helper() -> ThreadPoolExecutor:
+    """The one helper thread for kernel work, started on first use."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightreport-kernels")
+    return _pool
 
 _BLOCK = 256
 _HIST_BLOCK = 2048

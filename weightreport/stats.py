@@ -86,7 +86,11 @@ def describe(
     flats = [flat(t) for t in tensors]
     small = [i for i, x in enumerate(flats) if x.numel() <= SMALL]
     large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
-    ranges = [torch.stack(torch.aminmax(flats[i])).double() for i in large]
+    # On the CPU with compiled kernels, a second thread takes about half of the large
+    # tensors (the kernels release the GIL), and each thread finds its own tensors'
+    # ranges; elsewhere the ranges join the first host transfer.
+    share = _can_share([flats[i] for i in large], bins)
+    ranges = [] if share else [_range(flats[i]) for i in large]
     extra_flats = [flat(e).double() for e in extras]
     host = _to_host(extra_flats + [flats[i].double() for i in small] + ranges)
     out: list[Description | None] = [None] * len(flats)
@@ -95,15 +99,25 @@ def describe(
     for e in extra_flats:
         extra_values.append(host[pos : pos + e.numel()])
         pos += e.numel()
+    small_values = []
     for i in small:
         size = flats[i].numel()
-        out[i] = describe_array(host[pos : pos + size], bins)
+        small_values.append((i, host[pos : pos + size]))
         pos += size
-    pending = []
-    for i in large:
-        lo, hi = float(host[pos]), float(host[pos + 1])
-        pos += 2
-        pending.append((i, _LargeTensor(flats[i], lo, hi, bins)))
+    if share:
+        jobs = [(flats[i], None, None, bins) for i in large]
+        mine, theirs = _share([flats[i].numel() for i in large], sum(v.size for _, v in small_values))
+        helper = kernels.helper().submit(lambda: [_LargeTensor(*jobs[k]) for k in theirs])
+    else:
+        jobs = [(flats[i], float(host[pos + 2 * k]), float(host[pos + 2 * k + 1]), bins)
+                for k, i in enumerate(large)]
+        mine, theirs, helper = list(range(len(jobs))), [], None
+    for i, v in small_values:
+        out[i] = describe_array(v, bins)
+    described: dict[int, _LargeTensor] = {k: _LargeTensor(*jobs[k]) for k in mine}
+    if helper is not None:
+        described.update(zip(theirs, helper.result(), strict=True))
+    pending = [(i, described[k]) for k, i in enumerate(large)]
     values = _to_host([p.values for _, p in pending if p.values is not None])
     pos = 0
     for i, p in pending:
@@ -111,6 +125,46 @@ def describe(
         out[i] = p.finish(values[pos : pos + size])
         pos += size
     return out, extra_values  # type: ignore[return-value]
+
+
+def _range(x: torch.Tensor) -> torch.Tensor:
+    """``[min, max]`` in float64 on x's device; NaN or ±Inf there if x holds any.
+
+    On the CPU numpy's SIMD min and max, not torch's: a parallel torch op leaves its
+    OpenMP workers spinning for about a millisecond, on the core that the helper
+    thread's kernels are about to need.
+    """
+    if x.device.type == "cpu":
+        a = x.numpy()
+        return torch.tensor([a.min(), a.max()], dtype=torch.float64)
+    return torch.stack(torch.aminmax(x)).double()
+
+
+_SMALL_WEIGHT = 8
+"""A small tensor's element costs about this many large-tensor elements (numpy, not kernels)."""
+
+def _can_share(large: list[torch.Tensor], bins: int) -> bool:
+    """Whether the large tensors can be split between two threads: compiled CPU kernels only."""
+    return (kernels.can_share() and bins <= kernels.MAX_BINS and len(large) > 1
+            and all(x.device.type == "cpu" for x in large))
+
+
+def _share(sizes: list[int], small_elements: int) -> tuple[list[int], list[int]]:
+    """Indices of the large tensors for this thread and for the helper, balancing the work.
+
+    This thread also has the small tensors; the largest tensors are dealt first, each
+    to the side with less work so far.
+    """
+    mine, theirs = [], []
+    load_mine, load_theirs = small_elements * _SMALL_WEIGHT, 0
+    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
+        if load_theirs <= load_mine:
+            theirs.append(k)
+            load_theirs += sizes[k]
+        else:
+            mine.append(k)
+            load_mine += sizes[k]
+    return mine, theirs
 
 
 def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
@@ -267,7 +321,9 @@ class _LargeTensor:
     accelerator they stay zero-dimensional tensors until ``values`` is transferred.
     """
 
-    def __init__(self, x: torch.Tensor, lo: float, hi: float, bins: int) -> None:
+    def __init__(self, x: torch.Tensor, lo: float | None, hi: float | None, bins: int) -> None:
+        if lo is None or hi is None:  # a CPU tensor whose range this thread finds
+            lo, hi = _range(x).tolist()
         self.numel = x.numel()
         self.bins = bins
         self.head = {"numel": self.numel, "count": self.numel, "nan_count": 0, "inf_count": 0}
