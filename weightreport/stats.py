@@ -106,7 +106,7 @@ def describe(
         pos += size
     if share:
         jobs = [(flats[i], None, None, bins) for i in large]
-        mine, theirs = _share([flats[i].numel() for i in large], sum(v.size for _, v in small_values))
+        mine, theirs = _share([flats[i].numel() for i in large], [v.size for _, v in small_values])
         helper = kernels.helper().submit(lambda: [_LargeTensor(*jobs[k]) for k in theirs])
     else:
         jobs = [(flats[i], float(host[pos + 2 * k]), float(host[pos + 2 * k + 1]), bins)
@@ -140,8 +140,9 @@ def _range(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(torch.aminmax(x)).double()
 
 
-_SMALL_WEIGHT = 8
-"""A small tensor's element costs about this many large-tensor elements (numpy, not kernels)."""
+_SMALL_COST = (50_000, 8)
+"""A small tensor costs about as much as this many large-tensor elements, plus this many
+per element of its own: numpy's per-call overhead dominates (about 40 µs a tensor)."""
 
 def _can_share(large: list[torch.Tensor], bins: int) -> bool:
     """Whether the large tensors can be split between two threads: compiled CPU kernels only."""
@@ -149,14 +150,15 @@ def _can_share(large: list[torch.Tensor], bins: int) -> bool:
             and all(x.device.type == "cpu" for x in large))
 
 
-def _share(sizes: list[int], small_elements: int) -> tuple[list[int], list[int]]:
+def _share(sizes: list[int], small: list[int]) -> tuple[list[int], list[int]]:
     """Indices of the large tensors for this thread and for the helper, balancing the work.
 
     This thread also has the small tensors; the largest tensors are dealt first, each
     to the side with less work so far.
     """
     mine, theirs = [], []
-    load_mine, load_theirs = small_elements * _SMALL_WEIGHT, 0
+    per_tensor, per_element = _SMALL_COST
+    load_mine, load_theirs = len(small) * per_tensor + sum(small) * per_element, 0
     for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         if load_theirs <= load_mine:
             theirs.append(k)
