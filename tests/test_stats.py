@@ -20,6 +20,7 @@ from weightreport.stats import (
     SMALL,
     _device_quantiles,
     _outside,
+    _outside_tensors,
     describe,
     describe_array,
     quantiles_from_counts,
@@ -328,6 +329,16 @@ def test_thresholds_compare_in_float32_as_in_exact_arithmetic():
         assert int(((v < b) | (v > a)).sum()) == int(((wide < below) | (wide > above)).sum())
     b, a = _outside(-1e300, 1e300, v)  # beyond float32's range: nothing is outside
     assert int(((v < b) | (v > a)).sum()) == 0
+
+
+def test_accelerator_thresholds_equal_host_thresholds():
+    """The torch-only threshold rounding (used on accelerators) gives the host's float32 values."""
+    rng = np.random.default_rng(14)
+    for below, above in [*(rng.normal(size=(100, 2)) * 3 + 1000.0), (-1e300, 1e300), (0.1, 0.2)]:
+        host = _outside(below, above, np.zeros(1, np.float32))
+        dev = _outside_tensors(torch.tensor(below, dtype=torch.float64),
+                               torch.tensor(above, dtype=torch.float64), torch.float32)
+        assert [float(t) for t in dev] == [float(t) for t in host]
 
 
 def test_outliers_at_a_large_offset(large_path):

@@ -462,11 +462,7 @@ def _outside(below, above, like):
     """
     wide = like.dtype in (torch.float64, np.float64)
     if isinstance(below, torch.Tensor) and below.device.type != "cpu":
-        dtype = torch.float64 if wide else torch.float32
-        b, a = below.to(dtype), above.to(dtype)
-        b = torch.where(b.double() < below, torch.nextafter(b, b.new_tensor(math.inf)), b)
-        a = torch.where(a.double() > above, torch.nextafter(a, a.new_tensor(-math.inf)), a)
-        return b, a
+        return _outside_tensors(below, above, torch.float64 if wide else torch.float32)
     below, above = float(below), float(above)
     if wide:
         return np.float64(below), np.float64(above)
@@ -476,6 +472,14 @@ def _outside(below, above, like):
         b = np.nextafter(b, np.float32(np.inf))
     if float(a) > above:
         a = np.nextafter(a, np.float32(-np.inf))
+    return b, a
+
+
+def _outside_tensors(below: torch.Tensor, above: torch.Tensor, dtype: torch.dtype):
+    """``_outside`` for 0-d tensors, with torch ops only: an accelerator need not synchronise."""
+    b, a = below.to(dtype), above.to(dtype)
+    b = torch.where(b.double() < below, torch.nextafter(b, b.new_tensor(math.inf)), b)
+    a = torch.where(a.double() > above, torch.nextafter(a, a.new_tensor(-math.inf)), a)
     return b, a
 
 
