@@ -178,11 +178,14 @@ def _units(module: nn.Module, out: torch.Tensor) -> tuple[str, torch.Tensor, flo
     return None
 
 
-def count_units(mode: str, signal, reach: float) -> tuple[int, int, int]:
-    """(units, dead, saturated) from a layer's merged per-unit signal (a numpy array)."""
+def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int | None]:
+    """(units, dead, saturated) from a layer's merged per-unit signal (a numpy array).
+
+    The count that does not apply is None: a ReLU cannot saturate, a tanh cannot die.
+    """
     if mode == "dead":
-        return len(signal), int((signal <= 0).sum()), 0
-    return len(signal), 0, int((signal >= reach).sum())
+        return len(signal), int((signal <= 0).sum()), None
+    return len(signal), None, int((signal >= reach).sum())
 
 
 def _batch_stats(module: nn.Module, inp: torch.Tensor, before) -> tuple[torch.Tensor, torch.Tensor]:

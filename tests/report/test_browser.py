@@ -52,3 +52,16 @@ def test_charts_drawn_offline(which, request, browser, tmp_path):
     assert not dialogs
     assert page.query_selector("img[src=x]") is None
     page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1024, 800])
+def test_page_never_scrolls_sideways(width, tiny_run, browser, tmp_path):
+    """Wide charts and tables scroll in their own boxes; the page itself fits the window."""
+    html = build_report(tiny_run, html=tmp_path / "r.html").html
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(html.resolve().as_uri())
+    page.wait_for_selector("body[data-charts-ready=true]", timeout=30_000)
+    scroll, client = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    page.close()
+    assert scroll <= client, f"the page is {scroll - client}px wider than a {width}px window"

@@ -87,12 +87,14 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
         worst = (u.groupby("tensor")[["dead", "saturated"]].max().max(axis=1)
                  .sort_values(ascending=False, kind="stable").head(MAX_UNIT_LAYERS).index)
         u = u[u["tensor"].isin(set(worst))].melt(["tensor", "step"], ["dead", "saturated"], "kind", "fraction")
+        u = u.dropna(subset=["fraction"])  # a ReLU has no saturated series, a tanh no dead one
         u = u.assign(series=u["tensor"] + " " + u["kind"])
         chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
             ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
             x=alt.X("step:Q", title="step"), y=alt.Y("fraction:Q", title="fraction of units",
                                                     scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="right", labelLimit=200)),
+            color=alt.Color("series:N", title=None,
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=180)),
             tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("fraction:Q", format=".1%")],
         ).properties(width=HALF, height=HEIGHT, title=f"dead / saturated units (≤ {MAX_UNIT_LAYERS} worst layers)")
         charts.append(make("Dead and saturated units", chart, ds))
