@@ -18,13 +18,12 @@ from weightreport.grid import histogram_grid
 from weightreport.schema import QUANTILES
 from weightreport.stats import (
     SMALL,
-    _device_quantiles,
     _outside,
-    _outside_tensors,
     describe,
     describe_array,
     quantiles_from_counts,
 )
+from weightreport.stats_torch import device_grid, device_quantiles
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SIZES = {"small": 1000, "large": SMALL + 23_617}  # the exact host path and the device path
@@ -233,7 +232,8 @@ def test_device_quantiles_equal_host_quantiles():
         grid = histogram_grid(-3.0, 5.0, bins)
         n = int(counts.sum())
         host = quantiles_from_counts(counts, grid, n)
-        dev = _device_quantiles(torch.from_numpy(counts), grid, n).numpy()
+        dev = device_quantiles(torch.from_numpy(counts), torch.tensor(grid.first_index, dtype=torch.float64),
+                               torch.tensor(grid.width, dtype=torch.float64), torch.tensor(n)).numpy()
         np.testing.assert_allclose(dev, host, rtol=0, atol=1e-12 * grid.width * bins)
 
 
@@ -331,16 +331,6 @@ def test_thresholds_compare_in_float32_as_in_exact_arithmetic():
     assert int(((v < b) | (v > a)).sum()) == 0
 
 
-def test_accelerator_thresholds_equal_host_thresholds():
-    """The torch-only threshold rounding (used on accelerators) gives the host's float32 values."""
-    rng = np.random.default_rng(14)
-    for below, above in [*(rng.normal(size=(100, 2)) * 3 + 1000.0), (-1e300, 1e300), (0.1, 0.2)]:
-        host = _outside(below, above, np.zeros(1, np.float32))
-        dev = _outside_tensors(torch.tensor(below, dtype=torch.float64),
-                               torch.tensor(above, dtype=torch.float64), torch.float32)
-        assert [float(t) for t in dev] == [float(t) for t in host]
-
-
 def test_outliers_at_a_large_offset(large_path):
     """Values near 1000 in float32: the 3σ count matches float64 numpy (hypothesis found a miss)."""
     rng = np.random.default_rng(5550424)
@@ -360,3 +350,47 @@ def test_helper_thread_changes_no_number(monkeypatch):
     for a, b in zip(shared, alone, strict=True):
         assert a.counts == b.counts and a.edges == b.edges
         assert a.stats == pytest.approx(b.stats, nan_ok=True, rel=0, abs=0)
+
+
+def test_device_grid_equals_host_grid():
+    """The tensor-op grid is histogram_grid's, edge for edge, or says it is not (ok false)."""
+    rng = np.random.default_rng(15)
+    cases = [(0.0, 0.0), (3.25, 3.25), (-1e-300, 1e-300), (-5e-324, 0.0), (1.0, 1.0 + 2**-40),
+             (1e30, 1e30 + 1e15), (-7.0, 1000.0), (-1e300, 1e300), (2**-1070, 2**-1060)]
+    cases += [tuple(sorted(rng.normal(size=2) * 10.0 ** rng.integers(-30, 30))) for _ in range(300)]
+    cases += [(float(v), float(v) + float(w)) for v, w in rng.normal(size=(100, 2)) * 1000]
+    for bins in (2, 7, 64, 200):
+        for lo, hi in cases:
+            hi = max(lo, hi)
+            first, k, ok = device_grid(torch.tensor(lo, dtype=torch.float64),
+                                       torch.tensor(hi, dtype=torch.float64), bins)
+            host = histogram_grid(lo, hi, bins)
+            assert bool(ok), (lo, hi, bins)
+            assert (float(first), math.ldexp(1.0, int(k))) == (host.first_index, host.width), (lo, hi, bins)
+
+
+def test_device_grid_that_does_not_settle_falls_back_to_the_host(monkeypatch):
+    """Where the device loop gives up, the tensor is described on the host, exactly."""
+    import weightreport.stats_torch as st
+
+    monkeypatch.setattr(kernels, "AVAILABLE", False)  # the torch path, here on the CPU
+    monkeypatch.setattr(st, "_GRID_TRIES", 0)
+    t = _make("random", SIZES["large"])
+    (d,), _ = describe([t])
+    assert d.stats["quantiles_exact"]  # described by describe_array
+    check_hist = np.histogram(_finite(t), bins=np.asarray(d.edges))[0].tolist()
+    assert d.counts == check_hist
+
+
+def test_one_host_transfer_per_describe(monkeypatch):
+    """Small tensors, extras and every large tensor on the torch path come back in one transfer."""
+    import weightreport.stats as stats_module
+
+    monkeypatch.setattr(kernels, "AVAILABLE", False)  # the accelerator's path, run on the CPU
+    calls = []
+    real = stats_module._to_host
+    monkeypatch.setattr(stats_module, "_to_host", lambda parts: calls.append(len(parts)) or real(parts))
+    tensors = [_make("random", SIZES["large"]), _make("naninf", SIZES["large"] + 1), _make("skewed", 300)]
+    descriptions, extras = describe(tensors, 64, [torch.tensor([1.0, 2.0])])
+    assert calls == [4]  # one extra, one small tensor, two large tensors' numbers
+    assert extras[0].tolist() == [1.0, 2.0] and len(descriptions) == 3

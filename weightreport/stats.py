@@ -1,14 +1,15 @@
 """Statistics and histograms of tensors, computed where the tensors live.
 
-``describe(tensors, bins)`` is the whole job for one snapshot. Small tensors (up to
-``SMALL`` elements: biases, norms, a small layer's weights) travel to the host in
-one batched transfer, together with every large tensor's range, and are described
-there in float64 with numpy, exactly: one sort gives the range, the histogram, the
-percentiles (numpy's own interpolation) and the threshold counts. Large tensors are
-described on their own device; their numbers come back in a second batched
-transfer. On the CPU the "device" is the host: there compiled kernels
-(``kernels.py``) make four passes over a large tensor (range, moments, histogram,
-threshold counts), and scalars are read as they are computed.
+``describe(tensors, bins)`` is the whole job for one snapshot, with one batched host
+transfer. Small tensors (up to ``SMALL`` elements: biases, norms, a small layer's
+weights) travel to the host and are described there exactly, in float64 with numpy:
+one sort gives the range, the histogram, the percentiles (numpy's own interpolation)
+and the threshold counts. Large tensors are described where they live:
+- on an accelerator (and on a CPU without numba) with torch ops that never wait for
+  the host (``stats_torch.py``); their numbers join the small tensors' transfer;
+- on the CPU with compiled kernels (``kernels.py``): range, moments, histogram and
+  threshold counts, about half of the tensors on a helper thread while this one does
+  the small tensors.
 
 The maths for a large tensor ``x`` with ``n`` finite values:
 - ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
@@ -16,8 +17,9 @@ The maths for a large tensor ``x`` with ``n`` finite values:
   powers are corrected for ``S1`` on the host in float64.
 - Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
   never float32 (which stops counting at 2**24).
-- Outliers are counted against thresholds rounded toward the comparison's dtype
-  (``_outside``), so a float32 tensor is counted as exact arithmetic would count it.
+- Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the
+  compiled path rounds each threshold toward the comparison's dtype (``_outside``),
+  the torch path compares in float64.
 - Percentiles are interpolated from the histogram's cumulative counts, within one
   bin of the exact value; small tensors get exact ones.
 """
@@ -36,6 +38,7 @@ import torch
 from weightreport import kernels
 from weightreport.grid import Grid, histogram_grid
 from weightreport.schema import QUANTILES
+from weightreport.stats_torch import TorchDescription
 
 SMALL = 16384
 """Tensors up to this many elements are described exactly on the host."""
@@ -86,68 +89,49 @@ def describe(
     flats = [flat(t) for t in tensors]
     small = [i for i, x in enumerate(flats) if x.numel() <= SMALL]
     large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
-    # On the CPU with compiled kernels, a second thread takes about half of the large
-    # tensors (the kernels release the GIL), and each thread finds its own tensors'
-    # ranges; elsewhere the ranges join the first host transfer.
-    share = _can_share([flats[i] for i in large], bins)
-    ranges = [] if share else [_range(flats[i]) for i in large]
+    compiled = [i for i in large if _compiled(flats[i], bins)]
+    queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
     extra_flats = [flat(e).double() for e in extras]
-    host = _to_host(extra_flats + [flats[i].double() for i in small] + ranges)
+    # The one transfer: extras, small tensors, and every queued tensor's numbers.
+    host = _to_host([*extra_flats, *(flats[i].double() for i in small),
+                     *(q.values for q in queued.values())])
     out: list[Description | None] = [None] * len(flats)
-    extra_values = []
+    extra_values, small_values = [], []
     pos = 0
     for e in extra_flats:
         extra_values.append(host[pos : pos + e.numel()])
         pos += e.numel()
-    small_values = []
     for i in small:
-        size = flats[i].numel()
-        small_values.append((i, host[pos : pos + size]))
-        pos += size
-    if share:
-        jobs = [(flats[i], None, None, bins) for i in large]
-        mine, theirs = _share([flats[i].numel() for i in large], [v.size for _, v in small_values])
-        helper = kernels.helper().submit(lambda: [_LargeTensor(*jobs[k]) for k in theirs])
-    else:
-        jobs = [(flats[i], float(host[pos + 2 * k]), float(host[pos + 2 * k + 1]), bins)
-                for k, i in enumerate(large)]
-        mine, theirs, helper = list(range(len(jobs))), [], None
+        small_values.append((i, host[pos : pos + flats[i].numel()]))
+        pos += flats[i].numel()
+    for i, q in queued.items():
+        out[i] = q.finish(host[pos : pos + q.values.numel()])
+        pos += q.values.numel()
+    # On the CPU a second thread takes about half of the compiled tensors while this one
+    # describes the small ones and the rest: the kernels release the GIL.
+    helper, theirs = None, []
+    mine = list(range(len(compiled)))
+    if len(compiled) > 1 and kernels.can_share():
+        mine, theirs = _share([flats[i].numel() for i in compiled], [v.size for _, v in small_values])
+        helper = kernels.helper().submit(lambda: [_LargeTensor(flats[compiled[k]], bins) for k in theirs])
     for i, v in small_values:
         out[i] = describe_array(v, bins)
-    described: dict[int, _LargeTensor] = {k: _LargeTensor(*jobs[k]) for k in mine}
+    for k in mine:
+        out[compiled[k]] = _LargeTensor(flats[compiled[k]], bins).finish()
     if helper is not None:
-        described.update(zip(theirs, helper.result(), strict=True))
-    pending = [(i, described[k]) for k, i in enumerate(large)]
-    values = _to_host([p.values for _, p in pending if p.values is not None])
-    pos = 0
-    for i, p in pending:
-        size = 0 if p.values is None else p.values.numel()
-        out[i] = p.finish(values[pos : pos + size])
-        pos += size
+        for k, job in zip(theirs, helper.result(), strict=True):
+            out[compiled[k]] = job.finish()
     return out, extra_values  # type: ignore[return-value]
 
 
-def _range(x: torch.Tensor) -> torch.Tensor:
-    """``[min, max]`` in float64 on x's device; NaN or ±Inf there if x holds any.
-
-    On the CPU numpy's SIMD min and max, not torch's: a parallel torch op leaves its
-    OpenMP workers spinning for about a millisecond, on the core that the helper
-    thread's kernels are about to need.
-    """
-    if x.device.type == "cpu":
-        a = x.numpy()
-        return torch.tensor([a.min(), a.max()], dtype=torch.float64)
-    return torch.stack(torch.aminmax(x)).double()
+def _compiled(x: torch.Tensor, bins: int) -> bool:
+    """Whether a large tensor goes through the compiled CPU kernels (else ``stats_torch``)."""
+    return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
 
 
 _SMALL_COST = (50_000, 8)
 """A small tensor costs about as much as this many large-tensor elements, plus this many
 per element of its own: numpy's per-call overhead dominates (about 40 µs a tensor)."""
-
-def _can_share(large: list[torch.Tensor], bins: int) -> bool:
-    """Whether the large tensors can be split between two threads: compiled CPU kernels only."""
-    return (kernels.can_share() and bins <= kernels.MAX_BINS and len(large) > 1
-            and all(x.device.type == "cpu" for x in large))
 
 
 def _share(sizes: list[int], small: list[int]) -> tuple[list[int], list[int]]:
@@ -317,50 +301,40 @@ def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
 
 
 class _LargeTensor:
-    """The device work for one large tensor, queued until the snapshot's transfer.
+    """One large CPU tensor described with the compiled kernels (``kernels.py``).
 
-    On the CPU, scalars are read as they are computed (reading is free there); on an
-    accelerator they stay zero-dimensional tensors until ``values`` is transferred.
+    Five passes: range (numpy's SIMD min and max: a parallel torch op would leave its
+    OpenMP workers spinning on the core the helper thread needs), moments, histogram
+    and threshold counts; a sixth compacts the finite values where NaN or Inf occur.
     """
 
-    def __init__(self, x: torch.Tensor, lo: float | None, hi: float | None, bins: int) -> None:
-        if lo is None or hi is None:  # a CPU tensor whose range this thread finds
-            lo, hi = _range(x).tolist()
-        self.numel = x.numel()
+    def __init__(self, x: torch.Tensor, bins: int) -> None:
+        a = x.numpy()
+        self.numel = a.size
         self.bins = bins
-        self.head = {"numel": self.numel, "count": self.numel, "nan_count": 0, "inf_count": 0}
-        self.values: torch.Tensor | None = None
+        self.head = {"numel": a.size, "count": a.size, "nan_count": 0, "inf_count": 0}
         self.exact: Description | None = None
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            # Rare: NaN or Inf present. Count them and compact the finite values.
-            finite = x[torch.isfinite(x)]
-            nan_count = int(torch.isnan(x).sum())
-            self.head.update(nan_count=nan_count, inf_count=self.numel - nan_count - finite.numel())
-            if finite.numel() == 0:
+        lo, hi = float(a.min()), float(a.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: compact the finite values
+            nan_count = int(np.isnan(a).sum())
+            a = a[np.isfinite(a)]
+            self.head.update(nan_count=nan_count, inf_count=self.numel - nan_count - a.size)
+            if a.size == 0:
                 self.exact = _empty(self.head, bins)
                 return
-            x = finite
-            lo, hi = (float(v) for v in torch.aminmax(x))
+            lo, hi = float(a.min()), float(a.max())
         self.lo, self.hi = lo, hi
         self.grid = histogram_grid(lo, hi, bins)
         peak = max(abs(lo), abs(hi))
-        self.scale = math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
-        self.n = x.numel()
-        self.values = self._compute(x)
+        self.scale = math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+        self.n = a.size
+        self.values = self._compute(a)
 
-    def _compute(self, x: torch.Tensor) -> torch.Tensor:
-        if max(self.scale, self.grid.width) > 2.0**100 or min(self.scale, self.grid.width) < 2.0**-100:
-            x = x.double()  # keep the power-of-two scalings exact far from 1
-        if x.device.type == "cpu" and kernels.AVAILABLE and self.bins <= kernels.MAX_BINS:
-            return self._compute_compiled(x)
-        return self._compute_torch(x)
-
-    def _compute_compiled(self, x: torch.Tensor) -> torch.Tensor:
-        """The CPU path: four compiled passes over the values (``kernels.py``)."""
+    def _compute(self, a: np.ndarray) -> np.ndarray:
         n, grid, scale = self.n, self.grid, self.scale
-        if x.dtype == torch.float32 and abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32:
-            x = x.double()  # bin indices past 2**24 are exact in float64 only
-        a = x.numpy()
+        far = max(scale, grid.width) > 2.0**100 or min(scale, grid.width) < 2.0**-100
+        if a.dtype == np.float32 and (far or abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32):
+            a = a.astype(np.float64)  # keep the scalings and bin indices exact
         sample = a[:: max(1, n // 4096)]
         # The kernel subtracts the shift in the array's dtype: round it to that first.
         shift = float(a.dtype.type(np.sum(sample, dtype=np.float64) / scale / sample.size))
@@ -379,47 +353,13 @@ class _LargeTensor:
             *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
         )
         head = np.array([shift, s1, s2, s3, s4, zeros, out3, out6, outiqr], dtype=np.float64)
-        return torch.from_numpy(np.concatenate([head, qs, counts.astype(np.float64)]))
+        return np.concatenate([head, qs, counts.astype(np.float64)])
 
-    def _compute_torch(self, x: torch.Tensor) -> torch.Tensor:
-        """The accelerator path (and the CPU's where numba is missing): torch ops, no syncs."""
-        on_cpu = x.device.type == "cpu"
-        read = float if on_cpu else (lambda t: t)
-        n, grid = self.n, self.grid
-        ws = workspace(x)
-        d = _div_pow2(x, self.scale, ws.get("d", x))
-        shift = read(d.sum()) / n
-        d.sub_(shift)
-        d2 = torch.mul(d, d, out=ws.get("d2", x))
-        s1, s2 = read(d.sum()), read(d2.sum())  # cascade sums: more accurate than a BLAS dot
-        s3, s4 = read(torch.dot(d2, d)), read(torch.dot(d2, d2))
-        delta = s1 / n
-        if on_cpu:
-            sigma = max(s2 / n - delta * delta, 0.0) ** 0.5
-        else:
-            sigma = torch.clamp(s2 / n - delta * delta, min=0.0).sqrt()
-        mean, sigma = (shift + delta) * self.scale, sigma * self.scale
-        u = _div_pow2(x, grid.width, d).floor_().sub_(grid.first_index)
-        idx = ws.get("idx", x, torch.int32)
-        idx.copy_(u)
-        counts = torch.bincount(idx, minlength=grid.bins)
-        if on_cpu:
-            qs = torch.from_numpy(quantiles_from_counts(counts.numpy(), grid, n)).clamp(self.lo, self.hi)
-        else:
-            qs = _device_quantiles(counts, grid, n).clamp(self.lo, self.hi)
-        out3 = ws.count_outside(x, *_outside(mean - 3 * sigma, mean + 3 * sigma, x))
-        out6 = ws.count_outside(x, *_outside(mean - 6 * sigma, mean + 6 * sigma, x))
-        outiqr = ws.count_outside(x, *_outside(*_iqr_fences(qs), x))
-        zeros = ws.count(x, "==", 0.0)
-        scalars = [shift, s1, s2, s3, s4, zeros, out3, out6, outiqr]
-        head = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=x.device)
-                            for v in scalars])
-        return torch.cat([head, qs.to(x.device, torch.float64), counts.double()])
-
-    def finish(self, values: np.ndarray) -> Description:
-        """Turn this tensor's transferred numbers into a ``Description`` (float64)."""
+    def finish(self) -> Description:
+        """The ``Description`` from this tensor's numbers (float64)."""
         if self.exact is not None:
             return self.exact
+        values = self.values
         nq = len(QUANTILES)
         shift, s1, s2, s3, s4, zeros, out3, out6, outiqr = values[:9].tolist()
         qs = values[9 : 9 + nq]
@@ -458,11 +398,9 @@ def _outside(below, above, like):
     Comparing a float32 value with a float64 threshold rounded to nearest can go
     either way at the rounding boundary. Rounding ``below`` up and ``above`` down to
     the comparison dtype gives exactly the answer of comparing in real arithmetic.
-    ``below`` and ``above`` are host numbers, or 0-d tensors on an accelerator.
+    ``like`` is the float32 or float64 array to be compared.
     """
-    wide = like.dtype in (torch.float64, np.float64)
-    if isinstance(below, torch.Tensor) and below.device.type != "cpu":
-        return _outside_tensors(below, above, torch.float64 if wide else torch.float32)
+    wide = like.dtype == np.float64
     below, above = float(below), float(above)
     if wide:
         return np.float64(below), np.float64(above)
@@ -473,22 +411,6 @@ def _outside(below, above, like):
     if float(a) > above:
         a = np.nextafter(a, np.float32(-np.inf))
     return b, a
-
-
-def _outside_tensors(below: torch.Tensor, above: torch.Tensor, dtype: torch.dtype):
-    """``_outside`` for 0-d tensors, with torch ops only: an accelerator need not synchronise."""
-    b, a = below.to(dtype), above.to(dtype)
-    b = torch.where(b.double() < below, torch.nextafter(b, b.new_tensor(math.inf)), b)
-    a = torch.where(a.double() > above, torch.nextafter(a, a.new_tensor(-math.inf)), a)
-    return b, a
-
-
-def _div_pow2(x: torch.Tensor, p: float, out: torch.Tensor) -> torch.Tensor:
-    """``x / p`` for a power of two ``p``, exactly, also where ``1 / p`` overflows (p < 2**-1024)."""
-    inv = 1.0 / p
-    if math.isfinite(inv):
-        return torch.mul(x, inv, out=out)
-    return torch.mul(x, 2.0**600, out=out).mul_(1.0 / (p * 2.0**600))
 
 
 class _Workspace:
@@ -511,46 +433,10 @@ class _Workspace:
             self._buffers[key] = buf
         return buf[: like.numel()]
 
-    def count_outside(self, t: torch.Tensor, below, above):
-        """Elements of ``t`` below ``below`` or above ``above``."""
-        return self.count(t, "<", below) + self.count(t, ">", above)
 
-    def count(self, t: torch.Tensor, op: str, threshold):
-        """Elements of ``t`` that compare true against ``threshold``.
-
-        numpy on the CPU (several times faster there than torch's boolean kernels),
-        torch on an accelerator (a device scalar, no synchronisation).
-        """
-        if t.device.type == "cpu":
-            mask = self.get("mask", t, torch.bool).numpy()
-            _NP_OPS[op](t.numpy(), threshold, out=mask)
-            return int(np.count_nonzero(mask))
-        return torch.count_nonzero(_TORCH_OPS[op](t, threshold))
-
-
-_NP_OPS = {">": np.greater, "<": np.less, "==": np.equal}
-_TORCH_OPS = {">": torch.gt, "<": torch.lt, "==": torch.eq}
 _WORKSPACES: dict[torch.device, _Workspace] = {}
 
 
 def workspace(x: torch.Tensor) -> _Workspace:
     """The scratch buffers of ``x``'s device."""
     return _WORKSPACES.setdefault(x.device, _Workspace())
-
-
-def _device_quantiles(counts: torch.Tensor, grid: Grid, n: int) -> torch.Tensor:
-    """``quantiles_from_counts`` with torch ops, so an accelerator need not synchronise."""
-    dev = counts.device
-    q = torch.from_numpy(_QF).to(dev)
-    cum = torch.cumsum(counts, 0).double()
-    pos = q * (n - 1)
-    below, above = torch.floor(pos), torch.ceil(pos)
-
-    def value_at(rank: torch.Tensor) -> torch.Tensor:
-        b = torch.searchsorted(cum, rank, right=True).clamp(max=grid.bins - 1)
-        before = torch.where(b > 0, cum[(b - 1).clamp(min=0)], torch.zeros_like(rank))
-        inside = ((rank - before + 0.5) / counts[b].double().clamp(min=1.0)).clamp(0.0, 1.0)
-        return (grid.first_index + b.double() + inside) * grid.width
-
-    lo_v, hi_v = value_at(below), value_at(above)
-    return lo_v + (hi_v - lo_v) * (pos - below)
