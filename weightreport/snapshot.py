@@ -73,8 +73,12 @@ class SnapshotTaker:
         # Each parameter's local piece, once: for a Partial DTensor it costs a collective.
         local = {name: dist.local_piece(p.detach()) for name, p in self.params}
         entries = self._entries(local, captured, watched if spread else None)
+        # In one process on the CPU the update norms (memory-bound) run on the helper thread
+        # while this one starts on the statistics; under torch.distributed they are summed.
+        early = None if spread else self._norms_beside(local)
         sums, maxes, mins, own = [], [], [], []
-        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own)
+        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own,
+                              skip_norms=set(early[0]) if early else set())
         pieces = [e[2] for e in entries]
         if spread:  # the sums and maxima ride on the statistics' first collective
             descriptions, sums, merged = dist.describe_and_reduce(
@@ -83,11 +87,29 @@ class SnapshotTaker:
             maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
             values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
         else:
-            descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own])
+            descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own],
+                                            helper_load=early[1] if early else 0)
+        values = dict(zip(layout, values, strict=True))
+        if early:
+            values.update({("norms", n): v for n, v in early[2].result().items()})
         self._remember(local)
         if rank != 0:
             return {}
-        return self._rows(step, entries, descriptions, dict(zip(layout, values, strict=True)), captured)
+        return self._rows(step, entries, descriptions, values, captured)
+
+    def _norms_beside(self, local):
+        """Start the compiled update norms on the helper thread.
+
+        Returns:
+            (names, their elements, a future of name → float64 array of the three squares),
+            or None where no norm runs compiled (the first snapshot, an accelerator, no numba).
+        """
+        flats = {n: piece.float().reshape(-1) for n, (piece, _sharded) in local.items()}
+        names = [n for n, w in flats.items() if self._compiled(n, w)]
+        if not names or not kernels.can_share():
+            return None
+        job = kernels.helper().submit(lambda: {n: self._norms(n, flats[n]).numpy() for n in names})
+        return names, sum(flats[n].numel() for n in names) // 2, job  # half the cost of an element described
 
     def _entries(self, local, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
@@ -111,8 +133,12 @@ class SnapshotTaker:
                 entries.append((name, kind, sample, True, numel))
         return entries
 
-    def _extras(self, model, local, captured, entries, rank, spread, sums, maxes, mins, own):
+    def _extras(self, model, local, captured, entries, rank, spread, sums, maxes, mins, own,
+                skip_norms=frozenset()):
         """Fill the lists of tensors to merge by sum, max, min, or keep as rank 0's own.
+
+        Args:
+            skip_norms: parameters whose norms are being computed elsewhere.
 
         Returns:
             One (what, name) key per tensor, in the order sums, maxes, mins, own.
@@ -122,9 +148,10 @@ class SnapshotTaker:
             w, sharded = local[name]
             w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
-            squares = self._norms(name, w)
-            sums.append(squares if counts else torch.zeros_like(squares))
-            keys["sum"].append(("norms", name))
+            if name not in skip_norms:
+                squares = self._norms(name, w)
+                sums.append(squares if counts else torch.zeros_like(squares))
+                keys["sum"].append(("norms", name))
             if name in self._traj:
                 sums.append(self._trajectory(name, p, w, sharded, counts))
                 keys["sum"].append(("trajectory", name))
@@ -210,11 +237,16 @@ class SnapshotTaker:
             "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
         }, schema=SCHEMAS["trajectories"])
 
+    def _compiled(self, name: str, w: torch.Tensor) -> bool:
+        """Whether ``_norms`` of this parameter runs the compiled kernel (no torch op, thread-safe)."""
+        return (self._prev is not None and name in self._prev and w.device.type == "cpu"
+                and kernels.AVAILABLE)
+
     def _norms(self, name: str, w: torch.Tensor) -> torch.Tensor:
         """‖w − prev‖², ‖prev‖², ‖w − w₀‖² (float64, NaN where unknown); then prev := w."""
         prev = self._prev.get(name) if self._prev is not None else None
         ref = self._init.get(name)
-        if prev is not None and w.device.type == "cpu" and kernels.AVAILABLE:
+        if self._compiled(name, w):
             a = w.numpy()
             ref_a = a if ref is None else ref.numpy()
             d_prev, prev_sq, d_init = kernels.distances(a, prev.numpy(), ref_a)  # and prev := w

@@ -73,7 +73,8 @@ def flat(t: torch.Tensor) -> torch.Tensor:
 
 
 def describe(
-    tensors: Sequence[torch.Tensor], bins: int = 64, extras: Sequence[torch.Tensor] = ()
+    tensors: Sequence[torch.Tensor], bins: int = 64, extras: Sequence[torch.Tensor] = (),
+    helper_load: int = 0,
 ) -> tuple[list[Description], list[np.ndarray]]:
     """Statistics and a histogram for each tensor, with two batched host transfers.
 
@@ -81,7 +82,9 @@ def describe(
         tensors: tensors of any shape and floating dtype, on any devices.
         bins: histogram bins per tensor.
         extras: other tensors the caller needs on the host (norms, trajectory values,
-            per-channel vectors); they ride along with the first transfer.
+            per-channel vectors); they ride along with the transfer.
+        helper_load: work already queued on ``kernels.helper()``, in large-tensor elements,
+            so that the split between the threads stays even.
 
     Returns:
         One ``Description`` per tensor, in order, and each extra as a flat float64 array.
@@ -112,7 +115,8 @@ def describe(
     helper, theirs = None, []
     mine = list(range(len(compiled)))
     if len(compiled) > 1 and kernels.can_share():
-        mine, theirs = _share([flats[i].numel() for i in compiled], [v.size for _, v in small_values])
+        mine, theirs = _share([flats[i].numel() for i in compiled], [v.size for _, v in small_values],
+                              helper_load)
         helper = kernels.helper().submit(lambda: [_LargeTensor(flats[compiled[k]], bins) for k in theirs])
     for i, v in small_values:
         out[i] = describe_array(v, bins)
@@ -134,7 +138,7 @@ _SMALL_COST = (50_000, 8)
 per element of its own: numpy's per-call overhead dominates (about 40 µs a tensor)."""
 
 
-def _share(sizes: list[int], small: list[int]) -> tuple[list[int], list[int]]:
+def _share(sizes: list[int], small: list[int], helper_load: int = 0) -> tuple[list[int], list[int]]:
     """Indices of the large tensors for this thread and for the helper, balancing the work.
 
     This thread also has the small tensors; the largest tensors are dealt first, each
@@ -142,7 +146,7 @@ def _share(sizes: list[int], small: list[int]) -> tuple[list[int], list[int]]:
     """
     mine, theirs = [], []
     per_tensor, per_element = _SMALL_COST
-    load_mine, load_theirs = len(small) * per_tensor + sum(small) * per_element, 0
+    load_mine, load_theirs = len(small) * per_tensor + sum(small) * per_element, helper_load
     for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         if load_theirs <= load_mine:
             theirs.append(k)
