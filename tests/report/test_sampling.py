@@ -6,14 +6,15 @@ import torch
 from torch import nn
 
 from weightreport import Collector, load_run
+from weightreport.analysis.diff import diff_runs
 from weightreport.analysis.sampling import MAX_LAYER_POINTS, read_stats, snapshot_steps
 
 
-def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
-    """A 400-snapshot run reads at most MAX_LAYER_POINTS snapshots, plus the one NaN step."""
+def _long_run(path):
+    """400 snapshots of a 3→2 linear layer, with a NaN weight at step 123 only."""
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    with Collector(model, tmp_path / "run", every=1, activations=False, flush_every=50) as wr:
+    with Collector(model, path, every=1, activations=False, flush_every=50) as wr:
         for step in range(1, 401):
             with torch.no_grad():
                 if step == 123:
@@ -21,7 +22,12 @@ def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
                 elif step == 124:
                     model.weight[0, 0] = 0.0
             wr.step(loss=1.0 / step)
-    run = load_run(tmp_path / "run")
+    return load_run(path)
+
+
+def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
+    """A 400-snapshot run reads at most MAX_LAYER_POINTS snapshots, plus the one NaN step."""
+    run = _long_run(tmp_path / "run")
     assert len(snapshot_steps(run)) == 401
     stats = read_stats(run)
     steps = set(stats["step"])
@@ -29,3 +35,19 @@ def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
     assert {0, 400, 123} <= steps
     bad = stats[(stats.step == 123) & (stats.tensor == "weight") & (stats.kind == "param")]
     assert bad["nan_count"].tolist() == [1]
+
+
+def test_diff_of_long_runs_reads_bounded_snapshots(tmp_path, monkeypatch):
+    """diff reads both runs' stats as the report does: bounded snapshots, the NaN step kept."""
+    import weightreport.analysis.diff as diff_module
+
+    run = _long_run(tmp_path / "run")
+    seen = []
+    real = diff_module.read_stats
+    monkeypatch.setattr(diff_module, "read_stats",
+                        lambda r, **kw: seen.append(real(r, **kw)) or seen[-1])
+    d = diff_runs(run, run)
+    assert len(seen) == 2
+    for stats in seen:
+        assert len(set(stats["step"])) <= MAX_LAYER_POINTS + 1 and 123 in set(stats["step"])
+    assert d.max_w1 == 0.0 and not d.appeared and not d.disappeared

@@ -15,7 +15,7 @@ import pandas as pd
 
 from weightreport.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
 from weightreport.analysis.overview import curves
-from weightreport.analysis.sampling import model_order, pick_steps, read
+from weightreport.analysis.sampling import model_order, pick_steps, read, read_stats, sampled_steps
 from weightreport.analysis.thresholds import Thresholds
 from weightreport.distance import wasserstein_hist
 from weightreport.schema import QUANTILES
@@ -67,8 +67,8 @@ class RunDiff:
 
 
 def _findings(run, stats: pd.DataFrame, scalars: pd.DataFrame, th: Thresholds | None) -> list[Finding]:
-    return find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS), th,
-                    model_order(stats["tensor"], run.manifest))
+    bn = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    return find_all(stats, scalars, bn, th, model_order(stats["tensor"], run.manifest))
 
 
 def _hist(run, steps: list[int], tensors: set[str]) -> dict[tuple[str, int], tuple]:
@@ -79,7 +79,8 @@ def _hist(run, steps: list[int], tensors: set[str]) -> dict[tuple[str, int], tup
 
 def diff_runs(base, candidate, thresholds: Thresholds | None = None) -> RunDiff:
     """Compare two ``Run``s (see the module docstring)."""
-    sa, sb = read(base, "stats", columns=STATS_COLUMNS), read(candidate, "stats", columns=STATS_COLUMNS)
+    # Bounded as the report reads them: at most MAX_LAYER_POINTS snapshots, plus NaN/Inf rows.
+    sa, sb = read_stats(base, columns=STATS_COLUMNS), read_stats(candidate, columns=STATS_COLUMNS)
     ca, cb = read(base, "scalars"), read(candidate, "scalars")
     pa_, pb = sa[sa["kind"] == "param"], sb[sb["kind"] == "param"]
     names_a, names_b = set(pa_["tensor"]), set(pb["tensor"])
