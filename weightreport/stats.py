@@ -30,7 +30,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import numpy as np
 import torch
@@ -197,33 +197,37 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     lo, hi = float(s[0]), float(s[-1])
     grid = histogram_grid(lo, hi, bins)
     edges = grid.edges
-    below_edges = np.searchsorted(s, edges)  # values below each edge; the last is n
-    counts = np.diff(below_edges)
-    mean = float(f.mean())
+    qs = _sorted_percentiles(s)
+    fence_lo, fence_hi = _iqr_fences(qs)
+    # Values below each edge (the last is n), below the low fence and below 0; then
+    # values up to the high fence and up to 0.
+    below = np.searchsorted(s, [*edges, fence_lo, 0.0]).tolist()
+    upto_hi, upto_zero = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
+    counts = [b - a for a, b in pairwise(below[: bins + 1])]
+    # Sums as numpy.mean and numpy.var compute them (np.add.reduce, without the method
+    # wrappers), so ties at k·std fall the same way; ufuncs, not np.dot: BLAS threads
+    # would spin against torch's on the same cores.
+    mean = float(_sum(f)) / n
     d = f - mean
     d2 = d * d
-    s2 = float(d2.sum())
-    m2 = s2 / n  # as numpy.var sums, so ties at k·std fall the same way
-    # ufunc sums, not np.dot: BLAS threads would spin against torch's on the same cores
-    s1 = float(d.sum())
-    m3, m4 = float((d2 * d).sum()) / n, float((d2 * d2).sum()) / n
-    qs = _sorted_percentiles(s)
+    s2 = float(_sum(d2))
+    m2 = s2 / n
+    s1 = float(_sum(d))
+    m3, m4 = float(_sum(d2 * d)) / n, float(_sum(d2 * d2)) / n
     std = math.sqrt(m2)
     a = np.abs(d)
-    fence_lo, fence_hi = _iqr_fences(qs)
-    outside = np.searchsorted(s, [fence_lo, fence_hi, 0.0, 0.0], side="left").tolist()
-    after = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
     stats = {
         **head, **_moments(mean, m2, m3, m4), "min": lo, "max": hi,
         "norm": math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0)),
-        "zeros": after[1] - outside[2], **_percentiles(qs, lo, hi), "quantiles_exact": True,
+        "zeros": upto_zero - below[bins + 2], **_percentiles(qs, lo, hi), "quantiles_exact": True,
         "outliers_3std": int(np.count_nonzero(a > 3 * std)),
         "outliers_6std": int(np.count_nonzero(a > 6 * std)),
-        "outliers_iqr": outside[0] + n - after[0],
+        "outliers_iqr": below[bins + 1] + n - upto_hi,
     }
-    return Description(stats, edges, counts.tolist())
+    return Description(stats, edges, counts)
 
 
+_sum = np.add.reduce
 _QV = (np.asarray(QUANTILES, dtype=np.float64) / 100).tolist()  # as numpy.percentile divides them
 
 
