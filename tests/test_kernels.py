@@ -75,3 +75,21 @@ def test_kernels_compile_without_a_writable_cache():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "10.0"
+
+
+def test_helper_thread_is_joined_before_fork():
+    """Forking (DataLoader workers) leaves no helper thread behind, and the next use starts one."""
+    code = (
+        "import os, threading\n"
+        "from weightreport import kernels\n"
+        "kernels.helper().submit(int).result()\n"
+        "assert any(t.name.startswith('weightreport-kernels') for t in threading.enumerate())\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print(any(t.name.startswith('weightreport-kernels') for t in threading.enumerate()))\n"
+        "print(kernels.helper().submit(int, '7').result())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "7"]

@@ -57,6 +57,22 @@ def helper() -> ThreadPoolExecutor:
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightreport-kernels")
     return _pool
 
+
+def _stop_helper() -> None:
+    """Join the helper thread before the process forks (DataLoader workers, for one).
+
+    A forked child would inherit a pool whose thread does not exist, and Python 3.12
+    warns about forking a process with threads. The next snapshot starts a new one.
+    """
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_stop_helper)
+
 _BLOCK = 256
 _HIST_BLOCK = 2048
 _FLUSH_BLOCKS = 1 << 20  # 2**31 values between flushes of the uint32 sub-histograms
