@@ -1,7 +1,8 @@
 """One snapshot: gather the tensors, describe them in one go, and lay out table rows.
 
-In one process, everything reaches the host through ``stats.describe`` (two batched
-transfers). Under torch.distributed every rank takes part: sharded parameters
+In one process, everything reaches the host through ``stats.describe`` (one batched
+transfer; on the CPU the update norms run on the helper thread meanwhile). Under
+torch.distributed every rank takes part: sharded parameters
 (FSDP2) and each rank's activations are described as wholes with
 ``distributed.describe_and_reduce``, whose first collective also carries the
 per-parameter norms, trajectory values, activation sizes and per-unit signals to

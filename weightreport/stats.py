@@ -76,7 +76,7 @@ def describe(
     tensors: Sequence[torch.Tensor], bins: int = 64, extras: Sequence[torch.Tensor] = (),
     helper_load: int = 0,
 ) -> tuple[list[Description], list[np.ndarray]]:
-    """Statistics and a histogram for each tensor, with two batched host transfers.
+    """Statistics and a histogram for each tensor, with one batched host transfer.
 
     Args:
         tensors: tensors of any shape and floating dtype, on any devices.
