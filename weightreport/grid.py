@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 _EXACT_INT = 2**24  # float32 holds every integer below this exactly
 _EXACT_EDGE = 2**52  # float64 holds every integer below this exactly
 
@@ -34,7 +36,7 @@ class Grid:
     @cached_property
     def edges(self) -> list[float]:
         """The ``bins + 1`` edges, each exactly ``(first_index + i) * width``."""
-        return [(self.first_index + i) * self.width for i in range(self.bins + 1)]
+        return ((self.first_index + np.arange(self.bins + 1)) * self.width).tolist()
 
 
 def _pow2_at_least(x: float) -> float:

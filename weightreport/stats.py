@@ -30,7 +30,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, pairwise
+from itertools import accumulate
 
 import numpy as np
 import torch
@@ -201,9 +201,10 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     fence_lo, fence_hi = _iqr_fences(qs)
     # Values below each edge (the last is n), below the low fence and below 0; then
     # values up to the high fence and up to 0.
-    below = np.searchsorted(s, [*edges, fence_lo, 0.0]).tolist()
+    at = np.searchsorted(s, [*edges, fence_lo, 0.0])
+    below = at.tolist()
     upto_hi, upto_zero = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
-    counts = [b - a for a, b in pairwise(below[: bins + 1])]
+    counts = np.diff(at[: bins + 1]).tolist()
     # Sums as numpy.mean and numpy.var compute them (np.add.reduce, without the method
     # wrappers), so ties at k·std fall the same way; ufuncs, not np.dot: BLAS threads
     # would spin against torch's on the same cores.
