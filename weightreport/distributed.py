@@ -45,14 +45,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from weightreport.description import (
+    Description,
+    empty_description,
+    moment_columns,
+    percentile_columns,
+)
 from weightreport.errors import WeightReportError
 from weightreport.grid import histogram_grid
 from weightreport.stats import (
     SMALL,
-    Description,
-    _empty,
-    _moments,
-    _percentiles,
     _to_host,
     describe,
     describe_array,
@@ -104,7 +106,7 @@ def local_piece(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
     coordinate = t.device_mesh.get_coordinate() or []
     for dim, p in enumerate(placements):
         if isinstance(p, Replicate) and coordinate[dim] != 0:
-            return local.new_empty(0), True
+            return local.newempty_description(0), True
     return local, True
 
 
@@ -319,7 +321,7 @@ def _describe_split(flats: list[torch.Tensor], bins: int, group, sums: list[torc
         out[i] = _description(merged[i], grids[k], totals[k], qs[k], int(outside[k]))
     for i in range(len(flats)):
         if out[i] is None:  # large, and no finite value
-            out[i] = _empty(_head(merged[i]), bins)
+            out[i] = empty_description(_head(merged[i]), bins)
     return out, summed, maxed
 
 
@@ -353,11 +355,11 @@ def _local_summaries(flats: list[torch.Tensor]) -> tuple[list[torch.Tensor], lis
         peak = max(abs(lo), abs(hi))
         exponent = min(math.frexp(peak)[1], 1023) if peak > 0 else 0  # 2**1024 overflows
         fixed = torch.tensor([*head, x.numel(), lo, hi, exponent], dtype=torch.float64)
-        rows.append(torch.cat([fixed.to(x.device), _piece_moments(x, math.ldexp(1.0, exponent))]))
+        rows.append(torch.cat([fixed.to(x.device), _piecemoment_columns(x, math.ldexp(1.0, exponent))]))
     return finite, rows
 
 
-def _piece_moments(x: torch.Tensor, scale: float) -> torch.Tensor:
+def _piecemoment_columns(x: torch.Tensor, scale: float) -> torch.Tensor:
     """``[mean, M2, M3, M4, zeros]`` of the finite values ``x / scale``, float64, on x's device.
 
     ``M2..M4`` are sums of powers of deviations from the mean. Each chunk is centred
@@ -442,7 +444,7 @@ def _description(row: np.ndarray, grid, totals: np.ndarray, qs: np.ndarray,
     """A large tensor's ``Description`` from its merged row and reduced counts."""
     n, scale = float(row[_N]), math.ldexp(1.0, int(row[_EXP]))
     mean, m2, m3, m4 = (float(v) for v in (row[_MEAN], row[_M2] / n, row[_M3] / n, row[_M4] / n))
-    moments = _moments(mean, m2, m3, m4)  # skew and kurtosis do not depend on the scale
+    moments = moment_columns(mean, m2, m3, m4)  # skew and kurtosis do not depend on the scale
     var = m2 * scale * scale  # inf where float64 cannot hold it, as in stats
     moments.update(mean=mean * scale, var=var, std=math.sqrt(m2) * scale)
     lo, hi = float(row[_LO]), float(row[_HI])
@@ -453,7 +455,7 @@ def _description(row: np.ndarray, grid, totals: np.ndarray, qs: np.ndarray,
     stats = {
         **_head(row), **moments, "min": lo, "max": hi,
         "norm": scale * math.sqrt(max(float(row[_M2]) + n * mean * mean, 0.0)),
-        "zeros": int(row[_ZEROS]), **_percentiles(qs, lo, hi), "quantiles_exact": False,
+        "zeros": int(row[_ZEROS]), **percentile_columns(qs, lo, hi), "quantiles_exact": False,
         "outliers_3std": int(totals[grid.bins]), "outliers_6std": int(totals[grid.bins + 1]),
         "outliers_iqr": outside,
     }

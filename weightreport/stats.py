@@ -29,13 +29,18 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
 import torch
 
 from weightreport import kernels
+from weightreport.description import (
+    Description,
+    empty_description,
+    moment_columns,
+    percentile_columns,
+)
 from weightreport.grid import Grid, histogram_grid
 from weightreport.schema import QUANTILES
 from weightreport.stats_torch import TorchDescription
@@ -47,21 +52,6 @@ _EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
 
 _QF = np.array([q / 100.0 for q in QUANTILES])
 _QF_LIST = _QF.tolist()
-
-
-@dataclass(frozen=True)
-class Description:
-    """Everything ``describe`` knows about one tensor.
-
-    Attributes:
-        stats: the statistics columns of the ``stats`` table (see docs/format.md).
-        edges: the histogram's ``bins + 1`` edges.
-        counts: the histogram's ``bins`` int64 counts of finite values.
-    """
-
-    stats: dict
-    edges: list[float]
-    counts: list[int]
 
 
 def flat(t: torch.Tensor) -> torch.Tensor:
@@ -108,7 +98,9 @@ def describe(
         small_values.append((i, host[pos : pos + flats[i].numel()]))
         pos += flats[i].numel()
     for i, q in queued.items():
-        out[i] = q.finish(host[pos : pos + q.values.numel()])
+        described = q.finish(host[pos : pos + q.values.numel()])
+        # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
+        out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
         pos += q.values.numel()
     # On the CPU a second thread takes about half of the compiled tensors while this one
     # describes the small ones and the rest: the kernels release the GIL.
@@ -189,7 +181,7 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     head = {"numel": x.size, "count": x.size, "nan_count": nan_count,
             "inf_count": int(x.size - nan_count - f.size)}
     if f.size == 0:
-        return _empty(head, bins)
+        return empty_description(head, bins)
     # One sort gives the range, the histogram, the percentiles and the counts
     # against fixed thresholds, each as a binary search.
     s = np.sort(f)
@@ -218,9 +210,9 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     std = math.sqrt(m2)
     a = np.abs(d)
     stats = {
-        **head, **_moments(mean, m2, m3, m4), "min": lo, "max": hi,
+        **head, **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi,
         "norm": math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0)),
-        "zeros": upto_zero - below[bins + 2], **_percentiles(qs, lo, hi), "quantiles_exact": True,
+        "zeros": upto_zero - below[bins + 2], **percentile_columns(qs, lo, hi), "quantiles_exact": True,
         "outliers_3std": int(np.count_nonzero(a > 3 * std)),
         "outliers_6std": int(np.count_nonzero(a > 6 * std)),
         "outliers_iqr": below[bins + 1] + n - upto_hi,
@@ -253,31 +245,6 @@ def _sorted_percentiles(s: np.ndarray) -> list[float]:
         diff = b - a
         out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
     return out
-
-
-def _moments(mean: float, m2: float, m3: float, m4: float) -> dict:
-    """Mean, variance, std, skew and excess kurtosis from central moments (scipy's defaults)."""
-    if m2 > 0.0:
-        skew, kurt = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
-    else:
-        skew = kurt = math.nan
-    return {"mean": mean, "var": m2, "std": math.sqrt(m2), "skew": skew, "kurtosis": kurt}
-
-
-def _percentiles(qs: Sequence[float], lo: float, hi: float) -> dict:
-    return {f"p{q}": min(max(float(v), lo), hi) for q, v in zip(QUANTILES, qs, strict=True)}
-
-
-def _empty(head: dict, bins: int) -> Description:
-    """A description for a tensor with no finite values."""
-    nan = math.nan
-    stats = {
-        **head, "mean": nan, "std": nan, "var": nan, "min": nan, "max": nan, "skew": nan,
-        "kurtosis": nan, "norm": nan, "zeros": 0, **{f"p{q}": nan for q in QUANTILES},
-        "quantiles_exact": True, "outliers_3std": 0, "outliers_6std": 0, "outliers_iqr": 0,
-    }
-    edges = [-0.5 + i / bins for i in range(bins + 1)]
-    return Description(stats, edges, [0] * bins)
 
 
 def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
@@ -329,7 +296,7 @@ class _LargeTensor:
             a = a[np.isfinite(a)]
             self.head.update(nan_count=nan_count, inf_count=self.numel - nan_count - a.size)
             if a.size == 0:
-                self.exact = _empty(self.head, bins)
+                self.exact = empty_description(self.head, bins)
                 return
             lo, hi = float(a.min()), float(a.max())
         self.lo, self.hi = lo, hi
@@ -379,13 +346,13 @@ class _LargeTensor:
         m3 = s3 / n - 3 * delta * s2 / n + 2 * delta**3
         m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
         scale = self.scale
-        moments = _moments((shift + delta) * scale, m2 * scale * scale, m3, m4)  # inf, not OverflowError
+        moments = moment_columns((shift + delta) * scale, m2 * scale * scale, m3, m4)  # inf, not OverflowError
         if m2 > 0.0:  # the standardised moments come from the scaled sums directly
             moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
         norm = scale * math.sqrt(max(s2 + 2 * shift * s1 + n * shift * shift, 0.0))
         stats = {
             **self.head, **moments, "min": self.lo, "max": self.hi, "norm": norm,
-            "zeros": int(zeros), **_percentiles(qs, self.lo, self.hi),
+            "zeros": int(zeros), **percentile_columns(qs, self.lo, self.hi),
             "quantiles_exact": False, "outliers_3std": int(out3),
             "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
         }

@@ -4,7 +4,7 @@
 tensor: counts, range, the histogram grid, moments, histogram, percentiles and
 outlier counts, as one float64 vector (``values``) on the tensor's device. Nothing
 is read back until the caller's single transfer of every tensor's vector; then
-``finish`` turns the numbers into a ``stats.Description``.
+``finish`` turns the numbers into a ``Description``.
 
 Three passes, each over chunks of ``CHUNK`` elements (widened to float64, which
 bounds the scratch memory):
@@ -18,8 +18,8 @@ bounds the scratch memory):
 
 The grid loop widens the bin width a few times at most; where the host's loop would
 need more (float64 values with a relative spread below about 2**-45), ``finish``
-falls back to describing the tensor on the host. That costs a second transfer, for
-that tensor only.
+returns None and ``stats.describe`` describes that tensor on the host: a second
+transfer, for that tensor only.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ import math
 import numpy as np
 import torch
 
+from weightreport.description import (
+    Description,
+    empty_description,
+    moment_columns,
+    percentile_columns,
+)
 from weightreport.grid import _EXACT_EDGE, _EXACT_INT, Grid
 
 CHUNK = 1 << 24
@@ -188,16 +194,18 @@ class TorchDescription:
             width, ok.double(), mean0, *sums, zeros.double(), *outside.double()])
         return torch.cat([head, qs, counts[:bins].double()])
 
-    def finish(self, values: np.ndarray):
-        """The ``stats.Description`` from this tensor's transferred ``values``."""
-        from weightreport.stats import Description, _empty, _moments, _percentiles, describe_array
+    def finish(self, values: np.ndarray) -> Description | None:
+        """The ``Description`` from this tensor's transferred ``values``.
 
+        None where the grid needed more widening than the device loop tries: the caller
+        then describes the tensor on the host.
+        """
         numel, nan, n = int(values[_NUMEL]), int(values[_NAN]), int(values[_N])
         head = {"numel": numel, "count": numel, "nan_count": nan, "inf_count": numel - nan - n}
         if n == 0:
-            return _empty(head, self.bins)
-        if not values[_OK]:  # the grid needs more widening than the device loop tries
-            return _on_host(self.x, self.bins, describe_array)
+            return empty_description(head, self.bins)
+        if not values[_OK]:
+            return None
         bins = self.bins
         lo, hi = float(values[_LO]), float(values[_HI])
         s1, s2, s3, s4 = (float(v) for v in values[_S1 : _S4 + 1])
@@ -207,7 +215,7 @@ class TorchDescription:
         m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
         scale = math.ldexp(1.0, min(math.frexp(max(abs(lo), abs(hi)))[1], 1023))
         mean_s = float(values[_MEAN]) + delta
-        moments = _moments(mean_s * scale, m2 * scale * scale, m3, m4)
+        moments = moment_columns(mean_s * scale, m2 * scale * scale, m3, m4)
         if m2 > 0.0:  # the standardised moments come from the scaled sums directly
             moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
         norm = scale * math.sqrt(max(s2 + 2 * float(values[_MEAN]) * s1 + n * float(values[_MEAN]) ** 2, 0.0))
@@ -217,7 +225,7 @@ class TorchDescription:
         grid = Grid(first_index=float(values[_FIRST]), width=float(values[_WIDTH]), bins=bins)
         stats = {
             **head, **moments, "min": lo, "max": hi, "norm": norm,
-            "zeros": int(values[_ZEROS]), **_percentiles(qs, lo, hi), "quantiles_exact": False,
+            "zeros": int(values[_ZEROS]), **percentile_columns(qs, lo, hi), "quantiles_exact": False,
             "outliers_3std": int(values[_OUT3]), "outliers_6std": int(values[_OUT6]),
             "outliers_iqr": int(values[_OUTIQR]),
         }
@@ -225,8 +233,3 @@ class TorchDescription:
             msg = f"internal error: histogram holds {int(counts.sum())} of {n} values"
             raise AssertionError(msg)
         return Description(stats, grid.edges, counts.tolist())
-
-
-def _on_host(x: torch.Tensor, bins: int, describe_array):
-    """Rare fallback: the whole tensor described exactly on the host (a second transfer)."""
-    return describe_array(x.detach().cpu().double().numpy(), bins)
