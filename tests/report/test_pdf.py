@@ -44,3 +44,14 @@ def test_fonts_embedded(pdf):
             fonts[font.get("/BaseFont")] = any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3"))
     assert fonts
     assert all(fonts.values()), fonts
+
+
+def test_links_land_on_named_destinations(pdf):
+    """The TOC's and the findings table's links point at destinations the PDF defines."""
+    reader = pypdf.PdfReader(pdf)
+    named = set(reader.named_destinations)
+    dests = [a.get_object().get("/Dest") for page in reader.pages
+             for a in (page.get("/Annots") or []) if a.get_object().get("/Subtype") == "/Link"]
+    dests = [str(d) for d in dests if d is not None]
+    assert {key for key in ("overview", "curves", "batchnorm")} <= set(dests)
+    assert set(dests) <= named, set(dests) - named
