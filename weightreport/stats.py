@@ -313,7 +313,7 @@ class _LargeTensor:
             a = a.astype(np.float64)  # keep the scalings and bin indices exact
         sample = a[:: max(1, n // 4096)]
         # The kernel subtracts the shift in the array's dtype: round it to that first.
-        shift = float(a.dtype.type(np.sum(sample, dtype=np.float64) / scale / sample.size))
+        shift = float(a.dtype.type(np.sum(sample / scale, dtype=np.float64) / sample.size))  # no overflow
         b, pre = a, 1.0
         if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
             b, pre = a * 2.0**600, 2.0**600

@@ -153,7 +153,7 @@ class TorchDescription:
             zeros += (c == 0).sum()
             lo = torch.minimum(lo, torch.where(finite, c, math.inf).amin())
             hi = torch.maximum(hi, torch.where(finite, c, -math.inf).amax())
-            total += torch.where(finite, c, 0.0).sum()
+            total += torch.where(finite, c * 2.0**-512, 0.0).sum()  # cannot overflow near 1e308
         has = n > 0
         lo_safe, hi_safe = torch.where(has, lo, 0.0), torch.where(has, hi, 0.0)
         first, k, ok = device_grid(lo_safe, hi_safe, bins)
@@ -162,7 +162,7 @@ class TorchDescription:
         peak = torch.maximum(lo_safe.abs(), hi_safe.abs())
         e = torch.clamp(torch.frexp(peak)[1].double(), max=1023.0)  # 2**1024 overflows
         nd = torch.clamp(n, min=1).double()
-        mean0 = _times_pow2(total, -e) / nd  # the scaled sum cannot overflow
+        mean0 = _times_pow2(total, 512 - e) / nd  # the mean of x / 2**e
         sums = torch.zeros(4, **f64)
         counts = torch.zeros(bins + 1, dtype=torch.int64, device=dev)  # the last: non-finite
         for c in chunks:
