@@ -94,9 +94,11 @@ def describe(
     for e in extra_flats:
         extra_values.append(host[pos : pos + e.numel()])
         pos += e.numel()
+    small_at = pos
     for i in small:
         small_values.append((i, host[pos : pos + flats[i].numel()]))
         pos += flats[i].numel()
+    pos_small_end = pos
     for i, q in queued.items():
         described = q.finish(host[pos : pos + q.values.numel()])
         # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
@@ -110,8 +112,10 @@ def describe(
         mine, theirs = _share([flats[i].numel() for i in compiled], [v.size for _, v in small_values],
                               helper_load)
         helper = kernels.helper().submit(lambda: [_LargeTensor(flats[compiled[k]], bins) for k in theirs])
-    for i, v in small_values:
-        out[i] = describe_array(v, bins)
+    for (i, _), d in zip(small_values, describe_arrays(host[small_at:pos_small_end],
+                                                       [v.size for _, v in small_values], bins),
+                          strict=True):
+        out[i] = d
     for k in mine:
         out[compiled[k]] = _LargeTensor(flats[compiled[k]], bins).finish()
     if helper is not None:
@@ -173,6 +177,44 @@ def describe_array(x: np.ndarray, bins: int = 64) -> Description:
         return _describe_array(x, bins)
 
 
+def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> list[Description]:
+    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit.
+
+    With numba, one compiled call describes every all-finite piece, repeating
+    numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
+    """
+    if not kernels.AVAILABLE or not sizes:
+        starts = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
+        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+    starts = np.cumsum([0, *sizes[:-1]])
+    block = np.ascontiguousarray(block, dtype=np.float64)
+    ordered = np.concatenate([np.sort(block[a : a + n]) for a, n in zip(starts.tolist(), sizes, strict=True)])
+    rows = kernels.describe_small(block, ordered, starts, np.asarray(sizes, dtype=np.int64), bins, _QV_ARRAY)
+    fixed = kernels.SMALL_FIELDS + len(QUANTILES)
+    heads = rows[:, :fixed].tolist()
+    counts = rows[:, fixed:].astype(np.int64).tolist()
+    out = []
+    for start, n, values, c in zip(starts.tolist(), sizes, heads, counts, strict=True):
+        if not values[kernels.SMALL_FIELDS - 1]:  # NaN, Inf or empty: numpy's path
+            out.append(describe_array(block[start : start + n], bins))
+            continue
+        out.append(_small_description(values, c, n, bins))
+    return out
+
+
+def _small_description(values: list[float], counts: list[int], n: int, bins: int) -> Description:
+    """A ``Description`` from one row of ``kernels.describe_small``."""
+    lo, hi, first, width, mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, _ = values[: kernels.SMALL_FIELDS]
+    qs = values[kernels.SMALL_FIELDS :]
+    stats = {
+        "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
+        **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
+        **percentile_columns(qs, lo, hi), "quantiles_exact": True, "outliers_3std": int(out3),
+        "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
+    }
+    return Description(stats, Grid(first_index=first, width=width, bins=bins).edges, counts)
+
+
 def _describe_array(x: np.ndarray, bins: int) -> Description:
     finite = np.isfinite(x)
     all_finite = bool(finite.all())
@@ -221,7 +263,8 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
 
 
 _sum = np.add.reduce
-_QV = (np.asarray(QUANTILES, dtype=np.float64) / 100).tolist()  # as numpy.percentile divides them
+_QV_ARRAY = np.asarray(QUANTILES, dtype=np.float64) / 100  # as numpy.percentile divides them
+_QV = _QV_ARRAY.tolist()
 
 
 def _sorted_percentiles(s: np.ndarray) -> list[float]:
