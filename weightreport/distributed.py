@@ -18,7 +18,7 @@ the whole tensor, with three small collectives per call however many tensors:
    exact in float64 up to 2**53), and of the pieces of small tensors (up to
    ``stats.SMALL`` elements in all): each rank writes its piece into its own slot
    of a zero buffer, so the sum is the whole tensor in rank order, which rank 0
-   describes exactly with ``stats.describe_array``.
+   describes exactly with ``stats.describe_arrays``.
 3. ``all_reduce`` (SUM, int64) of the values outside the IQR fences, which every
    rank computes from the global histogram's p25 and p75.
 
@@ -57,7 +57,7 @@ from weightreport.stats import (
     SMALL,
     _to_host,
     describe,
-    describe_array,
+    describe_arrays,
     flat,
     quantiles_from_counts,
 )
@@ -315,8 +315,10 @@ def _describe_split(flats: list[torch.Tensor], bins: int, group, sums: list[torc
     if rank != 0:
         return [None] * len(flats), summed, maxed
     out: list[Description | None] = [None] * len(flats)
-    for i, v in zip(small, values, strict=True):
-        out[i] = describe_array(v, bins)
+    # The small tensors' wholes lie one after another in the summed slots.
+    for i, d in zip(small, describe_arrays(reduced[: slots.numel()], [v.size for v in values], bins),
+                    strict=True):
+        out[i] = d
     for k, i in enumerate(large):
         out[i] = _description(merged[i], grids[k], totals[k], qs[k], int(outside[k]))
     for i in range(len(flats)):
