@@ -93,3 +93,18 @@ def test_helper_thread_is_joined_before_fork():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "7"]
+
+
+def test_reading_and_reporting_do_not_load_numba():
+    """Importing the package, the report builder and the CLI leaves numba unloaded until a kernel runs."""
+    code = (
+        "import sys\n"
+        "import weightreport, weightreport.report, weightreport.cli\n"
+        "print('numba' in sys.modules)\n"
+        "import numpy as np\n"
+        "from weightreport import kernels\n"
+        "kernels.moments(np.ones(3, np.float32), 1.0, 0.0)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -16,29 +16,28 @@ slower on two cores: the parallel loops lost their vectorisation, and a torch op
 just before leaves its OpenMP workers spinning on the second core for about a
 millisecond, so the snapshot path keeps torch's parallel ops away from the kernels.
 
-``AVAILABLE`` is False when numba cannot be imported; ``stats`` then uses torch ops
-on the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
-that path. The first call compiles (about a second) and caches the machine code
-beside this file, or in ``NUMBA_CACHE_DIR``.
+``AVAILABLE`` is False when numba is not installed; ``stats`` then uses torch ops on
+the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
+that path. numba is imported at the first kernel call, which compiles (about a
+second) and caches the machine code beside this file, or in ``NUMBA_CACHE_DIR``:
+reading runs and building reports never load it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-try:
-    if os.environ.get("WEIGHTREPORT_NO_NUMBA"):
-        raise ImportError("disabled by WEIGHTREPORT_NO_NUMBA")  # noqa: EM101
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is missing
-    numba = None
-
-AVAILABLE = numba is not None
+AVAILABLE = importlib.util.find_spec("numba") is not None and not os.environ.get("WEIGHTREPORT_NO_NUMBA")
+"""Whether the compiled kernels can be used. numba itself is imported, and the kernels
+compiled, at the first kernel call: reading runs and building reports never load it."""
 
 MAX_BINS = 65535
 """``histogram`` keeps bin indices in 16 bits."""
@@ -85,16 +84,46 @@ Counts below 2**24 are exact in float32, and a sum of 256 squares loses little."
 _FAST = {"reassoc", "nsz", "contract"}
 
 
+_REGISTRY: list[tuple[str, object, object]] = []
+_compile_lock = threading.Lock()
+_compiled = False
+
+
 def _jit(fastmath):
+    """Register a kernel; it is compiled, with all the others, at the first call of any."""
+
     def wrap(fn):
-        if numba is None:
-            return fn
-        try:
-            return numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
-        except RuntimeError:  # no writable cache directory: compile in every process instead
-            return numba.njit(fastmath=fastmath, nogil=True)(fn)
+        _REGISTRY.append((fn.__name__, fn, fastmath))
+
+        @functools.wraps(fn)
+        def first_call(*args):
+            _compile()
+            return globals()[fn.__name__](*args)
+
+        return first_call
 
     return wrap
+
+
+def _compile() -> None:
+    """Import numba and replace every registered kernel by its compiled dispatcher.
+
+    All at once, so that kernels calling kernels see compiled callees. numba compiles
+    each on its first call and caches it on disk (beside this file, or in
+    ``NUMBA_CACHE_DIR``); where no cache directory is writable, each process compiles.
+    """
+    global _compiled
+    with _compile_lock:
+        if _compiled:
+            return
+        import numba
+
+        for name, fn, fastmath in _REGISTRY:
+            try:
+                globals()[name] = numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
+            except RuntimeError:  # no writable cache directory
+                globals()[name] = numba.njit(fastmath=fastmath, nogil=True)(fn)
+        _compiled = True
 
 
 @_jit(_FAST)
