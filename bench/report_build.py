@@ -30,6 +30,14 @@ print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+WRITER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests/report")
+from synthetic import resnet50_spec, write_run
+write_run(Path(sys.argv[1]), resnet50_spec(int(sys.argv[2])))
+"""
+
 
 def _build(run: Path, out: Path, pdf: bool) -> dict:
     args = [sys.executable, "-c", CHILD, str(run), str(out / "r.html")]
@@ -54,11 +62,13 @@ def main() -> None:
         tmp = Path(tmp)
         run = args.run
         if run is None:
-            sys.path.insert(0, str(ROOT / "tests" / "report"))
-            from synthetic import resnet50_spec, write_run
-
+            # In its own process: writing takes about 20 GB, and a child's max RSS starts
+            # from its parent's (Linux keeps ru_maxrss across fork and exec), which would
+            # make every build below report the writer's peak.
             t0 = time.perf_counter()
-            run = write_run(tmp / "resnet50", resnet50_spec(args.snapshots))
+            run = tmp / "resnet50"
+            subprocess.run([sys.executable, "-c", WRITER, str(run), str(args.snapshots)],
+                           check=True, cwd=ROOT)
             print(f"synthetic run written in {time.perf_counter() - t0:.1f} s")
         html = _build(run, tmp, pdf=False)
         print(f"HTML      : {html['build_s']:6.2f} s build (+{html['import_s']:.2f} s import), "
