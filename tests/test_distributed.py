@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from collectives import count_collectives
 from torch import nn
 
 from weightreport import distributed as wd
@@ -60,35 +61,15 @@ def _index(name: str) -> int:
     return list(_tensors()).index(name)
 
 
-def _count_collectives(fn):
-    """Run ``fn`` and return its result and the names of the collectives it called."""
-    names = ("all_gather", "all_reduce", "gather", "broadcast", "all_gather_into_tensor", "reduce")
-    calls, originals = [], {n: getattr(dist, n) for n in names}
-
-    def counting(name):
-        def call(*args, **kwargs):
-            calls.append(name)
-            return originals[name](*args, **kwargs)
-        return call
-
-    for n in names:
-        setattr(dist, n, counting(n))
-    try:
-        return fn(), calls
-    finally:
-        for n, f in originals.items():
-            setattr(dist, n, f)
-
-
 def _split_scenario(rank: int) -> dict:
     tensors = _tensors()
     pieces = [t[:cut] if rank == 0 else t[cut:] for t, cut in tensors.values()]
     replica = torch.randn(5_000) if rank == 0 else torch.full((7,), 1e9)  # rank 1's must not count
     group = dist.new_group(list(range(WORLD)))
     flags = [True] * len(pieces) + [False]
-    split, calls = _count_collectives(
+    split, calls = count_collectives(
         lambda: wd.describe_distributed([*pieces, replica], flags, 64, group))
-    only_replicas, calls_replicas = _count_collectives(
+    only_replicas, calls_replicas = count_collectives(
         lambda: wd.describe_distributed([replica], [False]))
     return {"split": split, "calls": calls, "replica": replica, "only_replicas": only_replicas,
             "calls_replicas": calls_replicas}

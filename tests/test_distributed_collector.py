@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from collectives import count_collectives
 from torch import nn
 
 from weightreport import Collector, load_run
@@ -39,30 +40,6 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(0, 3, (16,), generator=g)
 
 
-_COLLECTIVES = ("all_gather", "all_reduce", "gather", "broadcast", "all_gather_into_tensor",
-                "reduce", "reduce_scatter_tensor", "broadcast_object_list", "all_gather_object",
-                "barrier")
-
-
-def _counted(fn, calls: list) -> None:
-    """Run ``fn``, appending the name of every torch.distributed collective it calls."""
-    originals = {n: getattr(dist, n) for n in _COLLECTIVES}
-
-    def counting(name):
-        def call(*args, **kwargs):
-            calls.append(name)
-            return originals[name](*args, **kwargs)
-        return call
-
-    for n in _COLLECTIVES:
-        setattr(dist, n, counting(n))
-    try:
-        fn()
-    finally:
-        for n, f in originals.items():
-            setattr(dist, n, f)
-
-
 def _train(model, run_dir, x, y, wrapped=None, calls=None) -> None:
     """Train STEPS steps with a snapshot at each; ``calls`` gets each step's collectives."""
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -72,8 +49,7 @@ def _train(model, run_dir, x, y, wrapped=None, calls=None) -> None:
             opt.zero_grad()
             nn.functional.cross_entropy(forward(x), y).backward()
             opt.step()
-            step_calls: list = []
-            _counted(wr.step, step_calls)
+            _, step_calls = count_collectives(wr.step)
             if calls is not None:
                 calls.append(step_calls)
 
