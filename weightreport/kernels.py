@@ -248,10 +248,9 @@ def distances(w, prev, init):  # pragma: no cover - compiled
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
 
-SMALL_FIELDS = 14
-"""Per small tensor: lo, hi, first_index, width, mean, m2, m3, m4, norm, zeros, 3σ, 6σ,
-IQR outliers, and a flag (1: described here; 0: NaN or Inf present, describe it in numpy);
-then the quantiles, then the counts."""
+SMALL_FIELDS = 9
+"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers; then the
+quantiles, then the counts."""
 
 
 @_jit(False)
@@ -330,56 +329,24 @@ def _np_sum(a):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def _pow2_at_least(x):  # pragma: no cover - compiled
-    mantissa, exponent = math.frexp(x)
-    return math.ldexp(1.0, exponent - 1) if mantissa == 0.5 else math.ldexp(1.0, exponent)
-
-
-@_jit(False)
-def _grid(lo, hi, bins):  # pragma: no cover - compiled
-    """``grid.histogram_grid`` in float arithmetic that gives the same numbers."""
-    if hi == lo:
-        width = _pow2_at_least(max(abs(lo), 1.0) / bins)
-    else:
-        width = _pow2_at_least((hi - lo) / bins)
-    while True:
-        first = np.floor(lo / width)
-        if first * width > lo:
-            first -= 1.0
-        if (first + bins) * width > hi and abs(first) + bins < 2.0**52:
-            break
-        width *= 2.0
-    spare = bins - (np.floor(hi / width) - first + 1.0)
-    if spare > 1 and abs(first) + bins < 2.0**24:
-        first -= np.floor(spare / 2.0)
-    return first, width
-
-
-@_jit(False)
-def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: no cover - compiled
-    """Exact statistics of each piece ``block[start:start + size]`` (float64), as numpy gives them.
+def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: no cover - compiled
+    """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's). One row per piece (``SMALL_FIELDS`` fields, then the
-    quantiles, then ``bins`` counts). Every number is computed with the operations,
-    in the order, of ``stats._describe_array``'s numpy code, so the two agree bit for bit.
+    faster than numba's); ``edges`` holds each piece's histogram edges
+    (``grid.histogram_grid``), one row per piece. One row out per piece
+    (``SMALL_FIELDS`` fields, then the quantiles, then the counts). Every number is
+    computed with the operations, in the order, of ``stats._describe_array``'s numpy
+    code, so the two agree bit for bit.
     """
     nq = quantiles.size
+    bins = edges.shape[1] - 1
     out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins))
     for k in range(sizes.size):
         n = sizes[k]
         f = block[starts[k] : starts[k] + n]
-        finite = n > 0
-        for i in range(n):
-            if not np.isfinite(f[i]):
-                finite = False
-                break
-        if not finite:
-            continue  # flag 0: numpy describes it
-        row = out[k]
         s = ordered[starts[k] : starts[k] + n]
-        lo, hi = s[0], s[n - 1]
-        first, width = _grid(lo, hi, bins)
+        row = out[k]
         qs = np.empty(nq)
         for j in range(nq):
             virtual = (n - 1) * quantiles[j]
@@ -393,10 +360,7 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
             qs[j] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
         iqr = qs[4] - qs[2]
         fence_lo, fence_hi = qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
-        edges = np.empty(bins + 1)
-        for i in range(bins + 1):
-            edges[i] = (first + i) * width
-        below = np.searchsorted(s, edges)
+        below = np.searchsorted(s, edges[k])
         mean = _np_sum(f) / n
         d = f - mean
         d2 = d * d
@@ -411,10 +375,9 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
             out6 += a > 6 * std
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
-        row[0], row[1], row[2], row[3] = lo, hi, first, width
-        row[4], row[5], row[6], row[7] = mean, s2 / n, m3, m4
-        row[8] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
-        row[9], row[10], row[11], row[12], row[13] = zeros, out3, out6, outiqr, 1.0
+        row[0], row[1], row[2], row[3] = mean, s2 / n, m3, m4
+        row[4] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
+        row[5], row[6], row[7], row[8] = zeros, out3, out6, outiqr
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
             row[SMALL_FIELDS + nq + i] = below[i + 1] - below[i]

@@ -183,36 +183,39 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
     With numba, one compiled call describes every all-finite piece, repeating
     numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
     """
-    if not kernels.AVAILABLE or not sizes:
-        starts = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
-        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
-    starts = np.cumsum([0, *sizes[:-1]])
-    block = np.ascontiguousarray(block, dtype=np.float64)
-    ordered = np.concatenate([np.sort(block[a : a + n]) for a, n in zip(starts.tolist(), sizes, strict=True)])
-    rows = kernels.describe_small(block, ordered, starts, np.asarray(sizes, dtype=np.int64), bins, _QV_ARRAY)
+    starts = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
+    pieces = [block[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+    if not kernels.AVAILABLE:
+        return [describe_array(p, bins) for p in pieces]
+    ordered = [np.sort(p) for p in pieces]  # NaN sorts last: the ends tell whether all are finite
+    grids = {k: histogram_grid(float(s[0]), float(s[-1]), bins) for k, s in enumerate(ordered)
+             if s.size and math.isfinite(s[0]) and math.isfinite(s[-1])}
+    out = [describe_array(p, bins) if k not in grids else None for k, p in enumerate(pieces)]
+    if not grids:
+        return out  # type: ignore[return-value]
+    keys = list(grids)
+    rows = kernels.describe_small(
+        np.concatenate([pieces[k] for k in keys]), np.concatenate([ordered[k] for k in keys]),
+        np.cumsum([0, *(sizes[k] for k in keys[:-1])]), np.asarray([sizes[k] for k in keys]),
+        np.asarray([grids[k].edges for k in keys]), _QV_ARRAY)
     fixed = kernels.SMALL_FIELDS + len(QUANTILES)
-    heads = rows[:, :fixed].tolist()
-    counts = rows[:, fixed:].astype(np.int64).tolist()
-    out = []
-    for start, n, values, c in zip(starts.tolist(), sizes, heads, counts, strict=True):
-        if not values[kernels.SMALL_FIELDS - 1]:  # NaN, Inf or empty: numpy's path
-            out.append(describe_array(block[start : start + n], bins))
-            continue
-        out.append(_small_description(values, c, n, bins))
-    return out
+    for k, head, counts in zip(keys, rows[:, :fixed].tolist(),
+                               rows[:, fixed:].astype(np.int64).tolist(), strict=True):
+        out[k] = _small_description(head, counts, ordered[k], grids[k])
+    return out  # type: ignore[return-value]
 
 
-def _small_description(values: list[float], counts: list[int], n: int, bins: int) -> Description:
-    """A ``Description`` from one row of ``kernels.describe_small``."""
-    lo, hi, first, width, mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, _ = values[: kernels.SMALL_FIELDS]
-    qs = values[kernels.SMALL_FIELDS :]
+def _small_description(values: list[float], counts: list[int], s: np.ndarray, grid: Grid) -> Description:
+    """A ``Description`` from one row of ``kernels.describe_small`` and the piece's sorted values."""
+    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr = values[: kernels.SMALL_FIELDS]
+    lo, hi, n = float(s[0]), float(s[-1]), s.size
     stats = {
         "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
         **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
-        **percentile_columns(qs, lo, hi), "quantiles_exact": True, "outliers_3std": int(out3),
-        "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
+        **percentile_columns(values[kernels.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
+        "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
     }
-    return Description(stats, Grid(first_index=first, width=width, bins=bins).edges, counts)
+    return Description(stats, grid.edges, counts)
 
 
 def _describe_array(x: np.ndarray, bins: int) -> Description:
