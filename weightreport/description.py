@@ -48,3 +48,40 @@ def empty_description(head: dict, bins: int) -> Description:
     }
     edges = [-0.5 + i / bins for i in range(bins + 1)]
     return Description(stats, edges, [0] * bins)
+
+
+def from_shifted_sums(head: dict, n: int, shift: float, sums: Sequence[float], scale: float,
+                      lo: float, hi: float, quantiles: Sequence[float], edges: list[float],
+                      counts: list[int], zeros: int, outliers: Sequence[int]) -> Description:
+    """A large tensor's description from the sums of the powers of ``x / scale - shift``.
+
+    Args:
+        head: the numel, count, nan_count and inf_count columns.
+        n: the number of finite values.
+        shift: the shift, in units of ``scale`` (a power of two).
+        sums: ``S1..S4``, the sums of the first four powers of ``x / scale - shift``.
+        lo, hi: the finite range.
+        quantiles: percentiles interpolated from the histogram (not exact).
+        edges, counts: the histogram.
+        zeros: values exactly 0.
+        outliers: values beyond 3σ, beyond 6σ, and outside the IQR fences.
+    """
+    s1, s2, s3, s4 = sums
+    delta = s1 / n
+    m2 = max(s2 / n - delta * delta, 0.0)
+    m3 = s3 / n - 3 * delta * s2 / n + 2 * delta**3
+    m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
+    moments = moment_columns((shift + delta) * scale, m2 * scale * scale, m3, m4)  # inf, not OverflowError
+    if m2 > 0.0:  # the standardised moments come from the scaled sums directly
+        moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
+    out3, out6, outiqr = outliers
+    stats = {
+        **head, **moments, "min": lo, "max": hi,
+        "norm": scale * math.sqrt(max(s2 + 2 * shift * s1 + n * shift * shift, 0.0)),
+        "zeros": int(zeros), **percentile_columns(quantiles, lo, hi), "quantiles_exact": False,
+        "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
+    }
+    if sum(counts) != n:
+        msg = f"internal error: histogram holds {sum(counts)} of {n} values"
+        raise AssertionError(msg)
+    return Description(stats, edges, counts)

@@ -38,6 +38,7 @@ from weightreport import kernels
 from weightreport.description import (
     Description,
     empty_description,
+    from_shifted_sums,
     moment_columns,
     percentile_columns,
 )
@@ -108,14 +109,14 @@ def describe(
     mine = list(range(len(compiled)))
     if len(compiled) > 1 and kernels.can_share():
         mine, theirs = _share([flats[i].numel() for i in compiled], sizes, helper_load)
-        helper = kernels.helper().submit(lambda: [_LargeTensor(flats[compiled[k]], bins) for k in theirs])
+        helper = kernels.helper().submit(lambda: [_describe_compiled(flats[compiled[k]], bins) for k in theirs])
     for i, d in zip(small, describe_arrays(small_block, sizes, bins), strict=True):
         out[i] = d
     for k in mine:
-        out[compiled[k]] = _LargeTensor(flats[compiled[k]], bins).finish()
+        out[compiled[k]] = _describe_compiled(flats[compiled[k]], bins)
     if helper is not None:
-        for k, job in zip(theirs, helper.result(), strict=True):
-            out[compiled[k]] = job.finish()
+        for k, d in zip(theirs, helper.result(), strict=True):
+            out[compiled[k]] = d
     return out, extra_values  # type: ignore[return-value]
 
 
@@ -318,90 +319,50 @@ def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
 # --- large tensors: on their device -------------------------------------------------------
 
 
-class _LargeTensor:
+def _describe_compiled(x: torch.Tensor, bins: int) -> Description:
     """One large CPU tensor described with the compiled kernels (``kernels.py``).
 
     Five passes: range (numpy's SIMD min and max: a parallel torch op would leave its
     OpenMP workers spinning on the core the helper thread needs), moments, histogram
     and threshold counts; a sixth compacts the finite values where NaN or Inf occur.
     """
-
-    def __init__(self, x: torch.Tensor, bins: int) -> None:
-        a = x.numpy()
-        self.numel = a.size
-        self.bins = bins
-        self.head = {"numel": a.size, "count": a.size, "nan_count": 0, "inf_count": 0}
-        self.exact: Description | None = None
+    a = x.numpy()
+    numel = a.size
+    head = {"numel": numel, "count": numel, "nan_count": 0, "inf_count": 0}
+    lo, hi = float(a.min()), float(a.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: compact the finite values
+        nan_count = int(np.isnan(a).sum())
+        a = a[np.isfinite(a)]
+        head.update(nan_count=nan_count, inf_count=numel - nan_count - a.size)
+        if a.size == 0:
+            return empty_description(head, bins)
         lo, hi = float(a.min()), float(a.max())
-        if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: compact the finite values
-            nan_count = int(np.isnan(a).sum())
-            a = a[np.isfinite(a)]
-            self.head.update(nan_count=nan_count, inf_count=self.numel - nan_count - a.size)
-            if a.size == 0:
-                self.exact = empty_description(self.head, bins)
-                return
-            lo, hi = float(a.min()), float(a.max())
-        self.lo, self.hi = lo, hi
-        self.grid = histogram_grid(lo, hi, bins)
-        peak = max(abs(lo), abs(hi))
-        self.scale = math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
-        self.n = a.size
-        self.values = self._compute(a)
-
-    def _compute(self, a: np.ndarray) -> np.ndarray:
-        n, grid, scale = self.n, self.grid, self.scale
-        far = max(scale, grid.width) > 2.0**100 or min(scale, grid.width) < 2.0**-100
-        if a.dtype == np.float32 and (far or abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32):
-            a = a.astype(np.float64)  # keep the scalings and bin indices exact
-        sample = a[:: max(1, n // 4096)]
-        # The kernel subtracts the shift in the array's dtype: round it to that first.
-        shift = float(a.dtype.type(np.sum(sample / scale, dtype=np.float64) / sample.size))  # no overflow
-        b, pre = a, 1.0
-        if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
-            b, pre = a * 2.0**600, 2.0**600
-        s1, s2, s3, s4 = kernels.moments(b, 1.0 / (scale * pre), shift)
-        delta = s1 / n
-        mean = (shift + delta) * scale
-        sigma = math.sqrt(max(s2 / n - delta * delta, 0.0)) * scale
-        counts = kernels.histogram(b, 1.0 / (grid.width * pre), grid.first_index, grid.bins)
-        qs = np.clip(quantiles_from_counts(counts, grid, n), self.lo, self.hi)
-        fence_lo, fence_hi = _iqr_fences(qs)
-        out3, out6, outiqr, zeros = kernels.threshold_counts(
-            a, *_outside(mean - 3 * sigma, mean + 3 * sigma, a),
-            *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
-        )
-        head = np.array([shift, s1, s2, s3, s4, zeros, out3, out6, outiqr], dtype=np.float64)
-        return np.concatenate([head, qs, counts.astype(np.float64)])
-
-    def finish(self) -> Description:
-        """The ``Description`` from this tensor's numbers (float64)."""
-        if self.exact is not None:
-            return self.exact
-        values = self.values
-        nq = len(QUANTILES)
-        shift, s1, s2, s3, s4, zeros, out3, out6, outiqr = values[:9].tolist()
-        qs = values[9 : 9 + nq]
-        counts = values[9 + nq :].astype(np.int64)
-        n = self.n
-        delta = s1 / n
-        m2 = max(s2 / n - delta * delta, 0.0)
-        m3 = s3 / n - 3 * delta * s2 / n + 2 * delta**3
-        m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
-        scale = self.scale
-        moments = moment_columns((shift + delta) * scale, m2 * scale * scale, m3, m4)  # inf, not OverflowError
-        if m2 > 0.0:  # the standardised moments come from the scaled sums directly
-            moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
-        norm = scale * math.sqrt(max(s2 + 2 * shift * s1 + n * shift * shift, 0.0))
-        stats = {
-            **self.head, **moments, "min": self.lo, "max": self.hi, "norm": norm,
-            "zeros": int(zeros), **percentile_columns(qs, self.lo, self.hi),
-            "quantiles_exact": False, "outliers_3std": int(out3),
-            "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
-        }
-        if int(counts.sum()) != n:
-            msg = f"internal error: histogram holds {int(counts.sum())} of {n} values"
-            raise AssertionError(msg)
-        return Description(stats, self.grid.edges, counts.tolist())
+    grid = histogram_grid(lo, hi, bins)
+    peak = max(abs(lo), abs(hi))
+    scale = math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+    n = a.size
+    far = max(scale, grid.width) > 2.0**100 or min(scale, grid.width) < 2.0**-100
+    if a.dtype == np.float32 and (far or abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32):
+        a = a.astype(np.float64)  # keep the scalings and bin indices exact
+    sample = a[:: max(1, n // 4096)]
+    # The kernel subtracts the shift in the array's dtype: round it to that first.
+    shift = float(a.dtype.type(np.sum(sample / scale, dtype=np.float64) / sample.size))  # no overflow
+    b, pre = a, 1.0
+    if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
+        b, pre = a * 2.0**600, 2.0**600
+    sums = kernels.moments(b, 1.0 / (scale * pre), shift)
+    delta = sums[0] / n
+    mean = (shift + delta) * scale
+    sigma = math.sqrt(max(sums[1] / n - delta * delta, 0.0)) * scale
+    counts = kernels.histogram(b, 1.0 / (grid.width * pre), grid.first_index, grid.bins)
+    qs = np.clip(quantiles_from_counts(counts, grid, n), lo, hi)
+    fence_lo, fence_hi = _iqr_fences(qs)
+    out3, out6, outiqr, zeros = kernels.threshold_counts(
+        a, *_outside(mean - 3 * sigma, mean + 3 * sigma, a),
+        *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
+    )
+    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts.tolist(),
+                             zeros, (out3, out6, outiqr))
 
 
 def _iqr_fences(qs):

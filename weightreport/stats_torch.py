@@ -29,12 +29,7 @@ import math
 import numpy as np
 import torch
 
-from weightreport.description import (
-    Description,
-    empty_description,
-    moment_columns,
-    percentile_columns,
-)
+from weightreport.description import Description, empty_description, from_shifted_sums
 from weightreport.grid import _EXACT_EDGE, _EXACT_INT, Grid
 
 CHUNK = 1 << 24
@@ -206,30 +201,11 @@ class TorchDescription:
             return empty_description(head, self.bins)
         if not values[_OK]:
             return None
-        bins = self.bins
         lo, hi = float(values[_LO]), float(values[_HI])
-        s1, s2, s3, s4 = (float(v) for v in values[_S1 : _S4 + 1])
-        delta = s1 / n
-        m2 = max(s2 / n - delta * delta, 0.0)
-        m3 = s3 / n - 3 * delta * s2 / n + 2 * delta**3
-        m4 = s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4
         scale = math.ldexp(1.0, min(math.frexp(max(abs(lo), abs(hi)))[1], 1023))
-        mean_s = float(values[_MEAN]) + delta
-        moments = moment_columns(mean_s * scale, m2 * scale * scale, m3, m4)
-        if m2 > 0.0:  # the standardised moments come from the scaled sums directly
-            moments["skew"], moments["kurtosis"] = m3 / m2**1.5, m4 / (m2 * m2) - 3.0
-        norm = scale * math.sqrt(max(s2 + 2 * float(values[_MEAN]) * s1 + n * float(values[_MEAN]) ** 2, 0.0))
         nq = len(_QF)
-        qs = values[_FIELDS : _FIELDS + nq]
-        counts = values[_FIELDS + nq :].astype(np.int64)
-        grid = Grid(first_index=float(values[_FIRST]), width=float(values[_WIDTH]), bins=bins)
-        stats = {
-            **head, **moments, "min": lo, "max": hi, "norm": norm,
-            "zeros": int(values[_ZEROS]), **percentile_columns(qs, lo, hi), "quantiles_exact": False,
-            "outliers_3std": int(values[_OUT3]), "outliers_6std": int(values[_OUT6]),
-            "outliers_iqr": int(values[_OUTIQR]),
-        }
-        if int(counts.sum()) != n:
-            msg = f"internal error: histogram holds {int(counts.sum())} of {n} values"
-            raise AssertionError(msg)
-        return Description(stats, grid.edges, counts.tolist())
+        grid = Grid(first_index=float(values[_FIRST]), width=float(values[_WIDTH]), bins=self.bins)
+        return from_shifted_sums(
+            head, n, float(values[_MEAN]), values[_S1 : _S4 + 1].tolist(), scale, lo, hi,
+            values[_FIELDS : _FIELDS + nq], grid.edges, values[_FIELDS + nq :].astype(np.int64).tolist(),
+            int(values[_ZEROS]), values[_OUT3 : _OUTIQR + 1].tolist())
