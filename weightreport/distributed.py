@@ -19,7 +19,7 @@ the whole tensor, with three small collectives per call however many tensors:
    ``stats.SMALL`` elements in all): each rank writes its piece into its own slot
    of a zero buffer, so the sum is the whole tensor in rank order, which rank 0
    describes exactly with ``stats.describe_arrays``.
-3. ``all_reduce`` (SUM, int64) of the values outside the IQR fences, which every
+3. ``all_reduce`` (SUM, float64) of the values outside the IQR fences, which every
    rank computes from the global histogram's p25 and p75.
 
 Each round needs the one before: the grid needs the global range, the fences need
@@ -302,8 +302,7 @@ def _describe_split(flats: list[torch.Tensor], bins: int, group, sums: list[torc
              for i, grid in zip(large, grids, strict=True)]
     sizes = per_rank[:, small, _COUNT].astype(np.int64)
     slots = _small_slots([flats[i] for i in small], sizes, rank, device)
-    reduced = _sum_float64([slots, *(c.double() for c in local)], group, device)  # round 2
-    values = _unslot(reduced[: slots.numel()], sizes)
+    reduced = _all_sum([slots, *local], group, device)  # round 2
     totals = reduced[slots.numel():].astype(np.int64).reshape(len(large), bins + 2)
     qs, outside = [], []
     for i, grid, t in zip(large, grids, totals, strict=True):
@@ -311,12 +310,12 @@ def _describe_split(flats: list[torch.Tensor], bins: int, group, sums: list[torc
         qs.append(np.clip(q, merged[i, _LO], merged[i, _HI]))  # as reported, fences too
         iqr = qs[-1][4] - qs[-1][2]
         outside.append(_outside(finite[i], qs[-1][2] - 1.5 * iqr, qs[-1][4] + 1.5 * iqr, device))
-    outside = _sum_int64(outside, group, device)  # round 3
+    outside = _all_sum(outside, group, device)  # round 3
     if rank != 0:
         return [None] * len(flats), summed, maxed
     out: list[Description | None] = [None] * len(flats)
     # The small tensors' wholes lie one after another in the summed slots.
-    for i, d in zip(small, describe_arrays(reduced[: slots.numel()], [v.size for v in values], bins),
+    for i, d in zip(small, describe_arrays(reduced[: slots.numel()], sizes.sum(axis=0).tolist(), bins),
                     strict=True):
         out[i] = d
     for k, i in enumerate(large):
@@ -483,17 +482,10 @@ def _outside(x: torch.Tensor, lo: float, hi: float, device) -> torch.Tensor:
     return n.reshape(1).to(device, torch.int64)
 
 
-def _sum_int64(parts: list[torch.Tensor], group, device) -> np.ndarray:
-    """One ``all_reduce(SUM)`` of the concatenated int64 parts; nothing when there are none."""
+def _all_sum(parts: list[torch.Tensor], group, device) -> np.ndarray:
+    """One ``all_reduce(SUM)`` of the parts as float64 (counts stay exact up to 2**53); none if empty."""
     if not parts:
-        return np.zeros(0, dtype=np.int64)
-    packed = torch.cat(parts)
-    dist.all_reduce(packed, dist.ReduceOp.SUM, group)
-    return packed.cpu().numpy()
-
-
-def _sum_float64(parts: list[torch.Tensor], group, device) -> np.ndarray:
-    """One ``all_reduce(SUM)`` of the concatenated float64 parts; nothing when all are empty."""
+        return np.zeros(0)
     packed = torch.cat([p.to(device, torch.float64) for p in parts])
     if packed.numel():
         dist.all_reduce(packed, dist.ReduceOp.SUM, group)
@@ -519,9 +511,3 @@ def _small_slots(flats: list[torch.Tensor], sizes: np.ndarray, rank: int, device
             buf[mine : mine + x.numel()] = x.to(device, torch.float64)
         start += int(sizes[:, k].sum())
     return buf
-
-
-def _unslot(values: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
-    """Each small tensor's whole from the summed slots."""
-    ends = np.cumsum(sizes.sum(axis=0))
-    return [values[end - total : end] for end, total in zip(ends, sizes.sum(axis=0), strict=True)]
