@@ -61,6 +61,9 @@ from weightreport.stats import (
     flat,
     quantiles_from_counts,
 )
+from weightreport.stats import (
+    _outside as stats_outside,
+)
 
 T = TypeVar("T")
 
@@ -477,8 +480,9 @@ def _binned(x: torch.Tensor, grid, mean: float, std: float, device) -> torch.Ten
 
 
 def _outside(x: torch.Tensor, lo: float, hi: float, device) -> torch.Tensor:
-    """Values of ``x`` below ``lo`` or above ``hi``, compared in x's dtype as ``stats`` does."""
-    n = torch.count_nonzero(x < float(lo)) + torch.count_nonzero(x > float(hi))
+    """Values of ``x`` below ``lo`` or above ``hi``, counted exactly as ``stats`` counts them."""
+    below, above = stats_outside(lo, hi, x)  # rounded toward x's dtype: no tie goes astray
+    n = torch.count_nonzero(x < float(below)) + torch.count_nonzero(x > float(above))
     return n.reshape(1).to(device, torch.int64)
 
 

@@ -377,9 +377,9 @@ def _outside(below, above, like):
     Comparing a float32 value with a float64 threshold rounded to nearest can go
     either way at the rounding boundary. Rounding ``below`` up and ``above`` down to
     the comparison dtype gives exactly the answer of comparing in real arithmetic.
-    ``like`` is the float32 or float64 array to be compared.
+    ``like`` is the float32 or float64 array or tensor to be compared.
     """
-    wide = like.dtype == np.float64
+    wide = like.dtype in (np.float64, torch.float64)
     below, above = float(below), float(above)
     if wide:
         return np.float64(below), np.float64(above)
