@@ -125,7 +125,6 @@ class TorchDescription:
     """
 
     def __init__(self, x: torch.Tensor, bins: int) -> None:
-        self.x = x
         self.bins = bins
         self.values = self._compute(x, bins)
 
