@@ -74,10 +74,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_stop_helper)
 
 _BLOCK = 256
-_HIST_BLOCK = 2048
-_FLUSH_BLOCKS = 1 << 20  # 2**31 values between flushes of the uint32 sub-histograms
 """Elements summed in the input's dtype before the block total joins a float64 sum.
 Counts below 2**24 are exact in float32, and a sum of 256 squares loses little."""
+_HIST_BLOCK = 2048
+"""Bin indices computed per block before they are counted."""
+_FLUSH_BLOCKS = 1 << 20
+"""Histogram blocks (2**31 values) between flushes of the uint32 sub-histograms."""
 
 # Reassociation lets LLVM vectorise the block sums; NaN and Inf keep their meaning
 # (the caller passes finite values only, and comparisons must stay honest anyway).
@@ -155,7 +157,7 @@ def threshold_counts(x, below3, above3, below6, above6, fence_lo, fence_hi):  # 
     """Counts of ``x < below3 or x > above3``, the same at 6σ, outside the fences, and zeros.
 
     The thresholds must already be in ``x``'s dtype, rounded so that comparing in
-    that dtype gives the answer exact arithmetic would (see ``stats._threshold``).
+    that dtype gives the answer exact arithmetic would (see ``stats._outside``).
     """
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
