@@ -109,7 +109,7 @@ def local_piece(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
     coordinate = t.device_mesh.get_coordinate() or []
     for dim, p in enumerate(placements):
         if isinstance(p, Replicate) and coordinate[dim] != 0:
-            return local.newempty_description(0), True
+            return local.new_empty(0), True
     return local, True
 
 
