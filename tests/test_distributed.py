@@ -22,7 +22,7 @@ from collectives import count_collectives
 from torch import nn
 
 from weightreport import distributed as wd
-from weightreport.distributed import _combine
+from weightreport import split_stats
 from weightreport.schema import QUANTILES
 from weightreport.stats import SMALL, describe
 
@@ -72,7 +72,50 @@ def _split_scenario(rank: int) -> dict:
     only_replicas, calls_replicas = count_collectives(
         lambda: wd.describe_distributed([replica], [False]))
     return {"split": split, "calls": calls, "replica": replica, "only_replicas": only_replicas,
-            "calls_replicas": calls_replicas}
+            "calls_replicas": calls_replicas, **_snapshots_scenario(pieces, group),
+            **_unnested_scenario(pieces, group), **_hsdp_scenario(rank)}
+
+
+def _snapshots_scenario(pieces, group) -> dict:
+    """Three exchanges (as three snapshots make) and a finish: one collective each."""
+    stats = split_stats.SplitStats(64, group)
+    done, calls = [], []
+    for k in range(3):
+        scaled = [p * (k + 1) for p in pieces]
+        (result, summed, maxed), c = count_collectives(
+            lambda scaled=scaled, k=k: stats.exchange(
+                scaled, [True] * len(scaled), [torch.tensor([1.0, k])], [torch.tensor([float(k)])],
+                context=f"snapshot {k}"))
+        done.append(result)
+        calls.append(c)
+    last, c = count_collectives(stats.finish)
+    return {"rounds_done": [*done, last], "rounds_calls": [*calls, c],
+            "rounds_reduced": (summed, maxed), "finish_again": stats.finish()}
+
+
+def _unnested_scenario(pieces, group) -> dict:
+    """Where a piece's grid would not nest in the global one, one more all_reduce bins them."""
+    original = split_stats._nest
+    split_stats._nest = lambda placed, grid: None
+    try:
+        out, calls = count_collectives(lambda: wd.describe_distributed(pieces, [True] * len(pieces),
+                                                                       64, group))
+    finally:
+        split_stats._nest = original
+    return {"unnested": out, "unnested_calls": calls}
+
+
+def _hsdp_scenario(rank: int) -> dict:
+    """A DTensor replicated on one mesh dimension and sharded on the other: one copy counts."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    mesh = init_device_mesh("cpu", (WORLD, 1))
+    whole = torch.arange(40_000, dtype=torch.float32).reshape(200, 200) / 1000
+    t = distribute_tensor(whole, mesh, [Replicate(), Shard(0)])
+    piece, sharded = wd.local_piece(t)
+    return {"hsdp_piece": (piece.numel(), sharded), "hsdp_whole": whole,
+            "hsdp": wd.describe_distributed([piece], [sharded])}
 
 
 def _fsdp_scenario(rank: int) -> dict:
@@ -216,11 +259,49 @@ def test_results_on_rank_zero_only(ranks):
 
 
 def test_collectives_are_few_and_batched(ranks):
-    """Thirteen split tensors cost three collectives; replicated ones alone cost none."""
+    """Thirteen split tensors cost one exchange and its finish; replicated ones alone cost none."""
     split = ranks[0]["split"]
-    assert split["calls"] == ["all_gather", "all_reduce", "all_reduce"]
+    assert split["calls"] == ["all_gather", "all_gather"]
     assert split["calls_replicas"] == []
     assert ranks[1]["split"]["calls"] == split["calls"]
+
+
+def test_one_collective_per_exchange(ranks):
+    """Each exchange returns the one before it, complete, for one all_gather; finish the last."""
+    split = ranks[0]["split"]
+    assert split["rounds_calls"] == [["all_gather"]] * 4
+    assert ranks[1]["split"]["rounds_calls"] == split["rounds_calls"]
+    done = split["rounds_done"]
+    assert done[0] is None
+    tensors = _tensors()
+    for k in range(3):
+        context, got = done[k + 1]
+        assert context == f"snapshot {k}"
+        wholes = [t * (k + 1) for t, _ in tensors.values()]
+        want, _ = describe(wholes, 64)
+        for name, g, w, whole in zip(tensors, got, want, wholes, strict=True):
+            _assert_same(g, w, whole, f"{name} at {k}")
+    assert ranks[1]["split"]["rounds_done"][1] == ("snapshot 0", None)
+    summed, maxed = split["rounds_reduced"]  # the last exchange's, on every rank
+    assert summed[0].tolist() == [2.0, 4.0] and maxed[0].tolist() == [2.0]
+    assert split["finish_again"] is None
+
+
+def test_pieces_binned_on_the_global_grid_where_grids_do_not_nest(ranks):
+    split = ranks[0]["split"]
+    assert split["unnested_calls"] == ["all_gather", "all_reduce", "all_gather"]
+    tensors = _tensors()
+    want, _ = describe([t for t, _ in tensors.values()], 64)
+    for name, g, w in zip(tensors, split["unnested"], want, strict=True):
+        _assert_same(g, w, tensors[name][0], name)
+
+
+def test_hsdp_replica_ranks_contribute_nothing(ranks):
+    """Under HSDP only the ranks at coordinate 0 of the replicated dimension count."""
+    assert ranks[0]["split"]["hsdp_piece"] == (40_000, True)
+    assert ranks[1]["split"]["hsdp_piece"] == (0, True)
+    whole = ranks[0]["split"]["hsdp_whole"]
+    _assert_same(ranks[0]["split"]["hsdp"][0], describe([whole])[0][0], whole, "hsdp")
 
 
 def test_fsdp2_parameters_and_gradients_match_full_tensors(ranks):
@@ -283,5 +364,5 @@ def test_pairwise_merge_equals_whole():
                 *(float(np.sum(d**k)) for k in (2, 3, 4)))
 
     for cut in (0, 1, 400, 1000):
-        merged = _combine(*sums(x[:cut]), *sums(x[cut:]))
+        merged = split_stats.combine(*sums(x[:cut]), *sums(x[cut:]))
         np.testing.assert_allclose(merged, sums(x), rtol=1e-9, atol=1e-18)

@@ -176,6 +176,7 @@ class Collector:
             if self._status == "running" and self._last_snapshot != self._step:
                 self._snapshot()
             if self._status == "running":
+                self._add(self._taker.finish())  # a distributed run's last snapshot
                 self._status = "complete"
                 self._record_heatmaps()
         finally:
@@ -191,6 +192,7 @@ class Collector:
             self._status = "failed"
             self._error = f"{exc_type.__name__}: {exc}"
             self._closed = True
+            self._add(self._taker.abandon())
             self._remove_hooks()
             self._flush(final=True)
             return
@@ -235,14 +237,17 @@ class Collector:
 
             # every rank runs the probe: a sharded model's forward is collective
             tables["probes"] = capture_probes(self.model, self.probe, self._step)
-        if self._writer is not None:
-            for table, rows in tables.items():
-                self._writer.add(table, rows)
+        self._add(tables)
         self._snapshots += 1
         self._last_snapshot = self._step
         self._unflushed += 1
         if self._unflushed >= self.flush_every:
             self._flush()
+
+    def _add(self, tables: dict[str, list]) -> None:
+        if self._writer is not None:
+            for table, rows in tables.items():
+                self._writer.add(table, rows)
 
     def _record_heatmaps(self) -> None:
         """Weights as pooled matrices, at the first snapshot and at the end of the run."""

@@ -2,12 +2,13 @@
 
 In one process, everything reaches the host through ``stats.describe`` (one batched
 transfer; on the CPU the update norms run on the helper thread meanwhile). Under
-torch.distributed every rank takes part: sharded parameters
-(FSDP2) and each rank's activations are described as wholes with
-``distributed.describe_and_reduce``, whose first collective also carries the
-per-parameter norms, trajectory values, activation sizes and per-unit signals to
-be summed or maxed: three small collectives per snapshot in all. Only rank 0 gets
-rows back.
+torch.distributed every rank takes part: sharded parameters (FSDP2) and each rank's
+activations are described as wholes by ``split_stats.SplitStats``, whose one
+collective per snapshot also carries the per-parameter norms, trajectory values,
+activation sizes and per-unit signals to be summed or maxed. The exact outlier
+counts and small tensors of a snapshot ride on the next snapshot's collective, so
+there ``take`` returns the rows of the snapshot before, and ``finish`` those of the
+last. Only rank 0 gets rows back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from weightreport import distributed as dist
 from weightreport import kernels
 from weightreport.hooks import Captured, count_units
 from weightreport.schema import SCHEMAS
+from weightreport.split_stats import SplitStats
 from weightreport.stats import describe, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
@@ -54,6 +56,7 @@ class SnapshotTaker:
                 self._init[n] = init[n].to(piece.device, torch.float32).reshape(-1)
         self._prev: dict[str, torch.Tensor] | None = None
         self._modules: dict[str, nn.Module] | None = None
+        self._split: SplitStats | None = None  # under torch.distributed
 
     def trajectory_manifest(self) -> dict[str, list[int]]:
         """Name → recorded flat indices, for the manifest."""
@@ -62,6 +65,9 @@ class SnapshotTaker:
     def take(self, step: int, model: nn.Module, captured: dict[str, Captured],
              watched: list[tuple[str, bool]] = ()) -> dict[str, list]:
         """Describe everything at ``step``; rows per table on rank 0, {} on other ranks.
+
+        Under torch.distributed the rows are those of the previous snapshot (none at
+        the first): this one's come with the next ``take`` or with ``finish``.
 
         Args:
             step: the step number written into every row.
@@ -81,22 +87,47 @@ class SnapshotTaker:
         layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own,
                               skip_norms=set(early[0]) if early else set())
         pieces = [e[2] for e in entries]
-        if spread:  # the sums and maxima ride on the statistics' first collective
-            descriptions, sums, merged = dist.describe_and_reduce(
-                pieces, [e[3] for e in entries], self.bins, sums,
-                [*maxes, *(-m for m in mins)])  # a min is the max of the negated values
+        units = {name: (cap.units[0], cap.units[2]) for name, cap in captured.items()
+                 if cap.units is not None}
+        if spread:  # the sums and maxima ride on the statistics' collective
+            if self._split is None:
+                self._split = SplitStats(self.bins)
+            context: dict = {}
+            done, sums, merged = self._split.exchange(
+                pieces, [e[3] for e in entries], sums,
+                [*maxes, *(-m for m in mins)], context)  # a min is the max of the negated values
             maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
             values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
-        else:
-            descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own],
-                                            helper_load=early[1] if early else 0)
+            self._remember(local)
+            context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
+                           values=dict(zip(layout, values, strict=True)), units=units)
+            return self._rows_of(done)
+        descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own],
+                                        helper_load=early[1] if early else 0)
         values = dict(zip(layout, values, strict=True))
         if early:
             values.update({("norms", n): v for n, v in early[2].result().items()})
         self._remember(local)
-        if rank != 0:
+        return self._rows(step, entries, descriptions, values, units)
+
+    def finish(self) -> dict[str, list]:
+        """Rows of the snapshot still waiting for its counts (torch.distributed: one collective)."""
+        return self._rows_of(self._split.finish()) if self._split is not None else {}
+
+    def abandon(self) -> dict[str, list]:
+        """The waiting snapshot's rows that need no other rank, for a run that failed.
+
+        Makes no collective: after an exception the other ranks may never make theirs.
+        The rows of split tensors (sharded parameters, activations) are left out.
+        """
+        return self._rows_of(self._split.abandon()) if self._split is not None else {}
+
+    def _rows_of(self, done) -> dict[str, list]:
+        if done is None or done[1] is None:
             return {}
-        return self._rows(step, entries, descriptions, values, captured)
+        context, descriptions = done
+        return self._rows(context["step"], context["entries"], descriptions, context["values"],
+                          context["units"])
 
     def _norms_beside(self, local):
         """Start the compiled update norms on the helper thread.
@@ -199,9 +230,12 @@ class SnapshotTaker:
             values[mine] = w.reshape(-1)[local[mine]].double()
         return values
 
-    def _rows(self, step, entries, descriptions, values, captured):
+    def _rows(self, step, entries, descriptions, values, units):
+        """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units."""
         stats, hists = [], []
         for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions, strict=True):
+            if desc is None:  # a split tensor of an abandoned snapshot
+                continue
             if ("numel", f"{kind}:{name}") in values:
                 numel = int(values[("numel", f"{kind}:{name}")][0])
             if kind not in ("param", "grad") and desc.stats["count"] == 0:
@@ -212,7 +246,7 @@ class SnapshotTaker:
                 row["update_ratio"] = None if np.isnan(diff) or prev == 0 else diff / prev
                 row["dist_from_init"] = None if np.isnan(dist0) else dist0
             if kind == "activation" and ("units", name) in values:
-                mode, _signal, reach = captured[name].units
+                mode, reach = units[name]
                 row["units"], row["dead_units"], row["saturated_units"] = count_units(
                     mode, values[("units", name)], reach)
             stats.append(row)
