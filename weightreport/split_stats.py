@@ -144,11 +144,7 @@ class SplitStats:
         extras = [t.detach().reshape(-1).to(device, torch.float64) for t in [*sums, *maxes]]
         packed = torch.cat([owed, *(r.to(device) for r in rows), *extras,
                             torch.zeros(0, dtype=torch.float64, device=device)])
-        everything = np.zeros((world, 0))
-        if packed.numel():
-            gathered = [torch.empty_like(packed) for _ in range(world)]
-            dist.all_gather(gathered, packed, self.group)  # the one collective
-            everything = _to_host(gathered).reshape(world, -1)
+        everything = self._gather(packed)  # the one collective
         done = self._settle(everything[:, : owed.numel()], rank)
         everything = everything[:, owed.numel():]
         width = len(flats) * (_FIELDS + self.bins)
@@ -164,14 +160,7 @@ class SplitStats:
         """
         if self._pending is None:
             return None
-        rank, world = dist.get_rank(self.group), dist.get_world_size(self.group)
-        owed = self._pending.owed
-        everything = np.zeros((world, 0))
-        if owed.numel():
-            gathered = [torch.empty_like(owed) for _ in range(world)]
-            dist.all_gather(gathered, owed, self.group)
-            everything = _to_host(gathered).reshape(world, -1)
-        return self._settle(everything, rank)
+        return self._settle(self._gather(self._pending.owed), dist.get_rank(self.group))
 
     def abandon(self):
         """The last exchange's ``(context, descriptions)`` without its split tensors (None there).
@@ -184,6 +173,15 @@ class SplitStats:
         return pending.context, (pending.out if dist.get_rank(self.group) == 0 else None)
 
     # --- internals --------------------------------------------------------------------
+
+    def _gather(self, packed: torch.Tensor) -> np.ndarray:
+        """Every rank's ``packed`` (the same length on each) as ranks × values; no collective if empty."""
+        world = dist.get_world_size(self.group)
+        if not packed.numel():
+            return np.zeros((world, 0))
+        gathered = [torch.empty_like(packed) for _ in range(world)]
+        dist.all_gather(gathered, packed, self.group)
+        return _to_host(gathered).reshape(world, -1)
 
     def _owed(self, device) -> torch.Tensor:
         if self._pending is None:
