@@ -7,14 +7,17 @@ one sort gives the range, the histogram, the percentiles (numpy's own interpolat
 and the threshold counts. Large tensors are described where they live:
 - on an accelerator (and on a CPU without numba) with torch ops that never wait for
   the host (``stats_torch.py``); their numbers join the small tensors' transfer;
-- on the CPU with compiled kernels (``kernels.py``): range, moments, histogram and
-  threshold counts, about half of the tensors on a helper thread while this one does
-  the small tensors.
+- on the CPU with compiled kernels (``kernels.py``): range and moments in one pass,
+  the histogram with the 3σ, 6σ and zero counts in a second, and the IQR fences read
+  off the histogram (a third pass only where a fence falls in an occupied bin);
+  about half of the tensors on a helper thread while this one does the small tensors.
 
 The maths for a large tensor ``x`` with ``n`` finite values:
 - ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
   shifted by an estimate ``c`` of its mean; the sums ``S1..S4`` of the shifted values'
-  powers are corrected for ``S1`` on the host in float64.
+  powers are corrected for ``S1`` on the host in float64. On the CPU ``s`` and ``c``
+  come from a strided sample, checked against the range afterwards (a second pass
+  only where the sample missed the peak by more than 2**24).
 - Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
   never float32 (which stops counting at 2**24).
 - Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the
@@ -322,47 +325,119 @@ def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
 def _describe_compiled(x: torch.Tensor, bins: int) -> Description:
     """One large CPU tensor described with the compiled kernels (``kernels.py``).
 
-    Five passes: range (numpy's SIMD min and max: a parallel torch op would leave its
-    OpenMP workers spinning on the core the helper thread needs), moments, histogram
-    and threshold counts; a sixth compacts the finite values where NaN or Inf occur.
+    Two passes, three where it must: range and moments together (the scale and shift
+    come from a sample); the histogram with the 3σ, 6σ and zero counts, whose
+    thresholds the moments give; and the IQR fences, which need the histogram's
+    percentiles, counted from the histogram alone unless a fence falls in an
+    occupied bin. Where NaN or Inf occur, the finite values are compacted and the
+    first pass repeated.
     """
     a = x.numpy()
     numel = a.size
     head = {"numel": numel, "count": numel, "nan_count": 0, "inf_count": 0}
-    lo, hi = float(a.min()), float(a.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: compact the finite values
+    sample = a[:: max(1, numel // 4096)]
+    peak = float(np.abs(sample).max())
+    first = _range_moments(a, peak) if math.isfinite(peak) else None
+    if first is None:  # rare: compact the finite values
         nan_count = int(np.isnan(a).sum())
         a = a[np.isfinite(a)]
         head.update(nan_count=nan_count, inf_count=numel - nan_count - a.size)
         if a.size == 0:
             return empty_description(head, bins)
-        lo, hi = float(a.min()), float(a.max())
-    grid = histogram_grid(lo, hi, bins)
-    peak = max(abs(lo), abs(hi))
-    scale = math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+        first = _range_moments(a, float(np.abs(a[:: max(1, a.size // 4096)]).max()))
+    lo, hi, scale, shift, sums = first
+    if not scale <= _scale_of(max(-lo, hi)) <= scale * _SCALE_SLACK:  # the sample misjudged the peak
+        _, _, scale, shift, sums = _range_moments(a, max(-lo, hi))
     n = a.size
-    far = max(scale, grid.width) > 2.0**100 or min(scale, grid.width) < 2.0**-100
-    if a.dtype == np.float32 and (far or abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32):
-        a = a.astype(np.float64)  # keep the scalings and bin indices exact
-    sample = a[:: max(1, n // 4096)]
-    # The kernel subtracts the shift in the array's dtype: round it to that first.
-    shift = float(a.dtype.type(np.sum(sample / scale, dtype=np.float64) / sample.size))  # no overflow
-    b, pre = a, 1.0
-    if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
-        b, pre = a * 2.0**600, 2.0**600
-    sums = kernels.moments(b, 1.0 / (scale * pre), shift)
+    grid = histogram_grid(lo, hi, bins)
     delta = sums[0] / n
     mean = (shift + delta) * scale
     sigma = math.sqrt(max(sums[1] / n - delta * delta, 0.0)) * scale
-    counts = kernels.histogram(b, 1.0 / (grid.width * pre), grid.first_index, grid.bins)
+    h, pre = _exact_for(a, grid.width, abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32)
+    below3, above3 = _outside(mean - 3 * sigma, mean + 3 * sigma, h)
+    below6, above6 = _outside(mean - 6 * sigma, mean + 6 * sigma, h)
+    counts, out3, out6, zeros = kernels.histogram(h, 1.0 / (grid.width * pre), grid.first_index, grid.bins,
+                                                  below3 * pre, above3 * pre, below6 * pre, above6 * pre)
+    counts = counts.tolist()
     qs = np.clip(quantiles_from_counts(counts, grid, n), lo, hi)
     fence_lo, fence_hi = _iqr_fences(qs)
-    out3, out6, outiqr, zeros = kernels.threshold_counts(
-        a, *_outside(mean - 3 * sigma, mean + 3 * sigma, a),
-        *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
-    )
-    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts.tolist(),
+    below, above = _outside(fence_lo, fence_hi, a)
+    outiqr = _outside_from_counts(counts, grid, lo, hi, float(below), float(above))
+    if outiqr is None:  # a fence falls in an occupied bin: count exactly
+        outiqr = kernels.outside(a, below, above)
+    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts,
                              zeros, (out3, out6, outiqr))
+
+
+_SCALE_SLACK = 2.0**24
+"""The moments' scale may lie this far below the peak's power of two: shifted values up
+to 2**24 keep a block's float32 sum of fourth powers far from overflow."""
+
+_KEYS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _scale_of(peak: float) -> float:
+    """The power of two at or just above ``peak`` (1 for 0): dividing by it is exact."""
+    return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+
+
+def _exact_for(a: np.ndarray, unit: float, wide: bool = False) -> tuple[np.ndarray, float]:
+    """``a`` ready for exact arithmetic in units of the power of two ``unit``: ``(b, pre)``, ``b = a * pre``.
+
+    float32 values are widened where ``unit`` is far from 1 (or ``wide``); float64
+    values whose ``1 / unit`` would overflow (subnormal units) are premultiplied by
+    2**600. Both exact; both rare.
+    """
+    b, pre = a, 1.0
+    if a.dtype == np.float32 and (wide or not 2.0**-100 <= unit <= 2.0**100):
+        b = a.astype(np.float64)
+    if not math.isfinite(1.0 / unit):
+        b, pre = b * 2.0**600, 2.0**600
+    return b, pre
+
+
+def _range_moments(a: np.ndarray, peak: float) -> tuple[float, float, float, float, tuple] | None:
+    """Min, max, scale, shift and shifted sums ``S1..S4`` in one pass; None where a value is not finite.
+
+    The scale is the power of two of ``peak`` (a sample's, first); the shift, in
+    units of the scale, is the sample's mean rounded to the array's dtype, as the
+    kernel subtracts it in that dtype.
+    """
+    scale = _scale_of(peak)
+    b, pre = _exact_for(a, scale)
+    sample = b[:: max(1, b.size // 4096)]
+    shift = float(b.dtype.type(np.sum(sample / (scale * pre), dtype=np.float64) / sample.size))  # no overflow
+    lo, hi, *sums = kernels.range_moments(b, b.view(_KEYS[b.dtype]), 1.0 / (scale * pre), shift)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return lo / pre, hi / pre, scale, shift, sums
+
+
+def _outside_from_counts(counts: list[int], grid: Grid, lo: float, hi: float,
+                         below: float, above: float) -> int | None:
+    """The count of ``v < below or v > above`` from the histogram alone, or None where it cannot tell.
+
+    Bin edges are exact, so every value of a bin lies on one side of a threshold,
+    except in the bin that holds the threshold: None where that bin is occupied (and
+    the threshold is not its lower edge). ``below <= above`` or, rounded apart by
+    ``_outside``, with no value of the dtype between them: no value counts twice.
+    """
+    total = 0
+    if below > hi:
+        total += sum(counts)
+    elif below > lo:
+        k = int(math.floor(below / grid.width) - grid.first_index)
+        if counts[k] and (grid.first_index + k) * grid.width != below:
+            return None
+        total += sum(counts[:k])
+    if above < lo:
+        total += sum(counts)
+    elif above < hi:
+        k = int(math.floor(above / grid.width) - grid.first_index)
+        if counts[k]:
+            return None
+        total += sum(counts[k + 1 :])
+    return total
 
 
 def _iqr_fences(qs):
