@@ -290,9 +290,9 @@ def distances(w, prev, init):  # pragma: no cover - compiled
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
 
-SMALL_FIELDS = 9
-"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers; then the
-quantiles, then the counts."""
+SMALL_FIELDS = 11
+"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers, min and max;
+then the quantiles, then the histogram's edges."""
 
 
 @_jit(False)
@@ -371,19 +371,20 @@ def _np_sum(a):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: no cover - compiled
+def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantiles):  # pragma: no cover - compiled
     """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's); ``edges`` holds each piece's histogram edges
-    (``grid.histogram_grid``), one row per piece. One row out per piece
-    (``SMALL_FIELDS`` fields, then the quantiles, then the counts). Every number is
+    faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
+    bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
+    computes them. Returns one float64 row per piece (``SMALL_FIELDS`` fields, the
+    quantiles, the edges) and one int64 row of histogram counts. Every number is
     computed with the operations, in the order, of ``stats._describe_array``'s numpy
     code, so the two agree bit for bit.
     """
     nq = quantiles.size
-    bins = edges.shape[1] - 1
-    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins))
+    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
+    hist = np.zeros((sizes.size, bins), np.int64)
     for k in range(sizes.size):
         n = sizes[k]
         f = block[starts[k] : starts[k] + n]
@@ -402,7 +403,10 @@ def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: 
             qs[j] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
         iqr = qs[4] - qs[2]
         fence_lo, fence_hi = qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
-        below = np.searchsorted(s, edges[k])
+        edges = row[SMALL_FIELDS + nq :]
+        for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
+            edges[i] = (firsts[k] + np.float64(i)) * widths[k]
+        below = np.searchsorted(s, edges)
         mean = _np_sum(f) / n
         d = f - mean
         d2 = d * d
@@ -420,7 +424,8 @@ def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: 
         row[0], row[1], row[2], row[3] = mean, s2 / n, m3, m4
         row[4] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
         row[5], row[6], row[7], row[8] = zeros, out3, out6, outiqr
+        row[9], row[10] = s[0], s[n - 1]
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
-            row[SMALL_FIELDS + nq + i] = below[i + 1] - below[i]
-    return out
+            hist[k, i] = below[i + 1] - below[i]
+    return out, hist

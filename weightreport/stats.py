@@ -88,10 +88,9 @@ def describe(
     large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
     compiled = [i for i in large if _compiled(flats[i], bins)]
     queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
-    extra_flats = [flat(e).double() for e in extras]
+    extra_flats = [flat(e) for e in extras]
     # The one transfer: extras, small tensors, and every queued tensor's numbers.
-    host = _to_host([*extra_flats, *(flats[i].double() for i in small),
-                     *(q.values for q in queued.values())])
+    host = _to_host([*extra_flats, *(flats[i] for i in small), *(q.values for q in queued.values())])
     out: list[Description | None] = [None] * len(flats)
     extra_values = []
     pos = 0
@@ -154,13 +153,19 @@ def _share(sizes: list[int], small: list[int], helper_load: int = 0) -> tuple[li
 
 
 def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
-    """Concatenate 1-D float64 tensors and bring them to the host, one transfer per device."""
+    """Concatenate detached 1-D float tensors as float64 on the host, one transfer per device.
+
+    On the CPU numpy concatenates and widens in one call (``torch.cat`` of dozens of
+    small tensors cost ten times more).
+    """
     if not parts:
         return np.empty(0)
     devices = {p.device for p in parts}
+    if devices == {torch.device("cpu")}:
+        return np.concatenate([p.numpy() for p in parts], dtype=np.float64)
     if len(devices) == 1:
-        return torch.cat(parts).cpu().numpy()
-    return np.concatenate([p.cpu().numpy() for p in parts])  # model spread over devices
+        return torch.cat([p.double() for p in parts]).cpu().numpy()
+    return np.concatenate([p.cpu().numpy() for p in parts], dtype=np.float64)  # model spread over devices
 
 
 # --- small tensors: exact, on the host ---------------------------------------------------
@@ -183,39 +188,49 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
     With numba, one compiled call describes every all-finite piece, repeating
     numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
     """
-    starts = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
-    pieces = [block[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+    starts = list(accumulate(sizes, initial=0))[:-1]
     if not kernels.AVAILABLE:
-        return [describe_array(p, bins) for p in pieces]
-    ordered = [np.sort(p) for p in pieces]  # NaN sorts last: the ends tell whether all are finite
-    grids = {k: histogram_grid(float(s[0]), float(s[-1]), bins) for k, s in enumerate(ordered)
-             if s.size and math.isfinite(s[0]) and math.isfinite(s[-1])}
-    out = [describe_array(p, bins) if k not in grids else None for k, p in enumerate(pieces)]
-    if not grids:
-        return out  # type: ignore[return-value]
-    keys = list(grids)
-    rows = kernels.describe_small(
-        np.concatenate([pieces[k] for k in keys]), np.concatenate([ordered[k] for k in keys]),
-        np.cumsum([0, *(sizes[k] for k in keys[:-1])]), np.asarray([sizes[k] for k in keys]),
-        np.asarray([grids[k].edges for k in keys]), _QV_ARRAY)
+        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+    ordered = block.copy()
+    for a, n in zip(starts, sizes, strict=True):
+        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
+    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    keys, grids, out = [], [], []
+    j = 0
+    for k, n in enumerate(sizes):
+        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
+            keys.append(k)
+            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
+            out.append(None)
+        else:
+            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
+        j += n > 0
+    if not keys:
+        return out
+    if len(keys) < len(sizes):
+        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
+        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
+    mine = [sizes[k] for k in keys]
+    rows, counts = kernels.describe_small(
+        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
+        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
     fixed = kernels.SMALL_FIELDS + len(QUANTILES)
-    for k, head, counts in zip(keys, rows[:, :fixed].tolist(),
-                               rows[:, fixed:].astype(np.int64).tolist(), strict=True):
-        out[k] = _small_description(head, counts, ordered[k], grids[k])
-    return out  # type: ignore[return-value]
+    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
+        out[k] = _small_description(row[:fixed], hist, row[fixed:], sizes[k])
+    return out
 
 
-def _small_description(values: list[float], counts: list[int], s: np.ndarray, grid: Grid) -> Description:
-    """A ``Description`` from one row of ``kernels.describe_small`` and the piece's sorted values."""
-    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr = values[: kernels.SMALL_FIELDS]
-    lo, hi, n = float(s[0]), float(s[-1]), s.size
+def _small_description(values: list[float], counts: list[int], edges: list[float], n: int) -> Description:
+    """A ``Description`` from one row of ``kernels.describe_small``."""
+    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels.SMALL_FIELDS]
     stats = {
         "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
         **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
         **percentile_columns(values[kernels.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
         "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
     }
-    return Description(stats, grid.edges, counts)
+    return Description(stats, edges, counts)
 
 
 def _describe_array(x: np.ndarray, bins: int) -> Description:
