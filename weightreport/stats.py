@@ -9,8 +9,9 @@ and the threshold counts. Large tensors are described where they live:
   the host (``stats_torch.py``); their numbers join the small tensors' transfer;
 - on the CPU with compiled kernels (``kernels.py``): range and moments in one pass,
   the histogram with the 3σ, 6σ and zero counts in a second, and the IQR fences read
-  off the histogram (a third pass only where a fence falls in an occupied bin);
-  about half of the tensors on a helper thread while this one does the small tensors.
+  off the histogram (a third pass only where a fence falls in an occupied bin).
+  This thread describes the small tensors, then joins a helper thread in taking the
+  large ones from one queue, largest first.
 
 The maths for a large tensor ``x`` with ``n`` finite values:
 - ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
@@ -30,6 +31,7 @@ The maths for a large tensor ``x`` with ``n`` finite values:
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
@@ -53,6 +55,7 @@ SMALL = 16384
 """Tensors up to this many elements are described exactly on the host."""
 
 _EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _QF = np.array([q / 100.0 for q in QUANTILES])
 _QF_LIST = _QF.tolist()
@@ -77,8 +80,8 @@ def describe(
         bins: histogram bins per tensor.
         extras: other tensors the caller needs on the host (norms, trajectory values,
             per-channel vectors); they ride along with the transfer.
-        helper_load: work already queued on ``kernels.helper()``, in large-tensor elements,
-            so that the split between the threads stays even.
+        helper_load: unused: the threads now share the large tensors as each comes free
+            (it was the helper's queued work, for a static split); kept for callers.
 
     Returns:
         One ``Description`` per tensor, in order, and each extra as a flat float64 array.
@@ -105,51 +108,33 @@ def describe(
         # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
         out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
         pos += q.values.numel()
-    # On the CPU a second thread takes about half of the compiled tensors while this one
-    # describes the small ones and the rest: the kernels release the GIL.
-    helper, theirs = None, []
-    mine = list(range(len(compiled)))
-    if len(compiled) > 1 and kernels.can_share():
-        mine, theirs = _share([flats[i].numel() for i in compiled], sizes, helper_load)
-        helper = kernels.helper().submit(lambda: [_describe_compiled(flats[compiled[k]], bins) for k in theirs])
+    # On the CPU the helper thread (once through the work queued before, the update
+    # norms) and this one (once through the small tensors) take the compiled tensors
+    # from one queue, largest first: the kernels release the GIL, and whichever thread
+    # is free takes the next, so neither waits long for the other.
+    queue = iter(sorted(compiled, key=lambda i: -flats[i].numel()))
+    lock = threading.Lock()
+
+    def work() -> list[tuple[int, Description]]:
+        done = []
+        while True:
+            with lock:
+                i = next(queue, None)
+            if i is None:
+                return done
+            done.append((i, _describe_compiled(flats[i], bins)))
+
+    helper = kernels.helper().submit(work) if len(compiled) > 1 and kernels.can_share() else None
     for i, d in zip(small, describe_arrays(small_block, sizes, bins), strict=True):
         out[i] = d
-    for k in mine:
-        out[compiled[k]] = _describe_compiled(flats[compiled[k]], bins)
-    if helper is not None:
-        for k, d in zip(theirs, helper.result(), strict=True):
-            out[compiled[k]] = d
+    for i, d in [*work(), *(helper.result() if helper is not None else ())]:
+        out[i] = d
     return out, extra_values  # type: ignore[return-value]
 
 
 def _compiled(x: torch.Tensor, bins: int) -> bool:
     """Whether a large tensor goes through the compiled CPU kernels (else ``stats_torch``)."""
     return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
-
-
-_SMALL_COST = (25_000, 8)
-"""A small tensor costs about as much as this many large-tensor elements, plus this many
-per element of its own: per-tensor overhead dominates (``describe_arrays`` takes about
-17 µs a tensor; a large tensor's kernels about 0.75 ns an element)."""
-
-
-def _share(sizes: list[int], small: list[int], helper_load: int = 0) -> tuple[list[int], list[int]]:
-    """Indices of the large tensors for this thread and for the helper, balancing the work.
-
-    This thread also has the small tensors; the largest tensors are dealt first, each
-    to the side with less work so far.
-    """
-    mine, theirs = [], []
-    per_tensor, per_element = _SMALL_COST
-    load_mine, load_theirs = len(small) * per_tensor + sum(small) * per_element, helper_load
-    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
-        if load_theirs <= load_mine:
-            theirs.append(k)
-            load_theirs += sizes[k]
-        else:
-            mine.append(k)
-            load_mine += sizes[k]
-    return mine, theirs
 
 
 def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
@@ -308,14 +293,14 @@ def _sorted_percentiles(s: np.ndarray) -> list[float]:
     return out
 
 
-def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
+def quantiles_from_counts(counts: np.ndarray | list[int], grid: Grid, n: int) -> np.ndarray:
     """Percentiles interpolated from histogram counts, each within one bin of exact.
 
     The values of a bin are taken as spread evenly over it; rank positions are
     numpy's linear ones, ``q * (n - 1)``. Plain Python over the bins' cumulative
     counts: for seven quantiles that is several times faster than numpy's calls.
     """
-    c = [int(v) for v in counts]
+    c = counts if isinstance(counts, list) else [int(v) for v in counts]
     cum = list(accumulate(c))
     last = grid.bins - 1
 
@@ -469,12 +454,14 @@ def _outside(below, above, like):
     the comparison dtype gives exactly the answer of comparing in real arithmetic.
     ``like`` is the float32 or float64 array or tensor to be compared.
     """
-    wide = like.dtype in (np.float64, torch.float64)
     below, above = float(below), float(above)
-    if wide:
+    if like.dtype == (np.float64 if isinstance(like, np.ndarray) else torch.float64):
         return np.float64(below), np.float64(above)
-    with np.errstate(over="ignore"):  # beyond float32's range a threshold becomes ±inf, as it should
+    if abs(below) < _FLOAT32_MAX and abs(above) < _FLOAT32_MAX:  # no overflow (nor errstate's cost)
         b, a = np.float32(below), np.float32(above)
+    else:
+        with np.errstate(over="ignore"):  # beyond float32's range a threshold becomes ±inf, as it should
+            b, a = np.float32(below), np.float32(above)
     if float(b) < below:  # compare as float64: numpy would round a Python float to float32
         b = np.nextafter(b, np.float32(np.inf))
     if float(a) > above:
