@@ -20,12 +20,17 @@ def _printed_by(code: str) -> list[str]:
     return out.stdout.split()
 
 
+def _keys(x: np.ndarray) -> np.ndarray:
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 255, 256, 257, 70_001])
-def test_moments_match_numpy(dtype, n):
-    """Sums of the shifted powers equal numpy's float64 sums to float32 accuracy."""
+def test_range_moments_match_numpy(dtype, n):
+    """Min and max equal numpy's; sums of the shifted powers equal numpy's float64 sums to float32 accuracy."""
     x = np.random.default_rng(n).normal(2.0, 0.5, n).astype(dtype)
-    got = kernels.moments(x, 0.25, 0.5)
+    lo, hi, *got = kernels.range_moments(x, _keys(x), 0.25, 0.5)
+    assert (lo, hi) == (x.min(), x.max())
     d = x.astype(np.float64) * 0.25 - 0.5
     want = [d.sum(), (d**2).sum(), (d**3).sum(), (d**4).sum()]
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -33,25 +38,57 @@ def test_moments_match_numpy(dtype, n):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_range_of_signs_zeros_and_extremes(dtype):
+    """The integer-key range orders negatives, signed zeros, subnormals and the largest finite values as floats do."""
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(3)
+    cases = [
+        [-0.0, 0.0], [0.0, -0.0], [-3.0, -2.0, -7.5], [info.smallest_subnormal, -info.smallest_subnormal],
+        [info.max, -info.max, 1.0], [5.0], rng.normal(size=1000) * 1e-30, rng.standard_cauchy(777),
+    ]
+    for values in cases:
+        x = np.asarray(values, dtype=dtype)
+        lo, hi, *_ = kernels.range_moments(x, _keys(x), 1.0, 0.0)
+        assert lo == x.min() and hi == x.max()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
+def test_range_is_not_finite_where_a_value_is_not(dtype, bad):
+    """A NaN of either sign or an infinity anywhere makes the range non-finite (the caller then compacts)."""
+    for where in (0, 255, 256, 999):
+        x = np.random.default_rng(where).normal(size=1000).astype(dtype)
+        x[where] = bad
+        lo, hi, *_ = kernels.range_moments(x, _keys(x), 1.0, 0.0)
+        assert not (np.isfinite(lo) and np.isfinite(hi))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [3, 2048, 2049, 100_003])
 def test_histogram_equals_numpy_histogram(dtype, n):
-    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin."""
+    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin; the threshold
+    and zero counts beside them equal numpy's."""
     rng = np.random.default_rng(n)
     x = np.concatenate([rng.standard_t(3, n), [0.0, -0.0]]).astype(dtype)
+    x[::17] = 0.0
     grid = histogram_grid(float(x.min()), float(x.max()), 64)
-    got = kernels.histogram(x, 1.0 / grid.width, grid.first_index, grid.bins)
+    t = [dtype(v) for v in (-1.5, 1.4, -3.0, 2.9)]
+    got, out3, out6, zeros = kernels.histogram(x, 1.0 / grid.width, grid.first_index, grid.bins, *t)
     assert got.dtype == np.int64
     assert got.tolist() == np.histogram(x, np.asarray(grid.edges))[0].tolist()
+    assert out3 == int(((x < t[0]) | (x > t[1])).sum())
+    assert out6 == int(((x < t[2]) | (x > t[3])).sum())
+    assert zeros == int((x == 0).sum())
 
 
-def test_threshold_counts_match_numpy():
-    """Counts outside three pairs of thresholds, and zeros, as numpy counts them."""
-    x = np.random.default_rng(1).normal(size=50_001).astype(np.float32)
-    x[::100] = 0.0
-    t = [np.float32(v) for v in (-1.5, 1.4, -3.0, 2.9, -0.7, 0.6)]
-    got = kernels.threshold_counts(x, *t)
-    want = [int(((x < t[i]) | (x > t[i + 1])).sum()) for i in (0, 2, 4)] + [int((x == 0).sum())]
-    assert list(got) == want
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outside_matches_numpy(dtype):
+    """Counts outside a pair of thresholds, ties with a threshold not counted, as numpy counts them."""
+    x = np.random.default_rng(1).normal(size=50_001).astype(dtype)
+    x[::100] = dtype(-0.7)
+    for below, above in ((-0.7, 0.6), (-1.5, 1.4), (5.0, 6.0), (-np.inf, np.inf)):
+        b, a = dtype(below), dtype(above)
+        assert kernels.outside(x, b, a) == int(((x < b) | (x > a)).sum())
 
 
 def test_distances_and_the_copy_into_prev():
@@ -77,9 +114,9 @@ def test_kernels_compile_without_a_writable_cache():
         "caching.CacheImpl._locator_classes = []\n"
         "import numpy as np\n"
         "from weightreport import kernels\n"
-        "print(kernels.moments(np.ones(10, np.float32), 1.0, 0.0)[0])\n"
+        "print(kernels.outside(np.ones(10, np.float32), np.float32(2), np.float32(3)))\n"
     )
-    assert _printed_by(code) == ["10.0"]
+    assert _printed_by(code) == ["10"]
 
 
 def test_helper_thread_is_joined_before_fork():
@@ -107,7 +144,7 @@ def test_reading_and_reporting_do_not_load_numba():
         "print('numba' in sys.modules)\n"
         "import numpy as np\n"
         "from weightreport import kernels\n"
-        "kernels.moments(np.ones(3, np.float32), 1.0, 0.0)\n"
+        "kernels.outside(np.ones(3, np.float32), np.float32(0), np.float32(2))\n"
         "print('numba' in sys.modules)\n"
     )
     assert _printed_by(code) == ["False", "True"]

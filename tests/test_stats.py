@@ -19,6 +19,7 @@ from weightreport.schema import QUANTILES
 from weightreport.stats import (
     SMALL,
     _outside,
+    _outside_from_counts,
     describe,
     describe_array,
     describe_arrays,
@@ -339,6 +340,51 @@ def test_outliers_at_a_large_offset(large_path):
     """Values near 1000 in float32: the 3σ count matches float64 numpy (hypothesis found a miss)."""
     rng = np.random.default_rng(5550424)
     check_against_oracles(torch.from_numpy(rng.normal(size=48709) + 1000.0).float())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", ["outlier", "tiny_beside_zeros", "nan_between", "huge_beside_zeros"])
+def test_values_the_sample_misses(case, dtype, large_path):
+    """The moments' scale and shift come from a strided sample: values it never sees keep every number exact."""
+    n = SMALL + 23_617
+    x = np.random.default_rng(17).normal(size=n)
+    stride = max(1, n // 4096)
+    missed = np.arange(n) % stride != 0  # never in the sample
+    if case == "outlier":
+        x[np.flatnonzero(missed)[:3]] = [1e12, -3e11, 5e10]
+    elif case == "tiny_beside_zeros":
+        x = np.where(missed, x * 1e-30, 0.0)
+    elif case == "huge_beside_zeros":
+        x = np.where(missed, x * 1e30, 0.0)
+    else:
+        x[np.flatnonzero(missed)[::1000]] = np.nan
+    check_against_oracles(torch.from_numpy(x).to(dtype))
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2000), bins=st.sampled_from([2, 7, 64]),
+       grain=st.sampled_from([None, 0.25, 1.0]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_outside_from_counts_is_exact_or_declines(seed, n, bins, grain, dtype):
+    """Counts outside thresholds read off the histogram equal a comparison of every value, or are None."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(3, n)
+    if grain:  # values on a lattice: thresholds fall on values and on bin edges
+        x = np.round(x / grain) * grain
+    x = x.astype(dtype)
+    lo, hi = float(x.min()), float(x.max())
+    grid = histogram_grid(lo, hi, bins)
+    counts = np.histogram(x, np.asarray(grid.edges))[0].tolist()
+    candidates = [*rng.choice(x, 4), *grid.edges[::3], lo - 1.0, hi + 1.0, *rng.normal(size=4) * 3]
+    decided = 0
+    for below, above in rng.choice(np.asarray(candidates, dtype=np.float64), (30, 2)):
+        below, above = sorted((below, above))
+        b, a = _outside(below, above, x)
+        got = _outside_from_counts(counts, grid, lo, hi, float(b), float(a))
+        if got is not None:
+            decided += 1
+            assert got == int(((x < b) | (x > a)).sum())
+    if n == 1:
+        assert decided == 30
 
 
 def test_helper_thread_changes_no_number(monkeypatch):

@@ -33,9 +33,15 @@ def moment_columns(mean: float, m2: float, m3: float, m4: float) -> dict:
     return {"mean": mean, "var": m2, "std": math.sqrt(m2), "skew": skew, "kurtosis": kurt}
 
 
+_PERCENTILE_KEYS = tuple(f"p{q}" for q in QUANTILES)
+
+
 def percentile_columns(qs: Sequence[float], lo: float, hi: float) -> dict:
     """The ``p1 .. p99`` columns, each clamped to the finite range ``[lo, hi]``."""
-    return {f"p{q}": min(max(float(v), lo), hi) for q, v in zip(QUANTILES, qs, strict=True)}
+    qs = [float(v) for v in qs]
+    if not all(lo <= v <= hi for v in qs):  # rarely: interpolation strayed past an end (or NaN)
+        qs = [min(max(v, lo), hi) for v in qs]
+    return dict(zip(_PERCENTILE_KEYS, qs, strict=True))
 
 
 def empty_description(head: dict, bins: int) -> Description:

@@ -5,9 +5,14 @@ that LLVM vectorises it: sums run in short blocks of the input's own dtype, each
 block's total is added in float64, and comparisons are counted as 0/1 adds of the
 same type. Inner loops run over slices (``xb = x[start:start + _BLOCK]``) and index
 them from 0: loops over index ranges of the whole array kept numba's bounds
-arithmetic and ran five to ten times slower. One kernel, ``histogram``, is a scatter and cannot vectorise; it spreads
-consecutive elements over four sub-histograms so that runs of equal bins do not
-stall on one counter.
+arithmetic and ran five to ten times slower. numba's float min and max do not
+vectorise at all (the loop around them stayed scalar, ten times slower), so
+``range_moments`` takes the range on the values' bits as integers. A large tensor
+takes two passes: ``range_moments``, then ``histogram`` with the threshold counts
+whose thresholds the moments give; ``outside`` is a third, for the IQR fences, only
+where the histogram cannot tell. ``histogram`` is a scatter and cannot vectorise
+its counting; it spreads consecutive elements over four sub-histograms so that
+runs of equal bins do not stall on one counter.
 
 Each kernel runs on the thread that calls it, and releases the GIL. Callers split
 whole tensors between the calling thread and one ``helper()`` thread (``stats``,
@@ -129,11 +134,22 @@ def _compile() -> None:
 
 
 @_jit(_FAST)
-def moments(x, inv_scale, shift):  # pragma: no cover - compiled
-    """Sums of ``d, d², d³, d⁴`` for ``d = x * inv_scale - shift`` (float64 totals)."""
+def range_moments(x, keys, inv_scale, shift):  # pragma: no cover - compiled
+    """Min, max, and the sums of ``d, d², d³, d⁴`` for ``d = x * inv_scale - shift`` (float64 totals).
+
+    ``keys`` is ``x`` viewed as signed integers of its width (``int32`` for float32).
+    The range is taken on them, after a flip of the negative values' magnitude bits
+    that orders the keys as their floats (``-0.0`` below ``0.0``): LLVM vectorises
+    integer min/max but not numba's float ones. A NaN's key lies beyond the
+    infinities', so the range is finite exactly when every value is; the sums are
+    then meaningless, and the caller compacts the finite values.
+    """
     zero = x.dtype.type(0)
     inv_scale = x.dtype.type(inv_scale)
     shift = x.dtype.type(shift)
+    sign = keys.itemsize * 8 - 1
+    flip = (keys.dtype.type(1) << sign) - 1  # every bit but the sign (numba computes in int64)
+    lo = hi = keys[0] ^ ((keys[0] >> sign) & flip)
     t1 = t2 = t3 = t4 = 0.0
     for start in range(0, x.size, _BLOCK):
         xb = x[start : start + _BLOCK]
@@ -149,67 +165,91 @@ def moments(x, inv_scale, shift):  # pragma: no cover - compiled
         t2 += s2
         t3 += s3
         t4 += s4
-    return t1, t2, t3, t4
+        kb = keys[start : start + _BLOCK]  # a second loop over the block, from L1: one loop kept both scalar
+        bl = bh = lo
+        for i in range(kb.size):
+            k = kb[i] ^ ((kb[i] >> sign) & flip)
+            bl = min(bl, k)
+            bh = max(bh, k)
+        lo = min(lo, bl)
+        hi = max(hi, bh)
+    ends = np.empty(2, keys.dtype)
+    ends[0] = lo ^ ((lo >> sign) & flip)  # the flip is its own inverse
+    ends[1] = hi ^ ((hi >> sign) & flip)
+    values = ends.view(x.dtype)
+    return values[0], values[1], t1, t2, t3, t4
 
 
 @_jit(_FAST)
-def threshold_counts(x, below3, above3, below6, above6, fence_lo, fence_hi):  # pragma: no cover
-    """Counts of ``x < below3 or x > above3``, the same at 6σ, outside the fences, and zeros.
+def outside(x, below, above):  # pragma: no cover - compiled
+    """The count of ``x < below or x > above``.
 
     The thresholds must already be in ``x``'s dtype, rounded so that comparing in
-    that dtype gives the answer exact arithmetic would (see ``stats._outside``).
+    that dtype gives the answer exact arithmetic would (see ``stats._outside``):
+    ``below <= above``, or no value of the dtype lies between them, so that no value
+    is counted twice.
     """
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
-    o3 = o6 = oi = oz = 0.0
-    for start in range(0, x.size, _BLOCK):
-        xb = x[start : start + _BLOCK]
-        a3 = a6 = ai = az = zero
-        for i in range(xb.size):
-            v = xb[i]
-            a3 += one if (v < below3) | (v > above3) else zero
-            a6 += one if (v < below6) | (v > above6) else zero
-            ai += one if (v < fence_lo) | (v > fence_hi) else zero
-            az += one if v == zero else zero
-        o3 += a3
-        o6 += a6
-        oi += ai
-        oz += az
-    return int(o3), int(o6), int(oi), int(oz)
+    total = 0.0
+    for start in range(0, x.size, _HIST_BLOCK):
+        xb = x[start : start + _HIST_BLOCK]
+        a = zero
+        for i in range(xb.size):  # two adds, not one of an or: this form vectorises
+            a += one if xb[i] < below else zero
+            a += one if xb[i] > above else zero
+        total += a
+    return int(total)
 
 
-@_jit(False)
-def histogram(x, inv_width, first_index, bins):  # pragma: no cover - compiled
-    """Int64 counts of ``floor(x * inv_width) - first_index`` over ``bins`` bins (at most 65,535).
+@_jit(_FAST)
+def histogram(x, inv_width, first_index, bins, below3, above3, below6, above6):  # pragma: no cover
+    """Int64 counts of ``floor(x * inv_width) - first_index`` over ``bins`` bins (at most 65,535),
+    and the counts of ``x < below3 or x > above3``, the same at 6σ, and of zeros.
 
     ``inv_width`` is a power of two and ``first_index`` an integer, both exact in
     ``x``'s dtype, so every bin index is computed without rounding (``grid.py``); the
-    caller guarantees that every index is in range.
+    caller guarantees that every index is in range. The thresholds are rounded as for
+    ``outside``.
 
-    Two phases per block: the indices are computed into a small buffer (a loop that
-    vectorises), then counted into four interleaved sub-histograms.
+    Two phases per block: the indices (and the threshold counts) are computed in a
+    loop that vectorises, then the indices are counted into four interleaved
+    sub-histograms.
     """
     inv_width = x.dtype.type(inv_width)
     first_index = x.dtype.type(first_index)
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     idx = np.empty(_HIST_BLOCK, np.uint16)
     sub = np.zeros(4 * bins, np.uint32)  # a slice of at most 2**32 values per sub-histogram
     nb = np.uint32(bins)
-    one = np.uint32(1)
+    inc = np.uint32(1)
     counts = np.zeros(bins, np.int64)
+    o3 = o6 = oz = 0.0
     for start in range(0, x.size, _HIST_BLOCK):
         xb = x[start : start + _HIST_BLOCK]
         m = xb.size
+        a3 = a6 = az = zero  # at most 2 * _HIST_BLOCK: exact in float32
         for i in range(m):
-            idx[i] = np.uint16(np.int32(np.floor(xb[i] * inv_width) - first_index))
+            v = xb[i]
+            idx[i] = np.uint16(np.int32(np.floor(v * inv_width) - first_index))
+            a3 += one if v < below3 else zero
+            a3 += one if v > above3 else zero
+            a6 += one if v < below6 else zero
+            a6 += one if v > above6 else zero
+            az += one if v == zero else zero
+        o3 += a3
+        o6 += a6
+        oz += az
         i = 0
         while i + 4 <= m:
-            sub[np.uint32(idx[i])] += one
-            sub[nb + np.uint32(idx[i + 1])] += one
-            sub[2 * nb + np.uint32(idx[i + 2])] += one
-            sub[3 * nb + np.uint32(idx[i + 3])] += one
+            sub[np.uint32(idx[i])] += inc
+            sub[nb + np.uint32(idx[i + 1])] += inc
+            sub[2 * nb + np.uint32(idx[i + 2])] += inc
+            sub[3 * nb + np.uint32(idx[i + 3])] += inc
             i += 4
         while i < m:
-            sub[np.uint32(idx[i])] += one
+            sub[np.uint32(idx[i])] += inc
             i += 1
         if (start // _HIST_BLOCK) % _FLUSH_BLOCKS == _FLUSH_BLOCKS - 1:
             for j in range(4 * bins):  # empty the uint32 counters before they could overflow
@@ -217,7 +257,7 @@ def histogram(x, inv_width, first_index, bins):  # pragma: no cover - compiled
                 sub[j] = 0
     for j in range(4 * bins):
         counts[j % bins] += np.int64(sub[j])
-    return counts
+    return counts, int(o3), int(o6), int(oz)
 
 
 @_jit(_FAST)
@@ -250,9 +290,9 @@ def distances(w, prev, init):  # pragma: no cover - compiled
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
 
-SMALL_FIELDS = 9
-"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers; then the
-quantiles, then the counts."""
+SMALL_FIELDS = 11
+"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers, min and max;
+then the quantiles, then the histogram's edges."""
 
 
 @_jit(False)
@@ -331,19 +371,20 @@ def _np_sum(a):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: no cover - compiled
+def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantiles):  # pragma: no cover - compiled
     """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's); ``edges`` holds each piece's histogram edges
-    (``grid.histogram_grid``), one row per piece. One row out per piece
-    (``SMALL_FIELDS`` fields, then the quantiles, then the counts). Every number is
+    faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
+    bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
+    computes them. Returns one float64 row per piece (``SMALL_FIELDS`` fields, the
+    quantiles, the edges) and one int64 row of histogram counts. Every number is
     computed with the operations, in the order, of ``stats._describe_array``'s numpy
     code, so the two agree bit for bit.
     """
     nq = quantiles.size
-    bins = edges.shape[1] - 1
-    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins))
+    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
+    hist = np.zeros((sizes.size, bins), np.int64)
     for k in range(sizes.size):
         n = sizes[k]
         f = block[starts[k] : starts[k] + n]
@@ -362,7 +403,10 @@ def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: 
             qs[j] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
         iqr = qs[4] - qs[2]
         fence_lo, fence_hi = qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
-        below = np.searchsorted(s, edges[k])
+        edges = row[SMALL_FIELDS + nq :]
+        for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
+            edges[i] = (firsts[k] + np.float64(i)) * widths[k]
+        below = np.searchsorted(s, edges)
         mean = _np_sum(f) / n
         d = f - mean
         d2 = d * d
@@ -380,7 +424,8 @@ def describe_small(block, ordered, starts, sizes, edges, quantiles):  # pragma: 
         row[0], row[1], row[2], row[3] = mean, s2 / n, m3, m4
         row[4] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
         row[5], row[6], row[7], row[8] = zeros, out3, out6, outiqr
+        row[9], row[10] = s[0], s[n - 1]
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
-            row[SMALL_FIELDS + nq + i] = below[i + 1] - below[i]
-    return out
+            hist[k, i] = below[i + 1] - below[i]
+    return out, hist

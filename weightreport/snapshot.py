@@ -55,6 +55,9 @@ class SnapshotTaker:
                 piece = dist.local_piece(p.detach())[0]
                 self._init[n] = init[n].to(piece.device, torch.float32).reshape(-1)
         self._prev: dict[str, torch.Tensor] | None = None
+        self._prev_np: dict[str, np.ndarray] | None = None  # numpy views of the CPU buffers
+        self._init_np: dict[str, np.ndarray] = {}
+        self._traj_columns: dict[tuple, tuple] = {}  # the trajectories table's fixed columns
         self._modules: dict[str, nn.Module] | None = None
         self._split: SplitStats | None = None  # under torch.distributed
 
@@ -140,7 +143,11 @@ class SnapshotTaker:
         names = [n for n, w in flats.items() if self._compiled(n, w)]
         if not names or not kernels.can_share():
             return None
-        job = kernels.helper().submit(lambda: {n: self._norms(n, flats[n]).numpy() for n in names})
+        if self._prev_np is None:  # the buffers live as long as this taker: view them once
+            self._prev_np = {n: t.numpy() for n, t in self._prev.items()}
+            self._init_np = {n: t.numpy() for n, t in self._init.items() if t.device.type == "cpu"}
+        work = [(n, flats[n].numpy(), self._prev_np[n], self._init_np.get(n)) for n in names]
+        job = kernels.helper().submit(_distances, work)
         return names, sum(flats[n].numel() for n in names) // 2, job  # half the cost of an element described
 
     def _entries(self, local, captured, watched):
@@ -264,11 +271,18 @@ class SnapshotTaker:
 
     def _trajectory_table(self, step: int, traj: list[tuple[str, np.ndarray]]) -> pa.Table:
         """The trajectories table's rows, one per recorded element, built as columns."""
-        sizes = [len(vals) for _, vals in traj]
+        names = tuple(name for name, _ in traj)
+        fixed = self._traj_columns.get(names)
+        if fixed is None:  # the same every snapshot: built once
+            sizes = [len(vals) for _, vals in traj]
+            fixed = (sum(sizes), pa.array(np.repeat(names, sizes)),
+                     pa.array(np.concatenate([self._traj[name] for name in names]).astype(np.int64)))
+            self._traj_columns = {names: fixed}
+        total, tensors, indices = fixed
         return pa.table({
-            "step": pa.array(np.full(sum(sizes), step, dtype=np.int64)),
-            "tensor": pa.array(np.repeat([name for name, _ in traj], sizes)),
-            "index": pa.array(np.concatenate([self._traj[name] for name, _ in traj]).astype(np.int64)),
+            "step": pa.array(np.full(total, step, dtype=np.int64)),
+            "tensor": tensors,
+            "index": indices,
             "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
         }, schema=SCHEMAS["trajectories"])
 
@@ -295,6 +309,16 @@ class SnapshotTaker:
         """After the first snapshot, keep its weights (local pieces) as the previous ones."""
         if self._prev is None:
             self._prev = {n: piece.reshape(-1).float().clone() for n, (piece, _sharded) in local.items()}
+
+
+def _distances(work) -> dict[str, np.ndarray]:
+    """The compiled update norms of ``SnapshotTaker._norms`` for (name, w, prev, init or None)
+    numpy arrays, on the helper thread: name → ‖w − prev‖², ‖prev‖², ‖w − w₀‖²; then prev := w."""
+    out = {}
+    for name, w, prev, init in work:
+        d_prev, prev_sq, d_init = kernels.distances(w, prev, w if init is None else init)
+        out[name] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
+    return out
 
 
 def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:

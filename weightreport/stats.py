@@ -7,14 +7,18 @@ one sort gives the range, the histogram, the percentiles (numpy's own interpolat
 and the threshold counts. Large tensors are described where they live:
 - on an accelerator (and on a CPU without numba) with torch ops that never wait for
   the host (``stats_torch.py``); their numbers join the small tensors' transfer;
-- on the CPU with compiled kernels (``kernels.py``): range, moments, histogram and
-  threshold counts, about half of the tensors on a helper thread while this one does
-  the small tensors.
+- on the CPU with compiled kernels (``kernels.py``): range and moments in one pass,
+  the histogram with the 3σ, 6σ and zero counts in a second, and the IQR fences read
+  off the histogram (a third pass only where a fence falls in an occupied bin).
+  This thread describes the small tensors, then joins a helper thread in taking the
+  large ones from one queue, largest first.
 
 The maths for a large tensor ``x`` with ``n`` finite values:
 - ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
   shifted by an estimate ``c`` of its mean; the sums ``S1..S4`` of the shifted values'
-  powers are corrected for ``S1`` on the host in float64.
+  powers are corrected for ``S1`` on the host in float64. On the CPU ``s`` and ``c``
+  come from a strided sample, checked against the range afterwards (a second pass
+  only where the sample missed the peak by more than 2**24).
 - Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
   never float32 (which stops counting at 2**24).
 - Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the
@@ -27,6 +31,7 @@ The maths for a large tensor ``x`` with ``n`` finite values:
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
@@ -50,6 +55,7 @@ SMALL = 16384
 """Tensors up to this many elements are described exactly on the host."""
 
 _EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _QF = np.array([q / 100.0 for q in QUANTILES])
 _QF_LIST = _QF.tolist()
@@ -74,8 +80,8 @@ def describe(
         bins: histogram bins per tensor.
         extras: other tensors the caller needs on the host (norms, trajectory values,
             per-channel vectors); they ride along with the transfer.
-        helper_load: work already queued on ``kernels.helper()``, in large-tensor elements,
-            so that the split between the threads stays even.
+        helper_load: unused: the threads now share the large tensors as each comes free
+            (it was the helper's queued work, for a static split); kept for callers.
 
     Returns:
         One ``Description`` per tensor, in order, and each extra as a flat float64 array.
@@ -85,10 +91,9 @@ def describe(
     large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
     compiled = [i for i in large if _compiled(flats[i], bins)]
     queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
-    extra_flats = [flat(e).double() for e in extras]
+    extra_flats = [flat(e) for e in extras]
     # The one transfer: extras, small tensors, and every queued tensor's numbers.
-    host = _to_host([*extra_flats, *(flats[i].double() for i in small),
-                     *(q.values for q in queued.values())])
+    host = _to_host([*extra_flats, *(flats[i] for i in small), *(q.values for q in queued.values())])
     out: list[Description | None] = [None] * len(flats)
     extra_values = []
     pos = 0
@@ -103,20 +108,27 @@ def describe(
         # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
         out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
         pos += q.values.numel()
-    # On the CPU a second thread takes about half of the compiled tensors while this one
-    # describes the small ones and the rest: the kernels release the GIL.
-    helper, theirs = None, []
-    mine = list(range(len(compiled)))
-    if len(compiled) > 1 and kernels.can_share():
-        mine, theirs = _share([flats[i].numel() for i in compiled], sizes, helper_load)
-        helper = kernels.helper().submit(lambda: [_describe_compiled(flats[compiled[k]], bins) for k in theirs])
+    # On the CPU the helper thread (once through the work queued before, the update
+    # norms) and this one (once through the small tensors) take the compiled tensors
+    # from one queue, largest first: the kernels release the GIL, and whichever thread
+    # is free takes the next, so neither waits long for the other.
+    queue = iter(sorted(compiled, key=lambda i: -flats[i].numel()))
+    lock = threading.Lock()
+
+    def work() -> list[tuple[int, Description]]:
+        done = []
+        while True:
+            with lock:
+                i = next(queue, None)
+            if i is None:
+                return done
+            done.append((i, _describe_compiled(flats[i], bins)))
+
+    helper = kernels.helper().submit(work) if len(compiled) > 1 and kernels.can_share() else None
     for i, d in zip(small, describe_arrays(small_block, sizes, bins), strict=True):
         out[i] = d
-    for k in mine:
-        out[compiled[k]] = _describe_compiled(flats[compiled[k]], bins)
-    if helper is not None:
-        for k, d in zip(theirs, helper.result(), strict=True):
-            out[compiled[k]] = d
+    for i, d in [*work(), *(helper.result() if helper is not None else ())]:
+        out[i] = d
     return out, extra_values  # type: ignore[return-value]
 
 
@@ -125,39 +137,20 @@ def _compiled(x: torch.Tensor, bins: int) -> bool:
     return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
 
 
-_SMALL_COST = (25_000, 8)
-"""A small tensor costs about as much as this many large-tensor elements, plus this many
-per element of its own: per-tensor overhead dominates (``describe_arrays`` takes about
-17 µs a tensor; a large tensor's kernels about 0.75 ns an element)."""
-
-
-def _share(sizes: list[int], small: list[int], helper_load: int = 0) -> tuple[list[int], list[int]]:
-    """Indices of the large tensors for this thread and for the helper, balancing the work.
-
-    This thread also has the small tensors; the largest tensors are dealt first, each
-    to the side with less work so far.
-    """
-    mine, theirs = [], []
-    per_tensor, per_element = _SMALL_COST
-    load_mine, load_theirs = len(small) * per_tensor + sum(small) * per_element, helper_load
-    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
-        if load_theirs <= load_mine:
-            theirs.append(k)
-            load_theirs += sizes[k]
-        else:
-            mine.append(k)
-            load_mine += sizes[k]
-    return mine, theirs
-
-
 def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
-    """Concatenate 1-D float64 tensors and bring them to the host, one transfer per device."""
+    """Concatenate detached 1-D float tensors as float64 on the host, one transfer per device.
+
+    On the CPU numpy concatenates and widens in one call (``torch.cat`` of dozens of
+    small tensors cost ten times more).
+    """
     if not parts:
         return np.empty(0)
     devices = {p.device for p in parts}
+    if devices == {torch.device("cpu")}:
+        return np.concatenate([p.numpy() for p in parts], dtype=np.float64)
     if len(devices) == 1:
-        return torch.cat(parts).cpu().numpy()
-    return np.concatenate([p.cpu().numpy() for p in parts])  # model spread over devices
+        return torch.cat([p.double() for p in parts]).cpu().numpy()
+    return np.concatenate([p.cpu().numpy() for p in parts], dtype=np.float64)  # model spread over devices
 
 
 # --- small tensors: exact, on the host ---------------------------------------------------
@@ -180,39 +173,49 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
     With numba, one compiled call describes every all-finite piece, repeating
     numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
     """
-    starts = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
-    pieces = [block[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+    starts = list(accumulate(sizes, initial=0))[:-1]
     if not kernels.AVAILABLE:
-        return [describe_array(p, bins) for p in pieces]
-    ordered = [np.sort(p) for p in pieces]  # NaN sorts last: the ends tell whether all are finite
-    grids = {k: histogram_grid(float(s[0]), float(s[-1]), bins) for k, s in enumerate(ordered)
-             if s.size and math.isfinite(s[0]) and math.isfinite(s[-1])}
-    out = [describe_array(p, bins) if k not in grids else None for k, p in enumerate(pieces)]
-    if not grids:
-        return out  # type: ignore[return-value]
-    keys = list(grids)
-    rows = kernels.describe_small(
-        np.concatenate([pieces[k] for k in keys]), np.concatenate([ordered[k] for k in keys]),
-        np.cumsum([0, *(sizes[k] for k in keys[:-1])]), np.asarray([sizes[k] for k in keys]),
-        np.asarray([grids[k].edges for k in keys]), _QV_ARRAY)
+        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+    ordered = block.copy()
+    for a, n in zip(starts, sizes, strict=True):
+        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
+    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    keys, grids, out = [], [], []
+    j = 0
+    for k, n in enumerate(sizes):
+        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
+            keys.append(k)
+            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
+            out.append(None)
+        else:
+            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
+        j += n > 0
+    if not keys:
+        return out
+    if len(keys) < len(sizes):
+        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
+        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
+    mine = [sizes[k] for k in keys]
+    rows, counts = kernels.describe_small(
+        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
+        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
     fixed = kernels.SMALL_FIELDS + len(QUANTILES)
-    for k, head, counts in zip(keys, rows[:, :fixed].tolist(),
-                               rows[:, fixed:].astype(np.int64).tolist(), strict=True):
-        out[k] = _small_description(head, counts, ordered[k], grids[k])
-    return out  # type: ignore[return-value]
+    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
+        out[k] = _small_description(row[:fixed], hist, row[fixed:], sizes[k])
+    return out
 
 
-def _small_description(values: list[float], counts: list[int], s: np.ndarray, grid: Grid) -> Description:
-    """A ``Description`` from one row of ``kernels.describe_small`` and the piece's sorted values."""
-    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr = values[: kernels.SMALL_FIELDS]
-    lo, hi, n = float(s[0]), float(s[-1]), s.size
+def _small_description(values: list[float], counts: list[int], edges: list[float], n: int) -> Description:
+    """A ``Description`` from one row of ``kernels.describe_small``."""
+    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels.SMALL_FIELDS]
     stats = {
         "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
         **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
         **percentile_columns(values[kernels.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
         "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
     }
-    return Description(stats, grid.edges, counts)
+    return Description(stats, edges, counts)
 
 
 def _describe_array(x: np.ndarray, bins: int) -> Description:
@@ -290,14 +293,14 @@ def _sorted_percentiles(s: np.ndarray) -> list[float]:
     return out
 
 
-def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
+def quantiles_from_counts(counts: np.ndarray | list[int], grid: Grid, n: int) -> np.ndarray:
     """Percentiles interpolated from histogram counts, each within one bin of exact.
 
     The values of a bin are taken as spread evenly over it; rank positions are
     numpy's linear ones, ``q * (n - 1)``. Plain Python over the bins' cumulative
     counts: for seven quantiles that is several times faster than numpy's calls.
     """
-    c = [int(v) for v in counts]
+    c = counts if isinstance(counts, list) else [int(v) for v in counts]
     cum = list(accumulate(c))
     last = grid.bins - 1
 
@@ -322,47 +325,119 @@ def quantiles_from_counts(counts: np.ndarray, grid: Grid, n: int) -> np.ndarray:
 def _describe_compiled(x: torch.Tensor, bins: int) -> Description:
     """One large CPU tensor described with the compiled kernels (``kernels.py``).
 
-    Five passes: range (numpy's SIMD min and max: a parallel torch op would leave its
-    OpenMP workers spinning on the core the helper thread needs), moments, histogram
-    and threshold counts; a sixth compacts the finite values where NaN or Inf occur.
+    Two passes, three where it must: range and moments together (the scale and shift
+    come from a sample); the histogram with the 3σ, 6σ and zero counts, whose
+    thresholds the moments give; and the IQR fences, which need the histogram's
+    percentiles, counted from the histogram alone unless a fence falls in an
+    occupied bin. Where NaN or Inf occur, the finite values are compacted and the
+    first pass repeated.
     """
     a = x.numpy()
     numel = a.size
     head = {"numel": numel, "count": numel, "nan_count": 0, "inf_count": 0}
-    lo, hi = float(a.min()), float(a.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: compact the finite values
+    sample = a[:: max(1, numel // 4096)]
+    peak = float(np.abs(sample).max())
+    first = _range_moments(a, peak) if math.isfinite(peak) else None
+    if first is None:  # rare: compact the finite values
         nan_count = int(np.isnan(a).sum())
         a = a[np.isfinite(a)]
         head.update(nan_count=nan_count, inf_count=numel - nan_count - a.size)
         if a.size == 0:
             return empty_description(head, bins)
-        lo, hi = float(a.min()), float(a.max())
-    grid = histogram_grid(lo, hi, bins)
-    peak = max(abs(lo), abs(hi))
-    scale = math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+        first = _range_moments(a, float(np.abs(a[:: max(1, a.size // 4096)]).max()))
+    lo, hi, scale, shift, sums = first
+    if not scale <= _scale_of(max(-lo, hi)) <= scale * _SCALE_SLACK:  # the sample misjudged the peak
+        _, _, scale, shift, sums = _range_moments(a, max(-lo, hi))
     n = a.size
-    far = max(scale, grid.width) > 2.0**100 or min(scale, grid.width) < 2.0**-100
-    if a.dtype == np.float32 and (far or abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32):
-        a = a.astype(np.float64)  # keep the scalings and bin indices exact
-    sample = a[:: max(1, n // 4096)]
-    # The kernel subtracts the shift in the array's dtype: round it to that first.
-    shift = float(a.dtype.type(np.sum(sample / scale, dtype=np.float64) / sample.size))  # no overflow
-    b, pre = a, 1.0
-    if not math.isfinite(1.0 / min(scale, grid.width)):  # subnormal values: 1/width overflows
-        b, pre = a * 2.0**600, 2.0**600
-    sums = kernels.moments(b, 1.0 / (scale * pre), shift)
+    grid = histogram_grid(lo, hi, bins)
     delta = sums[0] / n
     mean = (shift + delta) * scale
     sigma = math.sqrt(max(sums[1] / n - delta * delta, 0.0)) * scale
-    counts = kernels.histogram(b, 1.0 / (grid.width * pre), grid.first_index, grid.bins)
+    h, pre = _exact_for(a, grid.width, abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32)
+    below3, above3 = _outside(mean - 3 * sigma, mean + 3 * sigma, h)
+    below6, above6 = _outside(mean - 6 * sigma, mean + 6 * sigma, h)
+    counts, out3, out6, zeros = kernels.histogram(h, 1.0 / (grid.width * pre), grid.first_index, grid.bins,
+                                                  below3 * pre, above3 * pre, below6 * pre, above6 * pre)
+    counts = counts.tolist()
     qs = np.clip(quantiles_from_counts(counts, grid, n), lo, hi)
     fence_lo, fence_hi = _iqr_fences(qs)
-    out3, out6, outiqr, zeros = kernels.threshold_counts(
-        a, *_outside(mean - 3 * sigma, mean + 3 * sigma, a),
-        *_outside(mean - 6 * sigma, mean + 6 * sigma, a), *_outside(fence_lo, fence_hi, a),
-    )
-    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts.tolist(),
+    below, above = _outside(fence_lo, fence_hi, a)
+    outiqr = _outside_from_counts(counts, grid, lo, hi, float(below), float(above))
+    if outiqr is None:  # a fence falls in an occupied bin: count exactly
+        outiqr = kernels.outside(a, below, above)
+    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts,
                              zeros, (out3, out6, outiqr))
+
+
+_SCALE_SLACK = 2.0**24
+"""The moments' scale may lie this far below the peak's power of two: shifted values up
+to 2**24 keep a block's float32 sum of fourth powers far from overflow."""
+
+_KEYS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _scale_of(peak: float) -> float:
+    """The power of two at or just above ``peak`` (1 for 0): dividing by it is exact."""
+    return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+
+
+def _exact_for(a: np.ndarray, unit: float, wide: bool = False) -> tuple[np.ndarray, float]:
+    """``a`` ready for exact arithmetic in units of the power of two ``unit``: ``(b, pre)``, ``b = a * pre``.
+
+    float32 values are widened where ``unit`` is far from 1 (or ``wide``); float64
+    values whose ``1 / unit`` would overflow (subnormal units) are premultiplied by
+    2**600. Both exact; both rare.
+    """
+    b, pre = a, 1.0
+    if a.dtype == np.float32 and (wide or not 2.0**-100 <= unit <= 2.0**100):
+        b = a.astype(np.float64)
+    if not math.isfinite(1.0 / unit):
+        b, pre = b * 2.0**600, 2.0**600
+    return b, pre
+
+
+def _range_moments(a: np.ndarray, peak: float) -> tuple[float, float, float, float, tuple] | None:
+    """Min, max, scale, shift and shifted sums ``S1..S4`` in one pass; None where a value is not finite.
+
+    The scale is the power of two of ``peak`` (a sample's, first); the shift, in
+    units of the scale, is the sample's mean rounded to the array's dtype, as the
+    kernel subtracts it in that dtype.
+    """
+    scale = _scale_of(peak)
+    b, pre = _exact_for(a, scale)
+    sample = b[:: max(1, b.size // 4096)]
+    shift = float(b.dtype.type(np.sum(sample / (scale * pre), dtype=np.float64) / sample.size))  # no overflow
+    lo, hi, *sums = kernels.range_moments(b, b.view(_KEYS[b.dtype]), 1.0 / (scale * pre), shift)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return lo / pre, hi / pre, scale, shift, sums
+
+
+def _outside_from_counts(counts: list[int], grid: Grid, lo: float, hi: float,
+                         below: float, above: float) -> int | None:
+    """The count of ``v < below or v > above`` from the histogram alone, or None where it cannot tell.
+
+    Bin edges are exact, so every value of a bin lies on one side of a threshold,
+    except in the bin that holds the threshold: None where that bin is occupied (and
+    the threshold is not its lower edge). ``below <= above`` or, rounded apart by
+    ``_outside``, with no value of the dtype between them: no value counts twice.
+    """
+    total = 0
+    if below > hi:
+        total += sum(counts)
+    elif below > lo:
+        k = int(math.floor(below / grid.width) - grid.first_index)
+        if counts[k] and (grid.first_index + k) * grid.width != below:
+            return None
+        total += sum(counts[:k])
+    if above < lo:
+        total += sum(counts)
+    elif above < hi:
+        k = int(math.floor(above / grid.width) - grid.first_index)
+        if counts[k]:
+            return None
+        total += sum(counts[k + 1 :])
+    return total
 
 
 def _iqr_fences(qs):
@@ -379,12 +454,14 @@ def _outside(below, above, like):
     the comparison dtype gives exactly the answer of comparing in real arithmetic.
     ``like`` is the float32 or float64 array or tensor to be compared.
     """
-    wide = like.dtype in (np.float64, torch.float64)
     below, above = float(below), float(above)
-    if wide:
+    if like.dtype == (np.float64 if isinstance(like, np.ndarray) else torch.float64):
         return np.float64(below), np.float64(above)
-    with np.errstate(over="ignore"):  # beyond float32's range a threshold becomes ±inf, as it should
+    if abs(below) < _FLOAT32_MAX and abs(above) < _FLOAT32_MAX:  # no overflow (nor errstate's cost)
         b, a = np.float32(below), np.float32(above)
+    else:
+        with np.errstate(over="ignore"):  # beyond float32's range a threshold becomes ±inf, as it should
+            b, a = np.float32(below), np.float32(above)
     if float(b) < below:  # compare as float64: numpy would round a Python float to float32
         b = np.nextafter(b, np.float32(np.inf))
     if float(a) > above:
