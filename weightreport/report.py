@@ -81,6 +81,10 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
     if html_path.exists() and html_path.is_dir():
         msg = f"{html_path} is a directory; pass a file name such as {html_path / 'report.html'}"
         raise WeightReportError(msg)
+    if html_path.suffix.lower() == ".pdf":  # HTML written under a .pdf name would not open
+        msg = (f"{html_path} names the HTML report but ends in .pdf; for a PDF pass "
+               f"--pdf {html_path} (in Python, pdf={str(html_path)!r})")
+        raise WeightReportError(msg)
     pdf_path = None
     if pdf is True:
         pdf_path = html_path.with_suffix(".pdf")

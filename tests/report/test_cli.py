@@ -41,6 +41,15 @@ def test_unwritable_output(tiny_run, tmp_path, capsys):
     assert "cannot write" in err and err.count("\n") == 1
 
 
+def test_html_output_named_pdf(tiny_run, tmp_path, capsys):
+    """``-o report.pdf`` would write HTML under a PDF name: exit 2, one line, nothing written."""
+    out = tmp_path / "report.pdf"
+    assert main(["build", str(tiny_run), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--pdf" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
 def test_no_traceback_subprocess(tmp_path):
     """The installed entry point prints no traceback for bad input."""
     proc = subprocess.run([sys.executable, "-m", "weightreport.cli", "build", str(tmp_path / "missing")],
