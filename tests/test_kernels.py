@@ -148,3 +148,17 @@ def test_reading_and_reporting_do_not_load_numba():
         "print('numba' in sys.modules)\n"
     )
     assert _printed_by(code) == ["False", "True"]
+
+
+@pytest.mark.parametrize("n", [257, 70_001, 1_179_648])
+def test_fused_norms_equal_range_moments_and_distances(n):
+    """``range_moments_distances`` gives ``range_moments`` and ``distances`` bit for bit, and copies into prev."""
+    rng = np.random.default_rng(n)
+    x = (rng.normal(0.001, 0.02, n)).astype(np.float32)
+    prev = (x + rng.normal(0, 1e-3, n)).astype(np.float32)
+    init = rng.normal(0, 0.02, n).astype(np.float32)
+    p1, p2 = prev.copy(), prev.copy()
+    want = (*kernels.range_moments(x, _keys(x), 32.0, 0.001), *kernels.distances(x, p1, init))
+    got = kernels.range_moments_distances(x, _keys(x), 32.0, 0.001, p2, init)
+    assert got == want
+    assert (p2 == x).all() and (p1 == p2).all()
