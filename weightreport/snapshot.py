@@ -1,7 +1,9 @@
 """One snapshot: gather the tensors, describe them in one go, and lay out table rows.
 
-In one process, everything reaches the host through ``stats.describe`` (one batched
-transfer; on the CPU the update norms run on the helper thread meanwhile). Under
+In one process, everything reaches the host through one ``stats.Batch`` (one batched
+transfer; on the CPU the large tensors start on the helper thread while this one
+gathers the extras, and the update norms of large float32 weights are fused into
+their first pass). Under
 torch.distributed every rank takes part: sharded parameters (FSDP2) and each rank's
 activations are described as wholes by ``split_stats.SplitStats``, whose one
 collective per snapshot also carries the per-parameter norms, trajectory values,
@@ -23,7 +25,7 @@ from weightreport import kernels
 from weightreport.hooks import Captured, count_units
 from weightreport.schema import SCHEMAS
 from weightreport.split_stats import SplitStats
-from weightreport.stats import describe, workspace
+from weightreport.stats import SMALL, Batch, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 
@@ -83,13 +85,14 @@ class SnapshotTaker:
         # Each parameter's local piece, once: for a Partial DTensor it costs a collective.
         local = {name: dist.local_piece(p.detach()) for name, p in self.params}
         entries = self._entries(local, captured, watched if spread else None)
-        # In one process on the CPU the update norms (memory-bound) run on the helper thread
-        # while this one starts on the statistics; under torch.distributed they are summed.
-        early = None if spread else self._norms_beside(local)
+        # In one process on the CPU the update norms of large float32 weights are fused
+        # into their statistics' first pass; under torch.distributed they are summed.
+        fused = {} if spread else self._fused(entries)
+        pieces = [e[2] for e in entries]
+        batch = None if spread else Batch(pieces, self.bins, fused)  # starts the large tensors
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own,
-                              skip_norms=set(early[0]) if early else set())
-        pieces = [e[2] for e in entries]
+                              skip_norms={entries[i][0] for i in fused})
         units = {name: (cap.units[0], cap.units[2]) for name, cap in captured.items()
                  if cap.units is not None}
         if spread:  # the sums and maxima ride on the statistics' collective
@@ -105,11 +108,9 @@ class SnapshotTaker:
             context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
                            values=dict(zip(layout, values, strict=True)), units=units)
             return self._rows_of(done)
-        descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own],
-                                        helper_load=early[1] if early else 0)
+        layout += [("norms", entries[i][0]) for i in fused]
+        descriptions, values = batch.finish([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
-        if early:
-            values.update({("norms", n): v for n, v in early[2].result().items()})
         self._remember(local)
         return self._rows(step, entries, descriptions, values, units)
 
@@ -132,23 +133,22 @@ class SnapshotTaker:
         return self._rows(context["step"], context["entries"], descriptions, context["values"],
                           context["units"])
 
-    def _norms_beside(self, local):
-        """Start the compiled update norms on the helper thread.
-
-        Returns:
-            (names, their elements, a future of name → float64 array of the three squares),
-            or None where no norm runs compiled (the first snapshot, an accelerator, no numba).
-        """
-        flats = {n: piece.float().reshape(-1) for n, (piece, _sharded) in local.items()}
-        names = [n for n, w in flats.items() if self._compiled(n, w)]
-        if not names or not kernels.can_share():
-            return None
+    def _fused(self, entries) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Entry index → (previous, initial values) of the weights whose update norms
+        ``describe`` fuses into its compiled pass: large float32 CPU ones, after the first snapshot."""
+        if self._prev is None or not kernels.AVAILABLE or self.bins > kernels.MAX_BINS:
+            return {}
         if self._prev_np is None:  # the buffers live as long as this taker: view them once
-            self._prev_np = {n: t.numpy() for n, t in self._prev.items()}
+            self._prev_np = {n: t.numpy() for n, t in self._prev.items() if t.device.type == "cpu"}
             self._init_np = {n: t.numpy() for n, t in self._init.items() if t.device.type == "cpu"}
-        work = [(n, flats[n].numpy(), self._prev_np[n], self._init_np.get(n)) for n in names]
-        job = kernels.helper().submit(_distances, work)
-        return names, sum(flats[n].numel() for n in names) // 2, job  # half the cost of an element described
+        fused = {}
+        for i, (name, kind, piece, _sharded, numel) in enumerate(entries):
+            if kind != "param":
+                break  # the parameters come first
+            if (numel > SMALL and piece.dtype == torch.float32 and piece.device.type == "cpu"
+                    and name in self._prev_np and piece.numel() == numel):
+                fused[i] = (self._prev_np[name], self._init_np.get(name))
+        return fused
 
     def _entries(self, local, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
@@ -309,16 +309,6 @@ class SnapshotTaker:
         """After the first snapshot, keep its weights (local pieces) as the previous ones."""
         if self._prev is None:
             self._prev = {n: piece.reshape(-1).float().clone() for n, (piece, _sharded) in local.items()}
-
-
-def _distances(work) -> dict[str, np.ndarray]:
-    """The compiled update norms of ``SnapshotTaker._norms`` for (name, w, prev, init or None)
-    numpy arrays, on the helper thread: name → ‖w − prev‖², ‖prev‖², ‖w − w₀‖²; then prev := w."""
-    out = {}
-    for name, w, prev, init in work:
-        d_prev, prev_sq, d_init = kernels.distances(w, prev, w if init is None else init)
-        out[name] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
-    return out
 
 
 def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:
