@@ -65,13 +65,14 @@ def test_range_is_not_finite_where_a_value_is_not(dtype, bad):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [3, 2048, 2049, 100_003])
-def test_histogram_equals_numpy_histogram(dtype, n):
-    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin; the threshold
-    and zero counts beside them equal numpy's."""
+@pytest.mark.parametrize("bins", [2, 7, 64, 65, 300])
+def test_histogram_equals_numpy_histogram(dtype, n, bins):
+    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin (counted by pairs up
+    to 64 bins, one by one above); the threshold and zero counts beside them equal numpy's."""
     rng = np.random.default_rng(n)
     x = np.concatenate([rng.standard_t(3, n), [0.0, -0.0]]).astype(dtype)
     x[::17] = 0.0
-    grid = histogram_grid(float(x.min()), float(x.max()), 64)
+    grid = histogram_grid(float(x.min()), float(x.max()), bins)
     t = [dtype(v) for v in (-1.5, 1.4, -3.0, 2.9)]
     got, out3, out6, zeros = kernels.histogram(x, 1.0 / grid.width, grid.first_index, grid.bins, *t)
     assert got.dtype == np.int64

@@ -281,6 +281,8 @@ def histogram(x, inv_width, first_index, bins, below3, above3, below6, above6): 
     loop that vectorises, then the indices are counted into four interleaved
     sub-histograms.
     """
+    if bins * bins <= _PAIR_CELLS:
+        return _histogram_pairs(x, inv_width, first_index, bins, below3, above3, below6, above6)
     inv_width = x.dtype.type(inv_width)
     first_index = x.dtype.type(first_index)
     zero = x.dtype.type(0)
@@ -323,6 +325,77 @@ def histogram(x, inv_width, first_index, bins, below3, above3, below6, above6): 
     for j in range(4 * bins):
         counts[j % bins] += np.int64(sub[j])
     return counts, int(o3), int(o6), int(oz)
+
+
+_PAIR_CELLS = 4096
+"""``histogram`` counts pairs of consecutive values where ``bins * bins`` is at most this
+(64 bins): two sub-histograms of 4096 uint32 cells, 32 KiB, stay in L1."""
+
+
+@_jit(_FAST)
+def _histogram_pairs(x, inv_width, first_index, bins, below3, above3, below6, above6):  # pragma: no cover
+    """``histogram`` for ``bins * bins <= _PAIR_CELLS``: one scatter per pair of values.
+
+    Each pair of consecutive indices ``(i, j)`` is counted in cell ``i * bins + j`` of
+    a pair histogram (two interleaved ones, as ``histogram`` interleaves four); its
+    row sums and column sums are then the counts of the first and the second values
+    of the pairs. Half the scatters, which are what the single-value histogram waits on.
+    """
+    inv_width = x.dtype.type(inv_width)
+    first_index = x.dtype.type(first_index)
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    idx = np.empty(_HIST_BLOCK, np.uint16)
+    pair = np.empty(_HIST_BLOCK // 2, np.uint16)
+    cells = bins * bins
+    sub = np.zeros(2 * cells, np.uint32)  # at most 2**30 pairs per cell between flushes
+    inc = np.uint32(1)
+    counts = np.zeros(bins, np.int64)
+    o3 = o6 = oz = 0.0
+    for start in range(0, x.size, _HIST_BLOCK):
+        xb = x[start : start + _HIST_BLOCK]
+        m = xb.size
+        a3 = a6 = az = zero  # at most 2 * _HIST_BLOCK: exact in float32
+        for i in range(m):
+            v = xb[i]
+            idx[i] = np.uint16(np.int32(np.floor(v * inv_width) - first_index))
+            a3 += one if v < below3 else zero
+            a3 += one if v > above3 else zero
+            a6 += one if v < below6 else zero
+            a6 += one if v > above6 else zero
+            az += one if v == zero else zero
+        o3 += a3
+        o6 += a6
+        oz += az
+        h = m // 2
+        for i in range(h):
+            pair[i] = np.uint16(idx[2 * i] * bins + idx[2 * i + 1])
+        i = 0
+        while i + 2 <= h:
+            sub[np.uint32(pair[i])] += inc
+            sub[cells + np.uint32(pair[i + 1])] += inc
+            i += 2
+        if i < h:
+            sub[np.uint32(pair[i])] += inc
+        if m % 2:
+            counts[idx[m - 1]] += 1
+        if (start // _HIST_BLOCK) % _FLUSH_BLOCKS == _FLUSH_BLOCKS - 1:
+            _add_pair_margins(sub, bins, counts)
+    _add_pair_margins(sub, bins, counts)
+    return counts, int(o3), int(o6), int(oz)
+
+
+@_jit(_FAST)
+def _add_pair_margins(sub, bins, counts):  # pragma: no cover - compiled
+    """Add the row and column sums of ``_histogram_pairs``' pair histograms to ``counts``; zero them."""
+    for start in range(0, sub.size, bins):
+        row = sub[start : start + bins]
+        total = np.int64(0)
+        for b in range(bins):
+            total += np.int64(row[b])
+            counts[b] += np.int64(row[b])
+            row[b] = 0
+        counts[(start // bins) % bins] += total
 
 
 @_jit(_FAST)
