@@ -163,3 +163,14 @@ def test_fused_norms_equal_range_moments_and_distances(n):
     got = kernels.range_moments_distances(x, _keys(x), 32.0, 0.001, p2, init)
     assert got == want
     assert (p2 == x).all() and (p1 == p2).all()
+
+
+def test_quick_handoffs_restores_the_switch_interval():
+    """The switch interval is lowered inside ``quick_handoffs`` and restored after it, also after an error."""
+    before = sys.getswitchinterval()
+    with kernels.quick_handoffs():
+        assert sys.getswitchinterval() <= 0.0005
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ZeroDivisionError), kernels.quick_handoffs():
+        1 / 0  # noqa: B018 - the error is the point
+    assert sys.getswitchinterval() == before

@@ -35,10 +35,12 @@ reading runs and building reports never load it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,6 +68,30 @@ def helper() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightreport-kernels")
     return _pool
+
+
+_HANDOFF_S = 0.0005
+"""The interpreter's switch interval while this thread and the helper share kernel work."""
+
+
+@contextlib.contextmanager
+def quick_handoffs():
+    """Lower Python's switch interval (5 ms by default) while the helper thread shares work.
+
+    Between its kernels the helper needs the GIL for a few microseconds; while this
+    thread runs plain Python it would wait up to the whole interval for it. Measured
+    on the reference CNN: a snapshot took about 15 % less. The interval is restored
+    on the way out (it is process-wide: other threads switch more often meanwhile).
+    """
+    old = sys.getswitchinterval()
+    if old <= _HANDOFF_S:
+        yield
+        return
+    sys.setswitchinterval(_HANDOFF_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _stop_helper() -> None:

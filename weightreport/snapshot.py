@@ -85,34 +85,47 @@ class SnapshotTaker:
         # Each parameter's local piece, once: for a Partial DTensor it costs a collective.
         local = {name: dist.local_piece(p.detach()) for name, p in self.params}
         entries = self._entries(local, captured, watched if spread else None)
-        # In one process on the CPU the update norms of large float32 weights are fused
-        # into their statistics' first pass; under torch.distributed they are summed.
-        fused = {} if spread else self._fused(entries)
-        pieces = [e[2] for e in entries]
-        batch = None if spread else Batch(pieces, self.bins, fused)  # starts the large tensors
+        if not spread:
+            with kernels.quick_handoffs():
+                return self._take_here(step, model, captured, local, entries)
         sums, maxes, mins, own = [], [], [], []
-        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own,
+        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own)
+        units = self._units(captured)
+        # The sums and maxima ride on the statistics' collective.
+        if self._split is None:
+            self._split = SplitStats(self.bins)
+        context: dict = {}
+        done, sums, merged = self._split.exchange(
+            [e[2] for e in entries], [e[3] for e in entries], sums,
+            [*maxes, *(-m for m in mins)], context)  # a min is the max of the negated values
+        maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
+        values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
+        self._remember(local)
+        context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
+                       values=dict(zip(layout, values, strict=True)), units=units)
+        return self._rows_of(done)
+
+    def _take_here(self, step, model, captured, local, entries) -> dict[str, list]:
+        """``take`` in one process: one ``Batch``, started before the extras are gathered.
+
+        On the CPU the update norms of large float32 weights are fused into their
+        statistics' first pass (``_fused``).
+        """
+        fused = self._fused(entries)
+        batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
+        sums, maxes, mins, own = [], [], [], []
+        layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
                               skip_norms={entries[i][0] for i in fused})
-        units = {name: (cap.units[0], cap.units[2]) for name, cap in captured.items()
-                 if cap.units is not None}
-        if spread:  # the sums and maxima ride on the statistics' collective
-            if self._split is None:
-                self._split = SplitStats(self.bins)
-            context: dict = {}
-            done, sums, merged = self._split.exchange(
-                pieces, [e[3] for e in entries], sums,
-                [*maxes, *(-m for m in mins)], context)  # a min is the max of the negated values
-            maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
-            values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
-            self._remember(local)
-            context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
-                           values=dict(zip(layout, values, strict=True)), units=units)
-            return self._rows_of(done)
         layout += [("norms", entries[i][0]) for i in fused]
         descriptions, values = batch.finish([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         self._remember(local)
-        return self._rows(step, entries, descriptions, values, units)
+        return self._rows(step, entries, descriptions, values, self._units(captured))
+
+    @staticmethod
+    def _units(captured) -> dict[str, tuple]:
+        """Module → (mode, reach) of the activations whose dead or saturated units are counted."""
+        return {name: (cap.units[0], cap.units[2]) for name, cap in captured.items() if cap.units is not None}
 
     def finish(self) -> dict[str, list]:
         """Rows of the snapshot still waiting for its counts (torch.distributed: one collective)."""
