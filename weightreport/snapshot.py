@@ -51,6 +51,7 @@ class SnapshotTaker:
         self.gradients = gradients
         self._traj = {n: idx for n, idx in trajectories.items() if idx}
         self._traj_t: dict[str, torch.Tensor] = {}
+        self._traj_np: dict[str, np.ndarray] = {}
         self._init = {}
         for n, p in params:
             if n in init:
@@ -113,12 +114,15 @@ class SnapshotTaker:
         """
         fused = self._fused(entries)
         batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
+        here = self._host_values(local, {entries[i][0] for i in fused})
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
-                              skip_norms={entries[i][0] for i in fused})
+                              skip_norms=set(here), skip_trajectories=set(here))
         layout += [("norms", entries[i][0]) for i in fused]
         descriptions, values = batch.finish([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
+        for found in here.values():
+            values.update(found)
         self._remember(local)
         return self._rows(step, entries, descriptions, values, self._units(captured))
 
@@ -163,6 +167,36 @@ class SnapshotTaker:
                 fused[i] = (self._prev_np[name], self._init_np.get(name))
         return fused
 
+    def _host_values(self, local, fused) -> dict[str, dict]:
+        """Update norms and trajectory values of the CPU float32 weights, in numpy, after the first snapshot.
+
+        The same kernel and the same elements as ``_norms`` and ``_trajectory``, without
+        a torch tensor for each (the fused weights' norms come from the ``Batch``).
+
+        Returns:
+            Parameter name → its {("norms" or "trajectory", name): float64 array}.
+        """
+        out: dict[str, dict] = {}
+        if self._prev_np is None:
+            return out
+        for name, _p in self.params:
+            w = local[name][0]
+            if w.device.type != "cpu" or w.dtype != torch.float32 or name not in self._prev_np:
+                continue
+            a = w.reshape(-1).numpy()
+            found = {}
+            if name not in fused:
+                init = self._init_np.get(name)
+                d_prev, prev_sq, d_init = kernels.distances(a, self._prev_np[name], a if init is None else init)
+                found[("norms", name)] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
+            if name in self._traj:
+                idx = self._traj_np.get(name)
+                if idx is None:
+                    idx = self._traj_np[name] = np.asarray(self._traj[name], dtype=np.int64)
+                found[("trajectory", name)] = a[idx].astype(np.float64)
+            out[name] = found
+        return out
+
     def _entries(self, local, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
         entries = []
@@ -186,17 +220,20 @@ class SnapshotTaker:
         return entries
 
     def _extras(self, model, local, captured, entries, rank, spread, sums, maxes, mins, own,
-                skip_norms=frozenset()):
+                skip_norms=frozenset(), skip_trajectories=frozenset()):
         """Fill the lists of tensors to merge by sum, max, min, or keep as rank 0's own.
 
         Args:
             skip_norms: parameters whose norms are being computed elsewhere.
+            skip_trajectories: parameters whose trajectory values are taken elsewhere.
 
         Returns:
             One (what, name) key per tensor, in the order sums, maxes, mins, own.
         """
         keys: dict[str, list] = {"sum": [], "max": [], "min": [], "own": []}
         for name, p in self.params:
+            if name in skip_norms and (name in skip_trajectories or name not in self._traj):
+                continue
             w, sharded = local[name]
             w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
@@ -204,7 +241,7 @@ class SnapshotTaker:
                 squares = self._norms(name, w)
                 sums.append(squares if counts else torch.zeros_like(squares))
                 keys["sum"].append(("norms", name))
-            if name in self._traj:
+            if name in self._traj and name not in skip_trajectories:
                 sums.append(self._trajectory(name, p, w, sharded, counts))
                 keys["sum"].append(("trajectory", name))
         if spread:
@@ -273,7 +310,8 @@ class SnapshotTaker:
             hists.append({"step": step, "tensor": name, "kind": kind,
                           "edges": desc.edges, "counts": desc.counts})
         tables = {"stats": stats, "histograms": hists}
-        traj = [(name, vals) for (what, name), vals in values.items() if what == "trajectory"]
+        traj = [(name, values[("trajectory", name)]) for name, _ in self.params
+                if ("trajectory", name) in values]  # in the parameters' order, wherever taken
         if traj:
             tables["trajectories"] = self._trajectory_table(step, traj)
         bn = [(name, _global_batch(vec, values.get(("bn_batch", name))))
