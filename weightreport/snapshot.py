@@ -15,6 +15,8 @@ last. Only rank 0 gets rows back.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyarrow as pa
 import torch
@@ -290,18 +292,19 @@ class SnapshotTaker:
     def _rows(self, step, entries, descriptions, values, units):
         """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units."""
         stats, hists = [], []
+        summed = any(key[0] == "numel" for key in values)  # activation sizes summed over ranks
         for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions, strict=True):
             if desc is None:  # a split tensor of an abandoned snapshot
                 continue
-            if ("numel", f"{kind}:{name}") in values:
+            if summed and ("numel", f"{kind}:{name}") in values:
                 numel = int(values[("numel", f"{kind}:{name}")][0])
             if kind not in ("param", "grad") and desc.stats["count"] == 0:
                 continue  # a module no rank saw in this snapshot
             row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
-            if kind == "param":
-                diff, prev, dist0 = np.sqrt(values[("norms", name)]).tolist()
-                row["update_ratio"] = None if np.isnan(diff) or prev == 0 else diff / prev
-                row["dist_from_init"] = None if np.isnan(dist0) else dist0
+            if kind == "param":  # math.sqrt and numpy's both round correctly; squares are >= 0 or NaN
+                diff, prev, dist0 = (math.sqrt(v) for v in values[("norms", name)].tolist())
+                row["update_ratio"] = None if math.isnan(diff) or prev == 0 else diff / prev
+                row["dist_from_init"] = None if math.isnan(dist0) else dist0
             if kind == "activation" and ("units", name) in values:
                 mode, reach = units[name]
                 row["units"], row["dead_units"], row["saturated_units"] = count_units(

@@ -112,14 +112,20 @@ class Batch:
                  distances: Mapping[int, tuple[np.ndarray, np.ndarray | None]] | None = None) -> None:
         self.bins = bins
         self.distances = distances or {}
-        self.flats = flats = [flat(t) for t in tensors]
-        self.small = [i for i, x in enumerate(flats) if x.numel() <= SMALL]
-        large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
+        sizes = [t.numel() for t in tensors]
+        large = [i for i, n in enumerate(sizes) if n > SMALL]
+        self.flats = flats = dict.fromkeys(range(len(sizes)))
+        for i in large:
+            flats[i] = flat(tensors[i])
         compiled = [i for i in large if _compiled(flats[i], bins)]
-        self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
-        self._queue = iter(sorted(compiled, key=lambda i: -flats[i].numel()))
+        self._queue = iter(sorted(compiled, key=lambda i: -sizes[i]))
         self._lock = threading.Lock()
+        # The helper starts on the large tensors before the small ones are even flattened.
         self._helper = kernels.helper().submit(self._work) if len(compiled) > 1 and kernels.can_share() else None
+        self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
+        self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
+        for i in self.small:
+            flats[i] = flat(tensors[i])
 
     def _work(self) -> list[tuple[int, Description, np.ndarray | None]]:
         done = []
