@@ -120,13 +120,21 @@ class SnapshotTaker:
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
                               skip_norms=set(here), skip_trajectories=set(here))
-        layout += [("norms", entries[i][0]) for i in fused]
-        descriptions, values = batch.finish([*sums, *maxes, *mins, *own])
+        descriptions, values = batch.host([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         for found in here.values():
             values.update(found)
+        units = self._units(captured)
+        # The rows of the tensors described so far are built now, while this thread's
+        # caches still hold the interpreter's state (the large tensors' passes evict it).
+        ready = [i for i, d in enumerate(descriptions) if d is not None]
+        rows = {i: self._row(step, entries[i], descriptions[i], values, units) for i in ready}
+        values.update(zip([("norms", entries[i][0]) for i in fused], batch.join(), strict=True))
+        for i, desc in enumerate(descriptions):
+            if i not in rows:
+                rows[i] = self._row(step, entries[i], desc, values, units)
         self._remember(local)
-        return self._rows(step, entries, descriptions, values, self._units(captured))
+        return self._tables(step, [rows[i] for i in range(len(entries))], values)
 
     @staticmethod
     def _units(captured) -> dict[str, tuple]:
@@ -291,28 +299,33 @@ class SnapshotTaker:
 
     def _rows(self, step, entries, descriptions, values, units):
         """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units."""
-        stats, hists = [], []
-        summed = any(key[0] == "numel" for key in values)  # activation sizes summed over ranks
-        for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions, strict=True):
-            if desc is None:  # a split tensor of an abandoned snapshot
-                continue
-            if summed and ("numel", f"{kind}:{name}") in values:
-                numel = int(values[("numel", f"{kind}:{name}")][0])
-            if kind not in ("param", "grad") and desc.stats["count"] == 0:
-                continue  # a module no rank saw in this snapshot
-            row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
-            if kind == "param":  # math.sqrt and numpy's both round correctly; squares are >= 0 or NaN
-                diff, prev, dist0 = (math.sqrt(v) for v in values[("norms", name)].tolist())
-                row["update_ratio"] = None if math.isnan(diff) or prev == 0 else diff / prev
-                row["dist_from_init"] = None if math.isnan(dist0) else dist0
-            if kind == "activation" and ("units", name) in values:
-                mode, reach = units[name]
-                row["units"], row["dead_units"], row["saturated_units"] = count_units(
-                    mode, values[("units", name)], reach)
-            stats.append(row)
-            hists.append({"step": step, "tensor": name, "kind": kind,
-                          "edges": desc.edges, "counts": desc.counts})
-        tables = {"stats": stats, "histograms": hists}
+        return self._tables(step, [self._row(step, entry, desc, values, units)
+                                   for entry, desc in zip(entries, descriptions, strict=True)], values)
+
+    def _row(self, step, entry, desc, values, units) -> tuple[dict, dict] | None:
+        """One tensor's stats and histogram rows, or None where it has none."""
+        name, kind, _piece, _sharded, numel = entry
+        if desc is None:  # a split tensor of an abandoned snapshot
+            return None
+        if ("numel", f"{kind}:{name}") in values:  # activation sizes summed over ranks
+            numel = int(values[("numel", f"{kind}:{name}")][0])
+        if kind not in ("param", "grad") and desc.stats["count"] == 0:
+            return None  # a module no rank saw in this snapshot
+        row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
+        if kind == "param":  # math.sqrt and numpy's both round correctly; squares are >= 0 or NaN
+            diff, prev, dist0 = (math.sqrt(v) for v in values[("norms", name)].tolist())
+            row["update_ratio"] = None if math.isnan(diff) or prev == 0 else diff / prev
+            row["dist_from_init"] = None if math.isnan(dist0) else dist0
+        if kind == "activation" and ("units", name) in values:
+            mode, reach = units[name]
+            row["units"], row["dead_units"], row["saturated_units"] = count_units(
+                mode, values[("units", name)], reach)
+        return row, {"step": step, "tensor": name, "kind": kind, "edges": desc.edges, "counts": desc.counts}
+
+    def _tables(self, step, rows, values) -> dict[str, list]:
+        """The tables of one snapshot from its tensors' rows (None: none) and its values."""
+        done = [r for r in rows if r is not None]
+        tables = {"stats": [r[0] for r in done], "histograms": [r[1] for r in done]}
         traj = [(name, values[("trajectory", name)]) for name, _ in self.params
                 if ("trajectory", name) in values]  # in the parameters' order, wherever taken
         if traj:

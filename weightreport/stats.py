@@ -138,12 +138,22 @@ class Batch:
 
     def finish(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description], list[np.ndarray]]:
         """The descriptions and the extras' host values (see ``describe``)."""
+        out, extra_values = self.host(extras)
+        return out, [*extra_values, *self.join()]
+
+    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description | None], list[np.ndarray]]:
+        """The one host transfer, and the descriptions of every tensor but the compiled large ones.
+
+        Returns:
+            The descriptions so far (None for the compiled large tensors, which ``join``
+            fills in, in this same list) and each extra as a flat float64 array.
+        """
         flats, bins = self.flats, self.bins
         extra_flats = [flat(e) for e in extras]
         # The one transfer: extras, small tensors, and every queued tensor's numbers.
         host = _to_host([*extra_flats, *(flats[i] for i in self.small),
                          *(q.values for q in self.queued.values())])
-        out: list[Description | None] = [None] * len(flats)
+        self.out = out = [None] * len(flats)
         extra_values = []
         pos = 0
         for e in extra_flats:
@@ -159,12 +169,19 @@ class Batch:
             pos += q.values.numel()
         for i, d in zip(self.small, describe_arrays(small_block, sizes, bins), strict=True):
             out[i] = d
+        return out, extra_values
+
+    def join(self) -> list[np.ndarray]:
+        """Describe the compiled large tensors beside the helper, into ``host``'s list.
+
+        Returns:
+            Each of ``distances``' three squares, in its order.
+        """
         norms = {}
         for i, d, squares in [*self._work(), *(self._helper.result() if self._helper is not None else ())]:
-            out[i] = d
+            self.out[i] = d
             norms[i] = squares
-        extra_values.extend(norms[i] for i in self.distances)
-        return out, extra_values  # type: ignore[return-value]
+        return [norms[i] for i in self.distances]
 
 
 def _compiled(x: torch.Tensor, bins: int) -> bool:
