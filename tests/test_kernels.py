@@ -65,13 +65,14 @@ def test_range_is_not_finite_where_a_value_is_not(dtype, bad):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [3, 2048, 2049, 100_003])
-def test_histogram_equals_numpy_histogram(dtype, n):
-    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin; the threshold
-    and zero counts beside them equal numpy's."""
+@pytest.mark.parametrize("bins", [2, 7, 64, 65, 300])
+def test_histogram_equals_numpy_histogram(dtype, n, bins):
+    """Counts on an exact grid equal numpy.histogram's with the same edges, bin for bin (counted by pairs up
+    to 64 bins, one by one above); the threshold and zero counts beside them equal numpy's."""
     rng = np.random.default_rng(n)
     x = np.concatenate([rng.standard_t(3, n), [0.0, -0.0]]).astype(dtype)
     x[::17] = 0.0
-    grid = histogram_grid(float(x.min()), float(x.max()), 64)
+    grid = histogram_grid(float(x.min()), float(x.max()), bins)
     t = [dtype(v) for v in (-1.5, 1.4, -3.0, 2.9)]
     got, out3, out6, zeros = kernels.histogram(x, 1.0 / grid.width, grid.first_index, grid.bins, *t)
     assert got.dtype == np.int64
@@ -148,3 +149,28 @@ def test_reading_and_reporting_do_not_load_numba():
         "print('numba' in sys.modules)\n"
     )
     assert _printed_by(code) == ["False", "True"]
+
+
+@pytest.mark.parametrize("n", [257, 70_001, 1_179_648])
+def test_fused_norms_equal_range_moments_and_distances(n):
+    """``range_moments_distances`` gives ``range_moments`` and ``distances`` bit for bit, and copies into prev."""
+    rng = np.random.default_rng(n)
+    x = (rng.normal(0.001, 0.02, n)).astype(np.float32)
+    prev = (x + rng.normal(0, 1e-3, n)).astype(np.float32)
+    init = rng.normal(0, 0.02, n).astype(np.float32)
+    p1, p2 = prev.copy(), prev.copy()
+    want = (*kernels.range_moments(x, _keys(x), 32.0, 0.001), *kernels.distances(x, p1, init))
+    got = kernels.range_moments_distances(x, _keys(x), 32.0, 0.001, p2, init)
+    assert got == want
+    assert (p2 == x).all() and (p1 == p2).all()
+
+
+def test_quick_handoffs_restores_the_switch_interval():
+    """The switch interval is lowered inside ``quick_handoffs`` and restored after it, also after an error."""
+    before = sys.getswitchinterval()
+    with kernels.quick_handoffs():
+        assert sys.getswitchinterval() <= 0.0005
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ZeroDivisionError), kernels.quick_handoffs():
+        1 / 0  # noqa: B018 - the error is the point
+    assert sys.getswitchinterval() == before

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from weightreport import kernels
+from weightreport import kernels, stats
 from weightreport.grid import histogram_grid
 from weightreport.schema import QUANTILES
 from weightreport.stats import (
@@ -476,3 +476,33 @@ def test_compiled_small_path_on_realistic_pieces():
     block = np.concatenate(arrays)
     for a, d in zip(arrays, describe_arrays(block, [a.size for a in arrays]), strict=True):
         _same_description(d, describe_array(a.copy()))
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("case", ["normal", "offset", "nan_beyond_sample", "peak_missed", "tiny", "constant"])
+def test_compiled_calls_equal_the_stepwise_path(seed, case):
+    """The three-call float32 path (and its declines) gives ``_describe_stepwise``'s numbers and its norms ``distances``'."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(SMALL + 1, 200_000))
+    x = rng.normal(0.0, 0.02, n)
+    if case == "offset":
+        x += 1000.0
+    elif case == "nan_beyond_sample":
+        x[1] = np.nan  # index 1 is never in the strided sample
+    elif case == "peak_missed":
+        x[3] = 1e9
+    elif case == "tiny":
+        x *= 1e-35
+    elif case == "constant":
+        x[:] = 0.25
+    x = x.astype(np.float32)
+    prev = rng.normal(0.0, 0.02, n).astype(np.float32)
+    init = rng.normal(0.0, 0.02, n).astype(np.float32)
+    p1 = prev.copy()
+    described, norms = stats._describe_compiled(torch.from_numpy(x), 64, (p1, init))
+    assert described == stats._describe_stepwise(torch.from_numpy(x), 64)
+    p2 = prev.copy()
+    np.testing.assert_array_equal(norms, kernels.distances(x, p2, init))
+    np.testing.assert_array_equal(p1, x)
+    np.testing.assert_array_equal(p2, x)

@@ -52,6 +52,8 @@ def local_piece(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
     Args:
         t: a parameter, gradient or other tensor.
     """
+    if type(t) is torch.Tensor:  # a plain tensor (no subclass): skip the import
+        return t, False
     try:
         from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
     except ImportError:  # torch built without distributed support

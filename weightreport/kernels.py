@@ -10,7 +10,12 @@ vectorise at all (the loop around them stayed scalar, ten times slower), so
 ``range_moments`` takes the range on the values' bits as integers. A large tensor
 takes two passes: ``range_moments``, then ``histogram`` with the threshold counts
 whose thresholds the moments give; ``outside`` is a third, for the IQR fences, only
-where the histogram cannot tell. ``histogram`` is a scatter and cannot vectorise
+where the histogram cannot tell. For a weight, ``range_moments_distances`` fuses the
+update norms into the first pass. A float32 tensor's steps around the passes run in
+``large_start`` and ``large_finish``; the float32 block sums (``range_moments``,
+``distances``, and their fusion) are always called from Python, because LLVM may
+vectorise a reassociated sum differently once inlined into another kernel, and
+round it differently. ``histogram`` is a scatter and cannot vectorise
 its counting; it spreads consecutive elements over four sub-histograms so that
 runs of equal bins do not stall on one counter.
 
@@ -30,10 +35,12 @@ reading runs and building reports never load it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,6 +68,30 @@ def helper() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightreport-kernels")
     return _pool
+
+
+_HANDOFF_S = 0.0005
+"""The interpreter's switch interval while this thread and the helper share kernel work."""
+
+
+@contextlib.contextmanager
+def quick_handoffs():
+    """Lower Python's switch interval (5 ms by default) while the helper thread shares work.
+
+    Between its kernels the helper needs the GIL for a few microseconds; while this
+    thread runs plain Python it would wait up to the whole interval for it. Measured
+    on the reference CNN: a snapshot took about 15 % less. The interval is restored
+    on the way out (it is process-wide: other threads switch more often meanwhile).
+    """
+    old = sys.getswitchinterval()
+    if old <= _HANDOFF_S:
+        yield
+        return
+    sys.setswitchinterval(_HANDOFF_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _stop_helper() -> None:
@@ -181,6 +212,66 @@ def range_moments(x, keys, inv_scale, shift):  # pragma: no cover - compiled
 
 
 @_jit(_FAST)
+def range_moments_distances(x, keys, inv_scale, shift, prev, init):  # pragma: no cover - compiled
+    """``range_moments`` and ``distances(x, prev, init)`` in one pass over float32 ``x``.
+
+    Returns the six numbers of the one and the three of the other, bit for bit: each
+    loop is theirs, copied. Call it from Python only, as those two are: the float32
+    block sums are reassociated by LLVM, and a kernel inlined into another kernel
+    may be vectorised differently and round differently.
+    """
+    zero = x.dtype.type(0)
+    inv_scale = x.dtype.type(inv_scale)
+    shift = x.dtype.type(shift)
+    sign = keys.itemsize * 8 - 1
+    flip = (keys.dtype.type(1) << sign) - 1  # every bit but the sign (numba computes in int64)
+    lo = hi = keys[0] ^ ((keys[0] >> sign) & flip)
+    t1 = t2 = t3 = t4 = 0.0
+    n1 = n2 = n3 = 0.0
+    for start in range(0, x.size, _BLOCK):
+        xb = x[start : start + _BLOCK]
+        s1 = s2 = s3 = s4 = zero
+        for i in range(xb.size):
+            d = xb[i] * inv_scale - shift
+            d2 = d * d
+            s1 += d
+            s2 += d2
+            s3 += d2 * d
+            s4 += d2 * d2
+        t1 += s1
+        t2 += s2
+        t3 += s3
+        t4 += s4
+        kb = keys[start : start + _BLOCK]  # a second loop over the block, from L1: one loop kept both scalar
+        bl = bh = lo
+        for i in range(kb.size):
+            k = kb[i] ^ ((kb[i] >> sign) & flip)
+            bl = min(bl, k)
+            bh = max(bh, k)
+        lo = min(lo, bl)
+        hi = max(hi, bh)
+        pb = prev[start : start + _BLOCK]  # the update norms, from L1 (distances' loops)
+        rb = init[start : start + _BLOCK]
+        u1 = u2 = u3 = np.float32(0)
+        for i in range(xb.size):
+            a = xb[i] - pb[i]
+            b = xb[i] - rb[i]
+            u1 += a * a
+            u2 += pb[i] * pb[i]
+            u3 += b * b
+        n1 += u1
+        n2 += u2
+        n3 += u3
+        for i in range(xb.size):
+            pb[i] = xb[i]
+    ends = np.empty(2, keys.dtype)
+    ends[0] = lo ^ ((lo >> sign) & flip)  # the flip is its own inverse
+    ends[1] = hi ^ ((hi >> sign) & flip)
+    values = ends.view(x.dtype)
+    return values[0], values[1], t1, t2, t3, t4, n1, n2, n3
+
+
+@_jit(_FAST)
 def outside(x, below, above):  # pragma: no cover - compiled
     """The count of ``x < below or x > above``.
 
@@ -216,6 +307,8 @@ def histogram(x, inv_width, first_index, bins, below3, above3, below6, above6): 
     loop that vectorises, then the indices are counted into four interleaved
     sub-histograms.
     """
+    if bins * bins <= _PAIR_CELLS:
+        return _histogram_pairs(x, inv_width, first_index, bins, below3, above3, below6, above6)
     inv_width = x.dtype.type(inv_width)
     first_index = x.dtype.type(first_index)
     zero = x.dtype.type(0)
@@ -260,6 +353,77 @@ def histogram(x, inv_width, first_index, bins, below3, above3, below6, above6): 
     return counts, int(o3), int(o6), int(oz)
 
 
+_PAIR_CELLS = 4096
+"""``histogram`` counts pairs of consecutive values where ``bins * bins`` is at most this
+(64 bins): two sub-histograms of 4096 uint32 cells, 32 KiB, stay in L1."""
+
+
+@_jit(_FAST)
+def _histogram_pairs(x, inv_width, first_index, bins, below3, above3, below6, above6):  # pragma: no cover
+    """``histogram`` for ``bins * bins <= _PAIR_CELLS``: one scatter per pair of values.
+
+    Each pair of consecutive indices ``(i, j)`` is counted in cell ``i * bins + j`` of
+    a pair histogram (two interleaved ones, as ``histogram`` interleaves four); its
+    row sums and column sums are then the counts of the first and the second values
+    of the pairs. Half the scatters, which are what the single-value histogram waits on.
+    """
+    inv_width = x.dtype.type(inv_width)
+    first_index = x.dtype.type(first_index)
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    idx = np.empty(_HIST_BLOCK, np.uint16)
+    pair = np.empty(_HIST_BLOCK // 2, np.uint16)
+    cells = bins * bins
+    sub = np.zeros(2 * cells, np.uint32)  # at most 2**30 pairs per cell between flushes
+    inc = np.uint32(1)
+    counts = np.zeros(bins, np.int64)
+    o3 = o6 = oz = 0.0
+    for start in range(0, x.size, _HIST_BLOCK):
+        xb = x[start : start + _HIST_BLOCK]
+        m = xb.size
+        a3 = a6 = az = zero  # at most 2 * _HIST_BLOCK: exact in float32
+        for i in range(m):
+            v = xb[i]
+            idx[i] = np.uint16(np.int32(np.floor(v * inv_width) - first_index))
+            a3 += one if v < below3 else zero
+            a3 += one if v > above3 else zero
+            a6 += one if v < below6 else zero
+            a6 += one if v > above6 else zero
+            az += one if v == zero else zero
+        o3 += a3
+        o6 += a6
+        oz += az
+        h = m // 2
+        for i in range(h):
+            pair[i] = np.uint16(idx[2 * i] * bins + idx[2 * i + 1])
+        i = 0
+        while i + 2 <= h:
+            sub[np.uint32(pair[i])] += inc
+            sub[cells + np.uint32(pair[i + 1])] += inc
+            i += 2
+        if i < h:
+            sub[np.uint32(pair[i])] += inc
+        if m % 2:
+            counts[idx[m - 1]] += 1
+        if (start // _HIST_BLOCK) % _FLUSH_BLOCKS == _FLUSH_BLOCKS - 1:
+            _add_pair_margins(sub, bins, counts)
+    _add_pair_margins(sub, bins, counts)
+    return counts, int(o3), int(o6), int(oz)
+
+
+@_jit(_FAST)
+def _add_pair_margins(sub, bins, counts):  # pragma: no cover - compiled
+    """Add the row and column sums of ``_histogram_pairs``' pair histograms to ``counts``; zero them."""
+    for start in range(0, sub.size, bins):
+        row = sub[start : start + bins]
+        total = np.int64(0)
+        for b in range(bins):
+            total += np.int64(row[b])
+            counts[b] += np.int64(row[b])
+            row[b] = 0
+        counts[(start // bins) % bins] += total
+
+
 @_jit(_FAST)
 def distances(w, prev, init):  # pragma: no cover - compiled
     """``‖w − prev‖², ‖prev‖², ‖w − init‖²`` in one pass, copying ``w`` into ``prev`` as it goes.
@@ -286,6 +450,185 @@ def distances(w, prev, init):  # pragma: no cover - compiled
         for i in range(wb.size):
             pb[i] = wb[i]
     return t1, t2, t3
+
+
+# --- a large float32 tensor's whole description in one call ---------------------------------
+
+LARGE_FIELDS = 8
+"""Per large tensor from ``large_finish``: status, first bin index, bin width, zeros, 3σ,
+6σ and IQR outliers, unused; then the quantiles, then the histogram's edges."""
+
+_SAMPLE = 4096
+"""The strided sample of a large tensor has at least this many values."""
+
+
+@_jit(False)
+def large_start(x):  # pragma: no cover - compiled
+    """The first step of ``stats._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
+
+    Returns:
+        (scale, shift), or (0, 0) where a value of the sample is not finite or the
+        scale is beyond float32's exact range (the caller then describes ``x`` step by step).
+    """
+    n = x.size
+    step = max(1, n // _SAMPLE)
+    peak = 0.0
+    for i in range(0, n, step):
+        v = abs(np.float64(x[i]))
+        if not v <= _FLOAT32_MAX:  # NaN or Inf
+            return 0.0, 0.0
+        peak = max(peak, v)
+    scale = _scale_of(peak)
+    if not _LOW_UNIT <= scale <= _HIGH_UNIT:
+        return 0.0, 0.0
+    return scale, _sample_shift(x, step, scale)
+
+
+@_jit(False)
+def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: no cover - compiled
+    """The steps of ``stats._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
+
+    With the same arithmetic: the check of the sample's scale against the range, the
+    grid of ``grid.histogram_grid``, the thresholds of ``stats._outside``,
+    ``histogram``, the percentiles of ``stats.quantiles_from_counts``, and the IQR
+    count of ``stats._outside_from_counts`` (``outside`` where it cannot tell). The
+    moments' sums are not computed here: reassociated float32 sums must come from
+    kernels called from Python (see ``range_moments_distances``).
+
+    Returns:
+        One float64 row (``LARGE_FIELDS`` fields, the quantiles, the ``bins + 1``
+        edges) and the int64 counts. Its status field is 0 where the row is complete,
+        1 where the caller must describe ``x`` step by step (the sample misjudged the
+        peak, or the grid needs float64).
+    """
+    nq = quantiles.size
+    n = x.size
+    out = np.zeros(LARGE_FIELDS + nq + bins + 1)
+    top = _scale_of(max(-lo, hi))
+    if not scale <= top <= scale * _SCALE_SLACK:  # the sample misjudged the peak
+        out[0] = 1
+        return out, np.zeros(bins, np.int64)
+    first, width = _grid(lo, hi, bins)
+    if abs(first) + bins >= _EXACT_FLOAT32 or not _LOW_UNIT <= width <= _HIGH_UNIT:
+        out[0] = 1
+        return out, np.zeros(bins, np.int64)
+    delta = s1 / n
+    mean = (shift + delta) * scale
+    sigma = math.sqrt(max(s2 / n - delta * delta, 0.0)) * scale
+    b3, a3 = _thresholds(mean - 3 * sigma, mean + 3 * sigma)
+    b6, a6 = _thresholds(mean - 6 * sigma, mean + 6 * sigma)
+    counts, out3, out6, zeros = histogram(x, 1.0 / width, first, bins, b3, a3, b6, a6)
+    qs = out[LARGE_FIELDS : LARGE_FIELDS + nq]
+    cum = np.cumsum(counts)
+    for j in range(nq):
+        pos = quantiles[j] * (n - 1)
+        below = math.floor(pos)
+        lo_v = _value_at(below, counts, cum, first, width, bins)
+        hi_v = _value_at(math.ceil(pos), counts, cum, first, width, bins)
+        qs[j] = min(max(lo_v + (hi_v - lo_v) * (pos - below), lo), hi)
+    iqr = qs[4] - qs[2]
+    fence_lo, fence_hi = _thresholds(qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr)
+    outiqr = _outside_counted(counts, cum, first, width, lo, hi, np.float64(fence_lo), np.float64(fence_hi))
+    if outiqr < 0:  # a fence falls in an occupied bin: count exactly
+        outiqr = outside(x, fence_lo, fence_hi)
+    out[1], out[2], out[3], out[4], out[5], out[6] = first, width, zeros, out3, out6, outiqr
+    edges = out[LARGE_FIELDS + nq :]
+    for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
+        edges[i] = (first + np.float64(i)) * width
+    return out, counts
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_LOW_UNIT, _HIGH_UNIT = 2.0**-100, 2.0**100  # units (powers of two) that float32 arithmetic keeps exact
+_SCALE_SLACK = 2.0**24  # as stats._SCALE_SLACK
+_EXACT_FLOAT32 = 2**24
+_EXACT_EDGE = 2.0**52
+
+
+@_jit(False)
+def _scale_of(peak):  # pragma: no cover - compiled
+    """``stats._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
+    return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+
+
+@_jit(False)
+def _sample_shift(x, step, scale):  # pragma: no cover - compiled
+    """``stats._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
+    m = (x.size + step - 1) // step
+    scaled = np.empty(m)
+    s = np.float32(scale)
+    for j in range(m):
+        scaled[j] = np.float64(x[j * step] / s)  # divided in float32, as numpy divides the sample
+    return np.float64(np.float32(_np_sum(scaled) / m))
+
+
+@_jit(False)
+def _pow2_at_least(x):  # pragma: no cover - compiled
+    mantissa, exponent = math.frexp(x)
+    return math.ldexp(1.0, exponent - 1) if mantissa == 0.5 else math.ldexp(1.0, exponent)
+
+
+@_jit(False)
+def _grid(lo, hi, bins):  # pragma: no cover - compiled
+    """``grid.histogram_grid``'s first index and width, for a float32 range (its integers kept in floats)."""
+    if hi == lo:
+        width = _pow2_at_least(max(abs(lo), 1.0) / bins)
+    else:
+        width = _pow2_at_least((hi - lo) / bins)
+    while True:
+        first = np.floor(lo / width) + 0.0  # + 0.0: a Python int has no -0
+        if first * width > lo:
+            first -= 1.0
+        if (first + bins) * width > hi and abs(first) + bins < _EXACT_EDGE:
+            break
+        width *= 2.0
+    used = np.floor(hi / width) - first + 1.0
+    spare = bins - used
+    if spare > 1 and abs(first) + bins < _EXACT_FLOAT32:
+        first -= np.floor(spare / 2.0)
+    return first, width
+
+
+@_jit(False)
+def _thresholds(below, above):  # pragma: no cover - compiled
+    """``stats._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
+    b, a = np.float32(below), np.float32(above)
+    if np.float64(b) < below:
+        b = np.nextafter(b, np.float32(np.inf))
+    if np.float64(a) > above:
+        a = np.nextafter(a, np.float32(-np.inf))
+    return b, a
+
+
+@_jit(False)
+def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - compiled
+    """``stats.quantiles_from_counts``' value of the value at ``rank``."""
+    b = min(np.searchsorted(cum, rank, side="right"), bins - 1)
+    before = cum[b - 1] if b > 0 else 0
+    inside = min(max((rank - before + 0.5) / max(counts[b], 1), 0.0), 1.0)
+    return (first + b + inside) * width
+
+
+@_jit(False)
+def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma: no cover - compiled
+    """``stats._outside_from_counts``, with -1 for its None."""
+    total = 0
+    whole = cum[-1]
+    if below > hi:
+        total += whole
+    elif below > lo:
+        k = int(np.floor(below / width) - first)
+        if counts[k] and (first + k) * width != below:
+            return -1
+        total += cum[k - 1] if k > 0 else 0
+    if above < lo:
+        total += whole
+    elif above < hi:
+        k = int(np.floor(above / width) - first)
+        if counts[k]:
+            return -1
+        total += whole - cum[k]
+    return total
 
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------

@@ -1,7 +1,9 @@
 """One snapshot: gather the tensors, describe them in one go, and lay out table rows.
 
-In one process, everything reaches the host through ``stats.describe`` (one batched
-transfer; on the CPU the update norms run on the helper thread meanwhile). Under
+In one process, everything reaches the host through one ``stats.Batch`` (one batched
+transfer; on the CPU the large tensors start on the helper thread while this one
+gathers the extras, and the update norms of large float32 weights are fused into
+their first pass). Under
 torch.distributed every rank takes part: sharded parameters (FSDP2) and each rank's
 activations are described as wholes by ``split_stats.SplitStats``, whose one
 collective per snapshot also carries the per-parameter norms, trajectory values,
@@ -13,6 +15,8 @@ last. Only rank 0 gets rows back.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyarrow as pa
 import torch
@@ -23,7 +27,7 @@ from weightreport import kernels
 from weightreport.hooks import Captured, count_units
 from weightreport.schema import SCHEMAS
 from weightreport.split_stats import SplitStats
-from weightreport.stats import describe, workspace
+from weightreport.stats import SMALL, Batch, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 
@@ -49,6 +53,7 @@ class SnapshotTaker:
         self.gradients = gradients
         self._traj = {n: idx for n, idx in trajectories.items() if idx}
         self._traj_t: dict[str, torch.Tensor] = {}
+        self._traj_np: dict[str, np.ndarray] = {}
         self._init = {}
         for n, p in params:
             if n in init:
@@ -83,35 +88,58 @@ class SnapshotTaker:
         # Each parameter's local piece, once: for a Partial DTensor it costs a collective.
         local = {name: dist.local_piece(p.detach()) for name, p in self.params}
         entries = self._entries(local, captured, watched if spread else None)
-        # In one process on the CPU the update norms (memory-bound) run on the helper thread
-        # while this one starts on the statistics; under torch.distributed they are summed.
-        early = None if spread else self._norms_beside(local)
+        if not spread:
+            with kernels.quick_handoffs():
+                return self._take_here(step, model, captured, local, entries)
         sums, maxes, mins, own = [], [], [], []
-        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own,
-                              skip_norms=set(early[0]) if early else set())
-        pieces = [e[2] for e in entries]
-        units = {name: (cap.units[0], cap.units[2]) for name, cap in captured.items()
-                 if cap.units is not None}
-        if spread:  # the sums and maxima ride on the statistics' collective
-            if self._split is None:
-                self._split = SplitStats(self.bins)
-            context: dict = {}
-            done, sums, merged = self._split.exchange(
-                pieces, [e[3] for e in entries], sums,
-                [*maxes, *(-m for m in mins)], context)  # a min is the max of the negated values
-            maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
-            values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
-            self._remember(local)
-            context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
-                           values=dict(zip(layout, values, strict=True)), units=units)
-            return self._rows_of(done)
-        descriptions, values = describe(pieces, self.bins, [*sums, *maxes, *mins, *own],
-                                        helper_load=early[1] if early else 0)
-        values = dict(zip(layout, values, strict=True))
-        if early:
-            values.update({("norms", n): v for n, v in early[2].result().items()})
+        layout = self._extras(model, local, captured, entries, rank, spread, sums, maxes, mins, own)
+        units = self._units(captured)
+        # The sums and maxima ride on the statistics' collective.
+        if self._split is None:
+            self._split = SplitStats(self.bins)
+        context: dict = {}
+        done, sums, merged = self._split.exchange(
+            [e[2] for e in entries], [e[3] for e in entries], sums,
+            [*maxes, *(-m for m in mins)], context)  # a min is the max of the negated values
+        maxes, mins = merged[: len(maxes)], [-m for m in merged[len(maxes):]]
+        values = [*sums, *maxes, *mins, *(t.double().cpu().numpy().reshape(-1) for t in own)]
         self._remember(local)
-        return self._rows(step, entries, descriptions, values, units)
+        context.update(step=step, entries=[(*e[:2], None, *e[3:]) for e in entries],
+                       values=dict(zip(layout, values, strict=True)), units=units)
+        return self._rows_of(done)
+
+    def _take_here(self, step, model, captured, local, entries) -> dict[str, list]:
+        """``take`` in one process: one ``Batch``, started before the extras are gathered.
+
+        On the CPU the update norms of large float32 weights are fused into their
+        statistics' first pass (``_fused``).
+        """
+        fused = self._fused(entries)
+        batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
+        here = self._host_values(local, {entries[i][0] for i in fused})
+        sums, maxes, mins, own = [], [], [], []
+        layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
+                              skip_norms=set(here), skip_trajectories=set(here))
+        descriptions, values = batch.host([*sums, *maxes, *mins, *own])
+        values = dict(zip(layout, values, strict=True))
+        for found in here.values():
+            values.update(found)
+        units = self._units(captured)
+        # The rows of the tensors described so far are built now, while this thread's
+        # caches still hold the interpreter's state (the large tensors' passes evict it).
+        ready = [i for i, d in enumerate(descriptions) if d is not None]
+        rows = {i: self._row(step, entries[i], descriptions[i], values, units) for i in ready}
+        values.update(zip([("norms", entries[i][0]) for i in fused], batch.join(), strict=True))
+        for i, desc in enumerate(descriptions):
+            if i not in rows:
+                rows[i] = self._row(step, entries[i], desc, values, units)
+        self._remember(local)
+        return self._tables(step, [rows[i] for i in range(len(entries))], values)
+
+    @staticmethod
+    def _units(captured) -> dict[str, tuple]:
+        """Module → (mode, reach) of the activations whose dead or saturated units are counted."""
+        return {name: (cap.units[0], cap.units[2]) for name, cap in captured.items() if cap.units is not None}
 
     def finish(self) -> dict[str, list]:
         """Rows of the snapshot still waiting for its counts (torch.distributed: one collective)."""
@@ -132,23 +160,52 @@ class SnapshotTaker:
         return self._rows(context["step"], context["entries"], descriptions, context["values"],
                           context["units"])
 
-    def _norms_beside(self, local):
-        """Start the compiled update norms on the helper thread.
+    def _fused(self, entries) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Entry index → (previous, initial values) of the weights whose update norms
+        ``describe`` fuses into its compiled pass: large float32 CPU ones, after the first snapshot."""
+        if self._prev is None or not kernels.AVAILABLE or self.bins > kernels.MAX_BINS:
+            return {}
+        if self._prev_np is None:  # the buffers live as long as this taker: view them once
+            self._prev_np = {n: t.numpy() for n, t in self._prev.items() if t.device.type == "cpu"}
+            self._init_np = {n: t.numpy() for n, t in self._init.items() if t.device.type == "cpu"}
+        fused = {}
+        for i, (name, kind, piece, _sharded, numel) in enumerate(entries):
+            if kind != "param":
+                break  # the parameters come first
+            if (numel > SMALL and piece.dtype == torch.float32 and piece.device.type == "cpu"
+                    and name in self._prev_np and piece.numel() == numel):
+                fused[i] = (self._prev_np[name], self._init_np.get(name))
+        return fused
+
+    def _host_values(self, local, fused) -> dict[str, dict]:
+        """Update norms and trajectory values of the CPU float32 weights, in numpy, after the first snapshot.
+
+        The same kernel and the same elements as ``_norms`` and ``_trajectory``, without
+        a torch tensor for each (the fused weights' norms come from the ``Batch``).
 
         Returns:
-            (names, their elements, a future of name → float64 array of the three squares),
-            or None where no norm runs compiled (the first snapshot, an accelerator, no numba).
+            Parameter name → its {("norms" or "trajectory", name): float64 array}.
         """
-        flats = {n: piece.float().reshape(-1) for n, (piece, _sharded) in local.items()}
-        names = [n for n, w in flats.items() if self._compiled(n, w)]
-        if not names or not kernels.can_share():
-            return None
-        if self._prev_np is None:  # the buffers live as long as this taker: view them once
-            self._prev_np = {n: t.numpy() for n, t in self._prev.items()}
-            self._init_np = {n: t.numpy() for n, t in self._init.items() if t.device.type == "cpu"}
-        work = [(n, flats[n].numpy(), self._prev_np[n], self._init_np.get(n)) for n in names]
-        job = kernels.helper().submit(_distances, work)
-        return names, sum(flats[n].numel() for n in names) // 2, job  # half the cost of an element described
+        out: dict[str, dict] = {}
+        if self._prev_np is None:
+            return out
+        for name, _p in self.params:
+            w = local[name][0]
+            if w.device.type != "cpu" or w.dtype != torch.float32 or name not in self._prev_np:
+                continue
+            a = w.reshape(-1).numpy()
+            found = {}
+            if name not in fused:
+                init = self._init_np.get(name)
+                d_prev, prev_sq, d_init = kernels.distances(a, self._prev_np[name], a if init is None else init)
+                found[("norms", name)] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
+            if name in self._traj:
+                idx = self._traj_np.get(name)
+                if idx is None:
+                    idx = self._traj_np[name] = np.asarray(self._traj[name], dtype=np.int64)
+                found[("trajectory", name)] = a[idx].astype(np.float64)
+            out[name] = found
+        return out
 
     def _entries(self, local, captured, watched):
         """(name, kind, piece, sharded, numel) of every tensor to describe, in a fixed order."""
@@ -173,17 +230,20 @@ class SnapshotTaker:
         return entries
 
     def _extras(self, model, local, captured, entries, rank, spread, sums, maxes, mins, own,
-                skip_norms=frozenset()):
+                skip_norms=frozenset(), skip_trajectories=frozenset()):
         """Fill the lists of tensors to merge by sum, max, min, or keep as rank 0's own.
 
         Args:
             skip_norms: parameters whose norms are being computed elsewhere.
+            skip_trajectories: parameters whose trajectory values are taken elsewhere.
 
         Returns:
             One (what, name) key per tensor, in the order sums, maxes, mins, own.
         """
         keys: dict[str, list] = {"sum": [], "max": [], "min": [], "own": []}
         for name, p in self.params:
+            if name in skip_norms and (name in skip_trajectories or name not in self._traj):
+                continue
             w, sharded = local[name]
             w = w.float().reshape(-1)
             counts = sharded or rank == 0  # a replica counts once, on rank 0
@@ -191,7 +251,7 @@ class SnapshotTaker:
                 squares = self._norms(name, w)
                 sums.append(squares if counts else torch.zeros_like(squares))
                 keys["sum"].append(("norms", name))
-            if name in self._traj:
+            if name in self._traj and name not in skip_trajectories:
                 sums.append(self._trajectory(name, p, w, sharded, counts))
                 keys["sum"].append(("trajectory", name))
         if spread:
@@ -239,28 +299,35 @@ class SnapshotTaker:
 
     def _rows(self, step, entries, descriptions, values, units):
         """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units."""
-        stats, hists = [], []
-        for (name, kind, _piece, _sharded, numel), desc in zip(entries, descriptions, strict=True):
-            if desc is None:  # a split tensor of an abandoned snapshot
-                continue
-            if ("numel", f"{kind}:{name}") in values:
-                numel = int(values[("numel", f"{kind}:{name}")][0])
-            if kind not in ("param", "grad") and desc.stats["count"] == 0:
-                continue  # a module no rank saw in this snapshot
-            row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
-            if kind == "param":
-                diff, prev, dist0 = np.sqrt(values[("norms", name)]).tolist()
-                row["update_ratio"] = None if np.isnan(diff) or prev == 0 else diff / prev
-                row["dist_from_init"] = None if np.isnan(dist0) else dist0
-            if kind == "activation" and ("units", name) in values:
-                mode, reach = units[name]
-                row["units"], row["dead_units"], row["saturated_units"] = count_units(
-                    mode, values[("units", name)], reach)
-            stats.append(row)
-            hists.append({"step": step, "tensor": name, "kind": kind,
-                          "edges": desc.edges, "counts": desc.counts})
-        tables = {"stats": stats, "histograms": hists}
-        traj = [(name, vals) for (what, name), vals in values.items() if what == "trajectory"]
+        return self._tables(step, [self._row(step, entry, desc, values, units)
+                                   for entry, desc in zip(entries, descriptions, strict=True)], values)
+
+    def _row(self, step, entry, desc, values, units) -> tuple[dict, dict] | None:
+        """One tensor's stats and histogram rows, or None where it has none."""
+        name, kind, _piece, _sharded, numel = entry
+        if desc is None:  # a split tensor of an abandoned snapshot
+            return None
+        if ("numel", f"{kind}:{name}") in values:  # activation sizes summed over ranks
+            numel = int(values[("numel", f"{kind}:{name}")][0])
+        if kind not in ("param", "grad") and desc.stats["count"] == 0:
+            return None  # a module no rank saw in this snapshot
+        row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
+        if kind == "param":  # math.sqrt and numpy's both round correctly; squares are >= 0 or NaN
+            diff, prev, dist0 = (math.sqrt(v) for v in values[("norms", name)].tolist())
+            row["update_ratio"] = None if math.isnan(diff) or prev == 0 else diff / prev
+            row["dist_from_init"] = None if math.isnan(dist0) else dist0
+        if kind == "activation" and ("units", name) in values:
+            mode, reach = units[name]
+            row["units"], row["dead_units"], row["saturated_units"] = count_units(
+                mode, values[("units", name)], reach)
+        return row, {"step": step, "tensor": name, "kind": kind, "edges": desc.edges, "counts": desc.counts}
+
+    def _tables(self, step, rows, values) -> dict[str, list]:
+        """The tables of one snapshot from its tensors' rows (None: none) and its values."""
+        done = [r for r in rows if r is not None]
+        tables = {"stats": [r[0] for r in done], "histograms": [r[1] for r in done]}
+        traj = [(name, values[("trajectory", name)]) for name, _ in self.params
+                if ("trajectory", name) in values]  # in the parameters' order, wherever taken
         if traj:
             tables["trajectories"] = self._trajectory_table(step, traj)
         bn = [(name, _global_batch(vec, values.get(("bn_batch", name))))
@@ -309,16 +376,6 @@ class SnapshotTaker:
         """After the first snapshot, keep its weights (local pieces) as the previous ones."""
         if self._prev is None:
             self._prev = {n: piece.reshape(-1).float().clone() for n, (piece, _sharded) in local.items()}
-
-
-def _distances(work) -> dict[str, np.ndarray]:
-    """The compiled update norms of ``SnapshotTaker._norms`` for (name, w, prev, init or None)
-    numpy arrays, on the helper thread: name → ‖w − prev‖², ‖prev‖², ‖w − w₀‖²; then prev := w."""
-    out = {}
-    for name, w, prev, init in work:
-        d_prev, prev_sq, d_init = kernels.distances(w, prev, w if init is None else init)
-        out[name] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
-    return out
 
 
 def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
 import numpy as np
@@ -71,7 +71,7 @@ def flat(t: torch.Tensor) -> torch.Tensor:
 
 def describe(
     tensors: Sequence[torch.Tensor], bins: int = 64, extras: Sequence[torch.Tensor] = (),
-    helper_load: int = 0,
+    distances: Mapping[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
 ) -> tuple[list[Description], list[np.ndarray]]:
     """Statistics and a histogram for each tensor, with one batched host transfer.
 
@@ -80,56 +80,108 @@ def describe(
         bins: histogram bins per tensor.
         extras: other tensors the caller needs on the host (norms, trajectory values,
             per-channel vectors); they ride along with the transfer.
-        helper_load: unused: the threads now share the large tensors as each comes free
-            (it was the helper's queued work, for a static split); kept for callers.
+        distances: see ``Batch``.
 
     Returns:
-        One ``Description`` per tensor, in order, and each extra as a flat float64 array.
+        One ``Description`` per tensor, in order, and each extra as a flat float64
+        array, followed by each of ``distances``' ``‖x − prev‖², ‖prev‖², ‖x − init‖²``
+        in its order (float64; NaN for a missing init).
     """
-    flats = [flat(t) for t in tensors]
-    small = [i for i, x in enumerate(flats) if x.numel() <= SMALL]
-    large = [i for i, x in enumerate(flats) if x.numel() > SMALL]
-    compiled = [i for i in large if _compiled(flats[i], bins)]
-    queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
-    extra_flats = [flat(e) for e in extras]
-    # The one transfer: extras, small tensors, and every queued tensor's numbers.
-    host = _to_host([*extra_flats, *(flats[i] for i in small), *(q.values for q in queued.values())])
-    out: list[Description | None] = [None] * len(flats)
-    extra_values = []
-    pos = 0
-    for e in extra_flats:
-        extra_values.append(host[pos : pos + e.numel()])
-        pos += e.numel()
-    sizes = [flats[i].numel() for i in small]
-    small_block = host[pos : pos + sum(sizes)]
-    pos += sum(sizes)
-    for i, q in queued.items():
-        described = q.finish(host[pos : pos + q.values.numel()])
-        # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
-        out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
-        pos += q.values.numel()
-    # On the CPU the helper thread (once through the work queued before, the update
-    # norms) and this one (once through the small tensors) take the compiled tensors
-    # from one queue, largest first: the kernels release the GIL, and whichever thread
-    # is free takes the next, so neither waits long for the other.
-    queue = iter(sorted(compiled, key=lambda i: -flats[i].numel()))
-    lock = threading.Lock()
+    return Batch(tensors, bins, distances).finish(extras)
 
-    def work() -> list[tuple[int, Description]]:
+
+class Batch:
+    """``describe`` in two halves, so that the caller can prepare its extras meanwhile.
+
+    The constructor starts the work that needs nothing more: on an accelerator the
+    torch ops, on the CPU the helper thread's share of the compiled large tensors.
+    ``finish`` makes the one host transfer, describes the small tensors, and joins
+    the helper in taking the compiled tensors from one queue, largest first (the
+    kernels release the GIL; whichever thread is free takes the next).
+
+    Args:
+        tensors: tensors of any shape and floating dtype, on any devices.
+        bins: histogram bins per tensor.
+        distances: tensor index → (previous values, initial values or None), float32
+            arrays of its size, for large float32 tensors that take the compiled CPU
+            path: their update norms are fused into its first pass, and the previous
+            values then replaced by the tensor's.
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], bins: int = 64,
+                 distances: Mapping[int, tuple[np.ndarray, np.ndarray | None]] | None = None) -> None:
+        self.bins = bins
+        self.distances = distances or {}
+        sizes = [t.numel() for t in tensors]
+        large = [i for i, n in enumerate(sizes) if n > SMALL]
+        self.flats = flats = dict.fromkeys(range(len(sizes)))
+        for i in large:
+            flats[i] = flat(tensors[i])
+        compiled = [i for i in large if _compiled(flats[i], bins)]
+        self._queue = iter(sorted(compiled, key=lambda i: -sizes[i]))
+        self._lock = threading.Lock()
+        # The helper starts on the large tensors before the small ones are even flattened.
+        self._helper = kernels.helper().submit(self._work) if len(compiled) > 1 and kernels.can_share() else None
+        self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
+        self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
+        for i in self.small:
+            flats[i] = flat(tensors[i])
+
+    def _work(self) -> list[tuple[int, Description, np.ndarray | None]]:
         done = []
         while True:
-            with lock:
-                i = next(queue, None)
+            with self._lock:
+                i = next(self._queue, None)
             if i is None:
                 return done
-            done.append((i, _describe_compiled(flats[i], bins)))
+            done.append((i, *_describe_compiled(self.flats[i], self.bins, self.distances.get(i))))
 
-    helper = kernels.helper().submit(work) if len(compiled) > 1 and kernels.can_share() else None
-    for i, d in zip(small, describe_arrays(small_block, sizes, bins), strict=True):
-        out[i] = d
-    for i, d in [*work(), *(helper.result() if helper is not None else ())]:
-        out[i] = d
-    return out, extra_values  # type: ignore[return-value]
+    def finish(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description], list[np.ndarray]]:
+        """The descriptions and the extras' host values (see ``describe``)."""
+        out, extra_values = self.host(extras)
+        return out, [*extra_values, *self.join()]
+
+    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description | None], list[np.ndarray]]:
+        """The one host transfer, and the descriptions of every tensor but the compiled large ones.
+
+        Returns:
+            The descriptions so far (None for the compiled large tensors, which ``join``
+            fills in, in this same list) and each extra as a flat float64 array.
+        """
+        flats, bins = self.flats, self.bins
+        extra_flats = [flat(e) for e in extras]
+        # The one transfer: extras, small tensors, and every queued tensor's numbers.
+        host = _to_host([*extra_flats, *(flats[i] for i in self.small),
+                         *(q.values for q in self.queued.values())])
+        self.out = out = [None] * len(flats)
+        extra_values = []
+        pos = 0
+        for e in extra_flats:
+            extra_values.append(host[pos : pos + e.numel()])
+            pos += e.numel()
+        sizes = [flats[i].numel() for i in self.small]
+        small_block = host[pos : pos + sum(sizes)]
+        pos += sum(sizes)
+        for i, q in self.queued.items():
+            described = q.finish(host[pos : pos + q.values.numel()])
+            # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
+            out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
+            pos += q.values.numel()
+        for i, d in zip(self.small, describe_arrays(small_block, sizes, bins), strict=True):
+            out[i] = d
+        return out, extra_values
+
+    def join(self) -> list[np.ndarray]:
+        """Describe the compiled large tensors beside the helper, into ``host``'s list.
+
+        Returns:
+            Each of ``distances``' three squares, in its order.
+        """
+        norms = {}
+        for i, d, squares in [*self._work(), *(self._helper.result() if self._helper is not None else ())]:
+            self.out[i] = d
+            norms[i] = squares
+        return [norms[i] for i in self.distances]
 
 
 def _compiled(x: torch.Tensor, bins: int) -> bool:
@@ -322,8 +374,60 @@ def quantiles_from_counts(counts: np.ndarray | list[int], grid: Grid, n: int) ->
 # --- large tensors: on their device -------------------------------------------------------
 
 
-def _describe_compiled(x: torch.Tensor, bins: int) -> Description:
-    """One large CPU tensor described with the compiled kernels (``kernels.py``).
+def _describe_compiled(x: torch.Tensor, bins: int,
+                       distances: tuple[np.ndarray, np.ndarray | None] | None = None,
+                       ) -> tuple[Description, np.ndarray | None]:
+    """One large CPU tensor described with the compiled kernels, and its update norms.
+
+    A float32 tensor takes three kernel calls, each without the GIL: the sample's
+    scale and shift, the range and moments (with the norms), and the rest
+    (``kernels.large_finish``). The rare tensor they decline (NaN or Inf, a scale or
+    grid beyond float32's exact range) and other dtypes take ``_describe_stepwise``,
+    whose steps they repeat with the same arithmetic.
+
+    Args:
+        x: a 1-D contiguous CPU tensor.
+        bins: histogram bins.
+        distances: a float32 tensor's previous values and initial values (or None),
+            as float32 arrays: its update norms are fused into the first pass.
+
+    Returns:
+        The description, and where ``distances`` is given ``‖x − prev‖², ‖prev‖²,
+        ‖x − init‖²`` (float64; NaN for a missing ``init``), after which ``prev``
+        holds ``x``.
+    """
+    a = x.numpy()
+    if a.dtype != np.float32:
+        return _describe_stepwise(x, bins), None
+    norms = None
+    scale, shift = kernels.large_start(a)
+    if distances is not None:
+        prev, init = distances
+        if scale:
+            lo, hi, *sums, d1, d2, d3 = kernels.range_moments_distances(
+                a, a.view(np.int32), 1.0 / scale, shift, prev, a if init is None else init)
+        else:
+            d1, d2, d3 = kernels.distances(a, prev, a if init is None else init)
+        norms = np.array([d1, d2, np.nan if init is None else d3])
+    elif scale:
+        lo, hi, *sums = kernels.range_moments(a, a.view(np.int32), 1.0 / scale, shift)
+    if not scale or not (math.isfinite(lo) and math.isfinite(hi)):  # NaN, Inf, or a scale far from 1
+        return _describe_stepwise(x, bins), norms
+    row, counts = kernels.large_finish(a, bins, _QF, lo, hi, scale, sums[0], sums[1], shift)
+    if row[0]:
+        return _describe_stepwise(x, bins), norms
+    values = row.tolist()
+    zeros, out3, out6, outiqr = values[3:7]
+    fields = kernels.LARGE_FIELDS
+    nq = len(QUANTILES)
+    n = a.size
+    head = {"numel": n, "count": n, "nan_count": 0, "inf_count": 0}
+    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, values[fields : fields + nq],
+                             values[fields + nq :], counts.tolist(), zeros, (out3, out6, outiqr)), norms
+
+
+def _describe_stepwise(x: torch.Tensor, bins: int) -> Description:
+    """One large CPU tensor described with the compiled kernels, step by step in Python.
 
     Two passes, three where it must: range and moments together (the scale and shift
     come from a sample); the histogram with the 3σ, 6σ and zero counts, whose
