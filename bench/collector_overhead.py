@@ -4,7 +4,7 @@ Run: python bench/collector_overhead.py   (CPU; needs tensorboard)
 
 Same model and method as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of
 about 2.4M parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process.
-Medians of 15 timings, and of 16 interleaved pairs for whole steps (the first pair is
+Medians of 15 timings, and of 40 interleaved pairs for whole steps (the first pair is
 a warm-up): with the anchor's 7 the activation and off-cadence figures moved by ±5 %
 between runs on a shared two-core machine. What is timed:
 - a plain training step;
@@ -34,6 +34,10 @@ from weightreport import Collector
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
+
+PAIRS = 40
+"""Interleaved step pairs per comparison: with 16, the activation figure moved between
+2.5 % and 7 % from run to run on a shared machine, for a cost of about 2 %."""
 
 
 def block(cin, cout):
@@ -119,15 +123,23 @@ def main() -> None:
     c_off = Collector(model, tmp / "steps_off", every=1, activations=False, flush_every=10**6)
     c_on = Collector(model, tmp / "steps_on", every=1, activations=True, flush_every=10**6)
     offs, ons = [], []
-    for _ in range(17):
+
+    def timed_off():
         c_on._capture.armed = False
         t = time.perf_counter()
         snapshot_step(c_off)()
         offs.append(time.perf_counter() - t)
+
+    def timed_on():
         c_on._capture.armed = True
         t = time.perf_counter()
         snapshot_step(c_on)()
         ons.append(time.perf_counter() - t)
+
+    for k in range(PAIRS + 1):  # the order alternates, so that neither side always follows the other
+        first, second = (timed_off, timed_on) if k % 2 == 0 else (timed_on, timed_off)
+        first()
+        second()
     t_off, t_on = statistics.median(offs[1:]), statistics.median(ons[1:])
     for c in (c_off, c_on):
         c._writer._rows = {name: [] for name in c._writer._rows}
@@ -139,7 +151,7 @@ def main() -> None:
     # plain and collector steps so drift affects both alike.
     with Collector(model, tmp / "quiet", every=10**9, activations=True) as quiet:
         plain, with_c = [], []
-        for _ in range(17):
+        for _ in range(PAIRS + 1):
             t = time.perf_counter()
             step()
             plain.append(time.perf_counter() - t)
