@@ -39,7 +39,7 @@ from itertools import accumulate
 import numpy as np
 import torch
 
-from weightreport import kernels
+from weightreport import kernels, kernels_describe
 from weightreport.description import (
     Description,
     empty_description,
@@ -249,22 +249,22 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
         block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
         ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
     mine = [sizes[k] for k in keys]
-    rows, counts = kernels.describe_small(
+    rows, counts = kernels_describe.describe_small(
         block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
         np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
-    fixed = kernels.SMALL_FIELDS + len(QUANTILES)
+    fixed = kernels_describe.SMALL_FIELDS + len(QUANTILES)
     for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
         out[k] = _small_description(row[:fixed], hist, row[fixed:], sizes[k])
     return out
 
 
 def _small_description(values: list[float], counts: list[int], edges: list[float], n: int) -> Description:
-    """A ``Description`` from one row of ``kernels.describe_small``."""
-    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels.SMALL_FIELDS]
+    """A ``Description`` from one row of ``kernels_describe.describe_small``."""
+    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels_describe.SMALL_FIELDS]
     stats = {
         "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
         **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
-        **percentile_columns(values[kernels.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
+        **percentile_columns(values[kernels_describe.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
         "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
     }
     return Description(stats, edges, counts)
@@ -381,7 +381,7 @@ def _describe_compiled(x: torch.Tensor, bins: int,
 
     A float32 tensor takes three kernel calls, each without the GIL: the sample's
     scale and shift, the range and moments (with the norms), and the rest
-    (``kernels.large_finish``). The rare tensor they decline (NaN or Inf, a scale or
+    (``kernels_describe.large_finish``). The rare tensor they decline (NaN or Inf, a scale or
     grid beyond float32's exact range) and other dtypes take ``_describe_stepwise``,
     whose steps they repeat with the same arithmetic.
 
@@ -400,7 +400,7 @@ def _describe_compiled(x: torch.Tensor, bins: int,
     if a.dtype != np.float32:
         return _describe_stepwise(x, bins), None
     norms = None
-    scale, shift = kernels.large_start(a)
+    scale, shift = kernels_describe.large_start(a)
     if distances is not None:
         prev, init = distances
         if scale:
@@ -413,12 +413,12 @@ def _describe_compiled(x: torch.Tensor, bins: int,
         lo, hi, *sums = kernels.range_moments(a, a.view(np.int32), 1.0 / scale, shift)
     if not scale or not (math.isfinite(lo) and math.isfinite(hi)):  # NaN, Inf, or a scale far from 1
         return _describe_stepwise(x, bins), norms
-    row, counts = kernels.large_finish(a, bins, _QF, lo, hi, scale, sums[0], sums[1], shift)
+    row, counts = kernels_describe.large_finish(a, bins, _QF, lo, hi, scale, sums[0], sums[1], shift)
     if row[0]:
         return _describe_stepwise(x, bins), norms
     values = row.tolist()
     zeros, out3, out6, outiqr = values[3:7]
-    fields = kernels.LARGE_FIELDS
+    fields = kernels_describe.LARGE_FIELDS
     nq = len(QUANTILES)
     n = a.size
     head = {"numel": n, "count": n, "nan_count": 0, "inf_count": 0}
