@@ -13,18 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from weightreport import kernels, stats
+from weightreport import kernels, stats_large
 from weightreport.grid import histogram_grid
 from weightreport.schema import QUANTILES
-from weightreport.stats import (
-    SMALL,
-    _outside,
-    _outside_from_counts,
-    describe,
-    describe_array,
-    describe_arrays,
-    quantiles_from_counts,
-)
+from weightreport.stats import SMALL, describe, describe_array, describe_arrays
+from weightreport.stats_large import _outside, _outside_from_counts, quantiles_from_counts
 from weightreport.stats_torch import device_grid, device_quantiles
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -500,8 +493,8 @@ def test_compiled_calls_equal_the_stepwise_path(seed, case):
     prev = rng.normal(0.0, 0.02, n).astype(np.float32)
     init = rng.normal(0.0, 0.02, n).astype(np.float32)
     p1 = prev.copy()
-    described, norms = stats._describe_compiled(torch.from_numpy(x), 64, (p1, init))
-    assert described == stats._describe_stepwise(torch.from_numpy(x), 64)
+    described, norms = stats_large._describe_compiled(torch.from_numpy(x), 64, (p1, init))
+    assert described == stats_large._describe_stepwise(torch.from_numpy(x), 64)
     p2 = prev.copy()
     np.testing.assert_array_equal(norms, kernels.distances(x, p2, init))
     np.testing.assert_array_equal(p1, x)

@@ -283,7 +283,7 @@ def outside(x, below, above):  # pragma: no cover - compiled
     """The count of ``x < below or x > above``.
 
     The thresholds must already be in ``x``'s dtype, rounded so that comparing in
-    that dtype gives the answer exact arithmetic would (see ``stats._outside``):
+    that dtype gives the answer exact arithmetic would (see ``stats_large._outside``):
     ``below <= above``, or no value of the dtype lies between them, so that no value
     is counted twice.
     """

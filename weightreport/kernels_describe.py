@@ -30,7 +30,7 @@ _SAMPLE = 4096
 
 @_jit(False)
 def large_start(x):  # pragma: no cover - compiled
-    """The first step of ``stats._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
+    """The first step of ``stats_large._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
 
     Returns:
         (scale, shift), or (0, 0) where a value of the sample is not finite or the
@@ -52,12 +52,12 @@ def large_start(x):  # pragma: no cover - compiled
 
 @_jit(False)
 def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: no cover - compiled
-    """The steps of ``stats._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
+    """The steps of ``stats_large._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
 
     With the same arithmetic: the check of the sample's scale against the range, the
-    grid of ``grid.histogram_grid``, the thresholds of ``stats._outside``,
-    ``histogram``, the percentiles of ``stats.quantiles_from_counts``, and the IQR
-    count of ``stats._outside_from_counts`` (``outside`` where it cannot tell). The
+    grid of ``grid.histogram_grid``, the thresholds of ``stats_large._outside``,
+    ``histogram``, the percentiles of ``stats_large.quantiles_from_counts``, and the IQR
+    count of ``stats_large._outside_from_counts`` (``outside`` where it cannot tell). The
     moments' sums are not computed here: reassociated float32 sums must come from
     kernels called from Python (see ``range_moments_distances``).
 
@@ -106,20 +106,20 @@ def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: n
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _LOW_UNIT, _HIGH_UNIT = 2.0**-100, 2.0**100  # units (powers of two) that float32 arithmetic keeps exact
-_SCALE_SLACK = 2.0**24  # as stats._SCALE_SLACK
+_SCALE_SLACK = 2.0**24  # as stats_large._SCALE_SLACK
 _EXACT_FLOAT32 = 2**24
 _EXACT_EDGE = 2.0**52
 
 
 @_jit(False)
 def _scale_of(peak):  # pragma: no cover - compiled
-    """``stats._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
+    """``stats_large._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
     return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
 
 
 @_jit(False)
 def _sample_shift(x, step, scale):  # pragma: no cover - compiled
-    """``stats._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
+    """``stats_large._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
     m = (x.size + step - 1) // step
     scaled = np.empty(m)
     s = np.float32(scale)
@@ -157,7 +157,7 @@ def _grid(lo, hi, bins):  # pragma: no cover - compiled
 
 @_jit(False)
 def _thresholds(below, above):  # pragma: no cover - compiled
-    """``stats._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
+    """``stats_large._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
     b, a = np.float32(below), np.float32(above)
     if np.float64(b) < below:
         b = np.nextafter(b, np.float32(np.inf))
@@ -168,7 +168,7 @@ def _thresholds(below, above):  # pragma: no cover - compiled
 
 @_jit(False)
 def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - compiled
-    """``stats.quantiles_from_counts``' value of the value at ``rank``."""
+    """``stats_large.quantiles_from_counts``' value of the value at ``rank``."""
     b = min(np.searchsorted(cum, rank, side="right"), bins - 1)
     before = cum[b - 1] if b > 0 else 0
     inside = min(max((rank - before + 0.5) / max(counts[b], 1), 0.0), 1.0)
@@ -177,7 +177,7 @@ def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - comp
 
 @_jit(False)
 def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma: no cover - compiled
-    """``stats._outside_from_counts``, with -1 for its None."""
+    """``stats_large._outside_from_counts``, with -1 for its None."""
     total = 0
     whole = cum[-1]
     if below > hi:

@@ -51,15 +51,9 @@ from weightreport.description import (
     percentile_columns,
 )
 from weightreport.grid import Grid, histogram_grid
-from weightreport.stats import (
-    SMALL,
-    _to_host,
-    describe,
-    describe_arrays,
-    flat,
-    quantiles_from_counts,
-)
-from weightreport.stats import _outside as stats_outside
+from weightreport.stats import SMALL, _to_host, describe, describe_arrays, flat
+from weightreport.stats_large import _outside as stats_outside
+from weightreport.stats_large import quantiles_from_counts
 
 _CHUNK = 1 << 22
 """Elements widened to float64 at a time, which bounds the scratch memory."""

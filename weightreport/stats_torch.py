@@ -99,7 +99,7 @@ def device_grid(lo: torch.Tensor, hi: torch.Tensor, bins: int):
 
 def device_quantiles(counts: torch.Tensor, first: torch.Tensor, width: torch.Tensor,
                      n: torch.Tensor) -> torch.Tensor:
-    """``stats.quantiles_from_counts`` with tensor ops (``first``, ``width``, ``n``: 0-d tensors)."""
+    """``stats_large.quantiles_from_counts`` with tensor ops (``first``, ``width``, ``n``: 0-d tensors)."""
     bins = counts.numel()
     q = _QF.to(counts.device)
     cum = torch.cumsum(counts, 0).double()
