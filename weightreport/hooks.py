@@ -164,30 +164,29 @@ def _units(module: nn.Module, out: torch.Tensor) -> tuple[str, torch.Tensor, flo
     Kept per unit (not yet counted) so that ranks of a distributed run can merge
     them with one max or min reduction before counting.
     """
-    dims = _unit_dims(out)
-    if dims is None:
+    if _unit_dims(out) is None:
         return None
     y = out.detach()
     if isinstance(module, RELU_LIKE):
-        return "dead", _per_unit_max(y).double(), 0.0
+        return "dead", _per_unit(y, torch.amax).double(), 0.0
     for kind, (centre, reach) in SATURATING.items():
         if isinstance(module, kind):
             if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
                 reach = 0.99 * max(abs(module.min_val), abs(module.max_val))
-            return "saturated", (y - centre).abs().amin(dim=dims).double(), reach
+            return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
     return None
 
 
-def _per_unit_max(y: torch.Tensor) -> torch.Tensor:
-    """``y.amax`` over every dimension but 1, the trailing ones first.
+def _per_unit(y: torch.Tensor, reduce) -> torch.Tensor:
+    """``reduce`` (``torch.amax`` or ``torch.amin``) over every dimension but 1, the trailing ones first.
 
     Reducing the contiguous trailing dimensions, then the batch, is about 20 % faster
-    than one reduction over the strided dimensions (0, 2, 3, ...); a max is exact in
-    any order.
+    than one reduction over the strided dimensions (0, 2, 3, ...); a max or min is
+    exact in any order.
     """
     if y.dim() <= 2:
-        return y.amax(dim=0)
-    return y.flatten(2).amax(dim=2).amax(dim=0)
+        return reduce(y, dim=0)
+    return reduce(reduce(y.flatten(2), dim=2), dim=0)
 
 
 def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int | None]:

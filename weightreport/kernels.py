@@ -457,3 +457,14 @@ def distances(w, prev, init):  # pragma: no cover - compiled
         for i in range(wb.size):
             pb[i] = wb[i]
     return t1, t2, t3
+
+
+def update_squares(w, prev, init):
+    """``distances(w, prev, init)`` as float64 ``[‖w − prev‖², ‖prev‖², ‖w − init‖²]``, then prev := w.
+
+    ``init`` may be None (the initial values are unknown): the last square is NaN.
+    A plain function around the compiled kernel, for its callers in Python.
+    """
+    d_prev, prev_sq, d_init = distances(w, prev, w if init is None else init)
+    return np.array([d_prev, prev_sq, np.nan if init is None else d_init])
+

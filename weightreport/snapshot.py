@@ -196,9 +196,7 @@ class SnapshotTaker:
             a = w.reshape(-1).numpy()
             found = {}
             if name not in fused:
-                init = self._init_np.get(name)
-                d_prev, prev_sq, d_init = kernels.distances(a, self._prev_np[name], a if init is None else init)
-                found[("norms", name)] = np.array([d_prev, prev_sq, np.nan if init is None else d_init])
+                found[("norms", name)] = kernels.update_squares(a, self._prev_np[name], self._init_np.get(name))
             if name in self._traj:
                 idx = self._traj_np.get(name)
                 if idx is None:
@@ -354,7 +352,7 @@ class SnapshotTaker:
         }, schema=SCHEMAS["trajectories"])
 
     def _compiled(self, name: str, w: torch.Tensor) -> bool:
-        """Whether ``_norms`` of this parameter runs the compiled kernel (no torch op, thread-safe)."""
+        """Whether ``_norms`` of this parameter runs the compiled kernel."""
         return (self._prev is not None and name in self._prev and w.device.type == "cpu"
                 and kernels.AVAILABLE)
 
@@ -362,11 +360,9 @@ class SnapshotTaker:
         """‖w − prev‖², ‖prev‖², ‖w − w₀‖² (float64, NaN where unknown); then prev := w."""
         prev = self._prev.get(name) if self._prev is not None else None
         ref = self._init.get(name)
-        if self._compiled(name, w):
-            a = w.numpy()
-            ref_a = a if ref is None else ref.numpy()
-            d_prev, prev_sq, d_init = kernels.distances(a, prev.numpy(), ref_a)  # and prev := w
-            return torch.tensor([d_prev, prev_sq, np.nan if ref is None else d_init], dtype=torch.float64)
+        if self._compiled(name, w):  # and prev := w
+            return torch.from_numpy(kernels.update_squares(w.numpy(), prev.numpy(),
+                                                           None if ref is None else ref.numpy()))
         squares = torch.stack([_sq_diff(w, prev), _sq_diff(prev, None), _sq_diff(w, ref)])
         if prev is not None:
             prev.copy_(w)

@@ -96,9 +96,9 @@ def _describe_compiled(x: torch.Tensor, bins: int,
         if scale:
             lo, hi, *sums, d1, d2, d3 = kernels.range_moments_distances(
                 a, a.view(np.int32), 1.0 / scale, shift, prev, a if init is None else init)
+            norms = np.array([d1, d2, np.nan if init is None else d3])
         else:
-            d1, d2, d3 = kernels.distances(a, prev, a if init is None else init)
-        norms = np.array([d1, d2, np.nan if init is None else d3])
+            norms = kernels.update_squares(a, prev, init)
     elif scale:
         lo, hi, *sums = kernels.range_moments(a, a.view(np.int32), 1.0 / scale, shift)
     if not scale or not (math.isfinite(lo) and math.isfinite(hi)):  # NaN, Inf, or a scale far from 1
