@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from weightreport.report import build_report
+from weightreport.report.build import build_report
 t1 = time.perf_counter()
 built = build_report(sys.argv[1], html=sys.argv[2], pdf=sys.argv[3] if len(sys.argv) > 3 else None)
 t2 = time.perf_counter()

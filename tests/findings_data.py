@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from weightreport.analysis.findings import FINDING_BN_COLUMNS, FINDING_STATS_COLUMNS
+from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, FINDING_STATS_COLUMNS
 
 STEPS = np.arange(0, 210, 10)
 LAYERS = {"fc1.weight": 1000, "fc2.weight": 400}

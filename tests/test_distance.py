@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from weightreport.distance import hist_cdf, wasserstein_hist
+from weightreport.compare.distance import hist_cdf, wasserstein_hist
 
 
 def _numeric(ea, ca, eb, cb, n=400_001):

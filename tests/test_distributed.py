@@ -21,10 +21,10 @@ import torch.multiprocessing as mp
 from collectives import count_collectives
 from torch import nn
 
-from weightreport import distributed as wd
-from weightreport import split_stats
-from weightreport.schema import QUANTILES
-from weightreport.stats import SMALL, describe
+from weightreport.collect import distributed as wd
+from weightreport.stats import split as split_stats
+from weightreport.runfmt.schema import QUANTILES
+from weightreport.stats.describe import SMALL, describe
 
 WORLD = 2
 COUNTED = ("numel", "count", "nan_count", "inf_count", "zeros", "outliers_3std",

@@ -22,8 +22,8 @@ from collectives import count_collectives
 from torch import nn
 
 from weightreport import Collector, load_run
-from weightreport.schema import QUANTILES
-from weightreport.stats import SMALL
+from weightreport.runfmt.schema import QUANTILES
+from weightreport.stats.describe import SMALL
 
 WORLD = 2
 STEPS = 4

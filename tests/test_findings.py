@@ -9,10 +9,10 @@ from findings_data import ORDER, STEPS, healthy, where
 from torch import nn
 
 from weightreport import Collector
-from weightreport.analysis.findings import CODES, at_or_above, find_all, run_findings
-from weightreport.analysis.thresholds import Thresholds, load_thresholds
+from weightreport.report.analysis.findings import CODES, at_or_above, find_all, run_findings
+from weightreport.report.analysis.thresholds import Thresholds, load_thresholds
 from weightreport.errors import WeightReportError
-from weightreport.run import load_run
+from weightreport.runfmt.reader import load_run
 
 
 def _find(t, thresholds=None):

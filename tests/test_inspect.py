@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from weightreport import WeightReportError
-from weightreport.checkpoint import load_state_dict
-from weightreport.inspection import inspect_checkpoint, write_json
-from weightreport.spectral import correlation_traps, fit_alpha, spectral_summary
+from weightreport.inspect.checkpoint import load_state_dict
+from weightreport.inspect.analyse import inspect_checkpoint, write_json
+from weightreport.inspect.spectral import correlation_traps, fit_alpha, spectral_summary
 
 
 def _model():

@@ -8,12 +8,12 @@ import os
 import torch
 from torch import nn
 
-from weightreport.analysis.inspect import inspect_model
-from weightreport.charts.inspect import inspect_charts
+from weightreport.inspect.model import inspect_model
+from weightreport.inspect.charts import inspect_charts
 from weightreport.cli import main
-from weightreport.inspection import inspect_checkpoint
-from weightreport.render.html import BUNDLE_PLACEHOLDER
-from weightreport.render.pages import render_inspect_html
+from weightreport.inspect.analyse import inspect_checkpoint
+from weightreport.report.render.html import BUNDLE_PLACEHOLDER
+from weightreport.report.render.pages import render_inspect_html
 
 XSS = "</script><img src=x onerror=alert(1)>"
 

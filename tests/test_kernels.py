@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from weightreport import kernels
-from weightreport.grid import histogram_grid
+from weightreport.stats import kernels
+from weightreport.stats.grid import histogram_grid
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
 
@@ -114,7 +114,7 @@ def test_kernels_compile_without_a_writable_cache():
         "from numba.core import caching\n"
         "caching.CacheImpl._locator_classes = []\n"
         "import numpy as np\n"
-        "from weightreport import kernels\n"
+        "from weightreport.stats import kernels\n"
         "print(kernels.outside(np.ones(10, np.float32), np.float32(2), np.float32(3)))\n"
     )
     assert _printed_by(code) == ["10"]
@@ -124,7 +124,7 @@ def test_helper_thread_is_joined_before_fork():
     """Forking (DataLoader workers) leaves no helper thread behind, and the next use starts one."""
     code = (
         "import os, threading\n"
-        "from weightreport import kernels\n"
+        "from weightreport.stats import kernels\n"
         "kernels.helper().submit(int).result()\n"
         "assert any(t.name.startswith('weightreport-kernels') for t in threading.enumerate())\n"
         "pid = os.fork()\n"
@@ -141,10 +141,10 @@ def test_reading_and_reporting_do_not_load_numba():
     """Importing the package, the report builder and the CLI leaves numba unloaded until a kernel runs."""
     code = (
         "import sys\n"
-        "import weightreport, weightreport.report, weightreport.cli\n"
+        "import weightreport, weightreport.report.build, weightreport.cli\n"
         "print('numba' in sys.modules)\n"
         "import numpy as np\n"
-        "from weightreport import kernels\n"
+        "from weightreport.stats import kernels\n"
         "kernels.outside(np.ones(3, np.float32), np.float32(0), np.float32(2))\n"
         "print('numba' in sys.modules)\n"
     )

@@ -1,4 +1,4 @@
-"""Tests for weightreport.probes: feature maps, attention weights and hidden states of a probe."""
+"""Tests for weightreport.collect.probes: feature maps, attention weights and hidden states of a probe."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from weightreport.errors import WeightReportError
-from weightreport.probes import capture_probes
-from weightreport.schema import SCHEMAS
+from weightreport.collect.probes import capture_probes
+from weightreport.runfmt.schema import SCHEMAS
 
 
 def cnn() -> nn.Module:

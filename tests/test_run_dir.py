@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from weightreport import Collector, WeightReportError, load_run
-from weightreport.run import CorruptPartWarning
+from weightreport.runfmt.reader import CorruptPartWarning
 
 
 def _model():
@@ -220,7 +220,7 @@ def _failing(monkeypatch, module, name, failures):
 @pytest.mark.parametrize("target", ["write_table", "replace"])
 def test_disk_full_warns_keeps_rows_and_recovers(tmp_path, monkeypatch, target):
     """A failed flush warns loudly, keeps its rows buffered, and a later flush writes them all."""
-    import weightreport.writer as writer
+    import weightreport.runfmt.writer as writer
 
     module, name = (writer.pq, "write_table") if target == "write_table" else (writer.os, "replace")
     path = tmp_path / "run"
@@ -242,7 +242,7 @@ def test_disk_full_warns_keeps_rows_and_recovers(tmp_path, monkeypatch, target):
 
 def test_disk_full_at_close_raises_and_loses_nothing_written(tmp_path, monkeypatch):
     """A flush that still fails at close raises WeightReportError; parts already written stay readable."""
-    import weightreport.writer as writer
+    import weightreport.runfmt.writer as writer
 
     path = tmp_path / "run"
     model = _model()
@@ -263,7 +263,7 @@ def test_disk_full_at_close_raises_and_loses_nothing_written(tmp_path, monkeypat
 
 def test_persistent_disk_full_during_training_raises_eventually(tmp_path, monkeypatch):
     """If flushes keep failing, the collector raises instead of growing its buffer without bound."""
-    import weightreport.writer as writer
+    import weightreport.runfmt.writer as writer
 
     model = _model()
     wr = Collector(model, tmp_path / "run", every=1, flush_every=1)

@@ -13,12 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from weightreport import kernels, stats_large
-from weightreport.grid import histogram_grid
-from weightreport.schema import QUANTILES
-from weightreport.stats import SMALL, describe, describe_array, describe_arrays
-from weightreport.stats_large import _outside, _outside_from_counts, quantiles_from_counts
-from weightreport.stats_torch import device_grid, device_quantiles
+from weightreport.stats import kernels
+
+from weightreport.stats import compiled as stats_large
+from weightreport.stats.grid import histogram_grid
+from weightreport.runfmt.schema import QUANTILES
+from weightreport.stats.describe import SMALL, describe, describe_array, describe_arrays
+from weightreport.stats.compiled import _outside, _outside_from_counts, quantiles_from_counts
+from weightreport.stats.torch_ops import device_grid, device_quantiles
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SIZES = {"small": 1000, "large": SMALL + 23_617}  # the exact host path and the device path
@@ -414,7 +416,7 @@ def test_device_grid_equals_host_grid():
 
 def test_device_grid_that_does_not_settle_falls_back_to_the_host(monkeypatch):
     """Where the device loop gives up, the tensor is described on the host, exactly."""
-    import weightreport.stats_torch as st
+    import weightreport.stats.torch_ops as st
 
     monkeypatch.setattr(kernels, "AVAILABLE", False)  # the torch path, here on the CPU
     monkeypatch.setattr(st, "_GRID_TRIES", 0)
@@ -427,7 +429,7 @@ def test_device_grid_that_does_not_settle_falls_back_to_the_host(monkeypatch):
 
 def test_one_host_transfer_per_describe(monkeypatch):
     """Small tensors, extras and every large tensor on the torch path come back in one transfer."""
-    import weightreport.stats as stats_module
+    import weightreport.stats.describe as stats_module
 
     monkeypatch.setattr(kernels, "AVAILABLE", False)  # the accelerator's path, run on the CPU
     calls = []

@@ -1,4 +1,4 @@
-"""Tests for weightreport.structure: the manifest's model section and output shapes."""
+"""Tests for weightreport.collect.structure: the manifest's model section and output shapes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from weightreport.structure import OutputShapeRecorder, describe_model, output_shape, unwrap
+from weightreport.collect.structure import OutputShapeRecorder, describe_model, output_shape, unwrap
 
 
 def mlp() -> nn.Module:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from weightreport.collector import Collector
+from weightreport.collect.collector import Collector
 from weightreport.errors import WeightReportError
-from weightreport.report import build_report
-from weightreport.run import Run, load_run
-from weightreport.schema import FORMAT_VERSION
+from weightreport.report.build import build_report
+from weightreport.runfmt.reader import Run, load_run
+from weightreport.runfmt.schema import FORMAT_VERSION
 
 __all__ = [
     "FORMAT_VERSION",

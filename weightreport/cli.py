@@ -22,7 +22,7 @@ def _progress() -> tuple[Callable[[str], None] | None, Callable[[], None]]:
         return None, lambda: None
     from rich.progress import Progress
 
-    from weightreport.report import STAGES
+    from weightreport.report.build import STAGES
 
     bar = Progress(transient=True)
     task = bar.add_task("building report", total=len(STAGES))
@@ -36,7 +36,7 @@ def _progress() -> tuple[Callable[[str], None] | None, Callable[[], None]]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``weightreport build RUN``."""
-    from weightreport.report import build_report
+    from weightreport.report.build import build_report
 
     advance, stop = _progress()
     try:
@@ -53,7 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``weightreport demo``: train the three examples and build their reports."""
     from weightreport.demo import run_demo
-    from weightreport.report import build_report
+    from weightreport.report.build import build_report
 
     for run_dir in run_demo(args.runs):
         built = build_report(run_dir, html=args.reports / f"{run_dir.name}.html",
@@ -73,23 +73,23 @@ def cmd_import_tensorboard(args: argparse.Namespace) -> int:
 
 
 def _thresholds(args: argparse.Namespace):
-    from weightreport.analysis.thresholds import load_thresholds
+    from weightreport.report.analysis.thresholds import load_thresholds
 
     return load_thresholds(getattr(args, "config", None))
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``weightreport summary RUN``: Markdown for a PR comment, or JSON."""
-    from weightreport.analysis.summary import summarize
-    from weightreport.run import load_run
+    from weightreport.report.analysis.summary import summarize
+    from weightreport.runfmt.reader import load_run
 
     summary = summarize(load_run(args.run), _thresholds(args), report=args.report)
     if args.format == "json":
-        from weightreport.writer import dump_json
+        from weightreport.runfmt.writer import dump_json
 
         print(dump_json(summary.to_dict()))
     else:
-        from weightreport.render.markdown import render_summary_md
+        from weightreport.report.render.markdown import render_summary_md
 
         sys.stdout.write(render_summary_md(summary))
     return 0
@@ -97,8 +97,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``weightreport check RUN``: exit 1 when findings reach ``--fail-on``."""
-    from weightreport.analysis.findings import at_or_above, run_findings
-    from weightreport.run import load_run
+    from weightreport.report.analysis.findings import at_or_above, run_findings
+    from weightreport.runfmt.reader import load_run
 
     found = run_findings(load_run(args.run), _thresholds(args))
     failing = at_or_above(found, args.fail_on)
@@ -112,7 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``weightreport inspect CHECKPOINT``: a weight report from a checkpoint."""
-    from weightreport.inspect_report import build_inspect_report
+    from weightreport.inspect.page import build_inspect_report
 
     built = build_inspect_report(args.checkpoint, html=args.output, json=args.json)
     print(built.html)
@@ -123,12 +123,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """``weightreport diff BASE CANDIDATE``: a comparison report (HTML or Markdown)."""
-    from weightreport.analysis.diff import diff_runs
-    from weightreport.run import load_run
+    from weightreport.compare.diff import diff_runs
+    from weightreport.runfmt.reader import load_run
 
     diff = diff_runs(load_run(args.base), load_run(args.candidate), _thresholds(args))
     if args.format == "md":
-        from weightreport.render.markdown import render_diff_md
+        from weightreport.report.render.markdown import render_diff_md
 
         text = render_diff_md(diff)
         if args.output is None:
@@ -136,11 +136,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
             return 0
         data = text.encode("utf-8")
     else:
-        from weightreport.charts.diff import diff_charts
-        from weightreport.render.pages import render_diff_html
+        from weightreport.compare.charts import diff_charts
+        from weightreport.report.render.pages import render_diff_html
 
         data = render_diff_html(diff, diff_charts(diff)).encode("utf-8")
-    from weightreport.report import REPORTS_DIR, write_output
+    from weightreport.report.build import REPORTS_DIR, write_output
 
     suffix = ".md" if args.format == "md" else ".html"
     out = args.output or REPORTS_DIR / f"diff-{args.base.name}-vs-{args.candidate.name}{suffix}"

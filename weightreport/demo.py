@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from weightreport.collector import Collector
+from weightreport.collect.collector import Collector
 from weightreport.errors import WeightReportError
-from weightreport.schema import MANIFEST
+from weightreport.runfmt.schema import MANIFEST
 
 DEMO_PREFIX = "demo-"
 

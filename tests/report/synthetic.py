@@ -1,7 +1,7 @@
 """A synthetic run directory writer, for the report tests and the benchmark.
 
 It writes real files (run.json and Parquet parts per ``docs/format.md``, with the
-columns of ``weightreport.schema.SCHEMAS``), so the report reads it through the real
+columns of ``weightreport.runfmt.schema.SCHEMAS``), so the report reads it through the real
 ``load_run``. Values are deterministic functions of a seed: no torch, no training.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weightreport.schema import FORMAT_VERSION, MANIFEST, QUANTILES, SCHEMAS, TABLES_DIR, part_name
+from weightreport.runfmt.schema import FORMAT_VERSION, MANIFEST, QUANTILES, SCHEMAS, TABLES_DIR, part_name
 
 HEATMAPS_SCHEMA = pa.schema([("step", pa.int64()), ("tensor", pa.string()), ("rows", pa.int64()),
                              ("cols", pa.int64()), ("values", pa.list_(pa.float32()))])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weightreport.report import build_report
+from weightreport.report.build import build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -7,13 +7,13 @@ import math
 from conftest import XSS
 from synthetic import Spec, small_spec, write_run
 
-from weightreport.analysis.diff import diff_runs
-from weightreport.charts.diff import diff_charts
+from weightreport.compare.diff import diff_runs
+from weightreport.compare.charts import diff_charts
 from weightreport.cli import main
-from weightreport.render.html import BUNDLE_PLACEHOLDER
-from weightreport.render.markdown import render_diff_md
-from weightreport.render.pages import render_diff_html
-from weightreport.run import load_run
+from weightreport.report.render.html import BUNDLE_PLACEHOLDER
+from weightreport.report.render.markdown import render_diff_md
+from weightreport.report.render.pages import render_diff_html
+from weightreport.runfmt.reader import load_run
 
 
 def test_self_diff_is_zero(tiny_run):

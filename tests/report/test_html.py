@@ -7,11 +7,11 @@ from html import unescape
 
 from conftest import XSS
 
-from weightreport.analysis import analyze
-from weightreport.charts import section_charts
-from weightreport.render.html import BUNDLE_PLACEHOLDER, CSP, render_html
-from weightreport.report import build_report
-from weightreport.run import load_run
+from weightreport.report.analysis import analyze
+from weightreport.report.charts import section_charts
+from weightreport.report.render.html import BUNDLE_PLACEHOLDER, CSP, render_html
+from weightreport.report.build import build_report
+from weightreport.runfmt.reader import load_run
 
 
 def _html(run_dir) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weightreport.report import build_report
+from weightreport.report.build import build_report
 
 pypdf = pytest.importorskip("pypdf")
 pytest.importorskip("weasyprint")

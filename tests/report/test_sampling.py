@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from weightreport import Collector, load_run
-from weightreport.analysis.diff import diff_runs
-from weightreport.analysis.sampling import MAX_LAYER_POINTS, read_stats, snapshot_steps
+from weightreport.compare.diff import diff_runs
+from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, read_stats, snapshot_steps
 
 
 def _long_run(path):
@@ -39,7 +39,7 @@ def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
 
 def test_diff_of_long_runs_reads_bounded_snapshots(tmp_path, monkeypatch):
     """diff reads both runs' stats as the report does: bounded snapshots, the NaN step kept."""
-    import weightreport.analysis.diff as diff_module
+    import weightreport.compare.diff as diff_module
 
     run = _long_run(tmp_path / "run")
     seen = []

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 from altair.vegalite.v6.schema import load_schema
 
-from weightreport.analysis import analyze
-from weightreport.charts import section_charts
-from weightreport.run import load_run
+from weightreport.report.analysis import analyze
+from weightreport.report.charts import section_charts
+from weightreport.runfmt.reader import load_run
 
 
 @pytest.fixture(scope="module")

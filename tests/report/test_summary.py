@@ -6,10 +6,10 @@ import json
 
 from conftest import XSS
 
-from weightreport.analysis.summary import summarize
+from weightreport.report.analysis.summary import summarize
 from weightreport.cli import main
-from weightreport.render.markdown import render_summary_md
-from weightreport.run import load_run
+from weightreport.report.render.markdown import render_summary_md
+from weightreport.runfmt.reader import load_run
 
 
 def test_markdown_golden(tiny_run, snapshot):

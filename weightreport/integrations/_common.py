@@ -55,7 +55,7 @@ class CollectorCallback:
         self.report: Path | None = None
 
     def _start(self, model, optimizer) -> None:
-        from weightreport.collector import Collector
+        from weightreport.collect.collector import Collector
 
         self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer,
                                    **self.options)
@@ -64,7 +64,7 @@ class CollectorCallback:
         """Close the collector and, when asked, build the HTML report (its module loads only then)."""
         self.collector.close()
         if self.build_report:
-            from weightreport.report import build_report
+            from weightreport.report.build import build_report
 
             self.report = build_report(self.run_dir).html
 

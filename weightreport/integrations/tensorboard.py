@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from weightreport.errors import WeightReportError
-from weightreport.schema import FORMAT_VERSION, QUANTILES
-from weightreport.writer import RunWriter, prepare_directory
+from weightreport.runfmt.schema import FORMAT_VERSION, QUANTILES
+from weightreport.runfmt.writer import RunWriter, prepare_directory
 
 _GRAD = re.compile(r"(?:[./_]grads?|[./_]gradients?)$|^grads?[/.]|^gradients?[/.]", re.I)
 _DBL_MAX = 1.0e300  # TensorFlow's outer bucket limits are ±DBL_MAX

@@ -1,0 +1,230 @@
+"""Rows for the ``probes`` table: what the model does with one fixed probe batch.
+
+``capture_probes`` runs the probe through the model once, in eval mode without
+gradients, with temporary hooks on convolutions (feature maps), multi-head attention
+(weights per head) and recurrent layers (hidden states). Each capture is the first
+probe sample only, copied at once (so later in-place ops cannot change it), and
+average-pooled into a small row-major float32 matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from weightreport.errors import WeightReportError
+from weightreport.collect.structure import unwrap
+
+CONV_DIMS: dict[type, int] = {
+    nn.Conv1d: 1, nn.ConvTranspose1d: 1,
+    nn.Conv2d: 2, nn.ConvTranspose2d: 2,
+    nn.Conv3d: 3, nn.ConvTranspose3d: 3,
+}
+"""Convolution type → spatial dimensions; their outputs become ``feature_map`` rows."""
+LENGTH_FACTOR = 4
+"""A 1-D feature map is pooled to at most ``LENGTH_FACTOR * max_side`` columns."""
+_NEED_WEIGHTS, _AVERAGE_WEIGHTS = 4, 6
+"""Positions of ``need_weights`` and ``average_attn_weights`` in ``MultiheadAttention.forward``."""
+
+
+def _conv_dims(module: nn.Module) -> int | None:
+    for conv, dims in CONV_DIMS.items():
+        if isinstance(module, conv):
+            return dims
+    return None
+
+
+def _kind_of(module: nn.Module) -> str | None:
+    if _conv_dims(module) is not None:
+        return "feature_map"
+    if isinstance(module, nn.MultiheadAttention):
+        return "attention"
+    if isinstance(module, nn.RNNBase):
+        return "hidden_state"
+    return None
+
+
+def _first_sample(kind: str, module: nn.Module, output: object) -> torch.Tensor | None:
+    """The first probe sample's part of ``output`` (a view; the hook copies it), or None."""
+    if kind == "feature_map":
+        if not isinstance(output, torch.Tensor):
+            return None
+        batched = output.dim() == _conv_dims(module) + 2
+        return output[0] if batched else output
+    if not isinstance(output, (tuple, list)) or not output:
+        return None
+    first = output[0] if kind == "hidden_state" else (output[1] if len(output) > 1 else None)
+    if kind == "attention":  # (batch, heads, target, source), or (heads, target, source) unbatched
+        if not isinstance(first, torch.Tensor) or first.dim() not in (3, 4):
+            return None
+        return first[0] if first.dim() == 4 else first
+    if isinstance(first, PackedSequence):
+        padded, lengths = pad_packed_sequence(first, batch_first=True)
+        return padded[0, : int(lengths[0])]
+    if not isinstance(first, torch.Tensor) or first.dim() not in (2, 3):
+        return None
+    if first.dim() == 2:  # unbatched: (time, features)
+        return first
+    return first[0] if module.batch_first else first[:, 0]
+
+
+def _fit(rows: int, cols: int, max_rows: int, max_cols: int) -> tuple[int, int]:
+    return min(rows, max_rows), min(cols, max_cols)
+
+
+def _fit_aspect(rows: int, cols: int, side: int) -> tuple[int, int]:
+    """At most ``side`` × ``side``, scaled down evenly so the aspect ratio roughly holds."""
+    if rows <= side and cols <= side:
+        return rows, cols
+    scale = side / max(rows, cols)
+    return max(1, min(side, round(rows * scale))), max(1, min(side, round(cols * scale)))
+
+
+def _pool(planes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average-pool ``(n, rows, cols)`` planes to ``size``; NaN and Inf propagate into their cell."""
+    if tuple(planes.shape[-2:]) == size:
+        return planes
+    return F.adaptive_avg_pool2d(planes, size)
+
+
+def _matrices(kind: str, module: nn.Module, sample: torch.Tensor, *, max_channels: int,
+              max_side: int, fmap_side: int) -> torch.Tensor:
+    """The ``(index, rows, cols)`` float32 matrices for one captured sample."""
+    x = sample.float()
+    if kind == "feature_map":
+        x = x[:max_channels]
+        dims = _conv_dims(module)
+        if dims == 1:
+            x = x.unsqueeze(1)
+            return _pool(x, (1, min(x.shape[-1], LENGTH_FACTOR * max_side)))
+        if dims == 3:
+            x = x.mean(dim=1)
+        return _pool(x, _fit_aspect(x.shape[-2], x.shape[-1], fmap_side))
+    if kind == "hidden_state":
+        x = x.reshape(x.shape[0], -1).unsqueeze(0)
+    return _pool(x, _fit(x.shape[-2], x.shape[-1], max_side, max_side))
+
+
+def _force_weights(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Forward pre-hook: make ``MultiheadAttention`` return per-head weights."""
+    args, kwargs = list(args), dict(kwargs)
+    for position, key, value in ((_NEED_WEIGHTS, "need_weights", True),
+                                 (_AVERAGE_WEIGHTS, "average_attn_weights", False)):
+        if len(args) > position:
+            args[position] = value
+        else:
+            kwargs[key] = value
+    return tuple(args), kwargs
+
+
+def _get_fastpath() -> bool | None:
+    get = getattr(getattr(torch.backends, "mha", None), "get_fastpath_enabled", None)
+    return bool(get()) if get is not None else None
+
+
+def _set_fastpath(value: bool | None) -> None:
+    setter = getattr(getattr(torch.backends, "mha", None), "set_fastpath_enabled", None)
+    if value is not None and setter is not None:
+        setter(value)
+
+
+def _device_of(model: nn.Module) -> torch.device | None:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return None
+
+
+def _to(value: object, device: torch.device | None) -> object:
+    if device is not None and isinstance(value, torch.Tensor) and value.device != device:
+        return value.to(device)
+    return value
+
+
+def _call(model: nn.Module, probe: object) -> object:
+    device = _device_of(model)
+    if isinstance(probe, Mapping):
+        return model(**{k: _to(v, device) for k, v in probe.items()})
+    if isinstance(probe, (tuple, list)):
+        return model(*(_to(v, device) for v in probe))
+    return model(_to(probe, device))
+
+
+def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: int = 8,
+                   max_side: int = 64, fmap_side: int = 32) -> list[dict]:
+    """Run one forward of ``probe`` and return the ``probes`` table's rows.
+
+    The model runs in eval mode under ``torch.no_grad()``; every module's training
+    flag, the MHA fast-path setting and the model's hooks are restored afterwards, also
+    on error. Tensors in the probe are moved to the device of the model's first
+    parameter. Only the first call of a module that runs several times is captured.
+
+    Args:
+        model: the model; wrappers are removed with ``unwrap``.
+        probe: a tensor (``model(probe)``), a tuple or list (``model(*probe)``) or a
+            mapping (``model(**probe)``).
+        step: the step written into every row.
+        max_channels: feature maps kept per convolution (the first channels).
+        max_side: bound on the rows and columns of attention and hidden-state matrices.
+        fmap_side: bound on the sides of 2-D and 3-D feature maps (aspect kept roughly).
+
+    Returns:
+        Dicts with ``step, module, kind, index, rows, cols, values`` (a 1-D float32
+        array of ``rows * cols`` values, row-major), in module order, then index.
+
+    Raises:
+        WeightReportError: the model's forward raised on the probe.
+    """
+    model = unwrap(model)
+    targets = [(name, kind, module) for name, module in model.named_modules()
+               if (kind := _kind_of(module)) is not None]
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, kind: str):
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if name not in captured and (sample := _first_sample(kind, module, output)) is not None:
+                captured[name] = sample.detach().clone()
+
+        return hook
+
+    flags = [(module, module.training) for module in model.modules()]
+    fastpath = _get_fastpath()
+    handles = []
+    try:
+        for name, kind, module in targets:
+            if kind == "attention":
+                handles.append(module.register_forward_pre_hook(_force_weights, with_kwargs=True))
+            handles.append(module.register_forward_hook(keep(name, kind)))
+        _set_fastpath(False)
+        model.eval()
+        with torch.no_grad():
+            try:
+                _call(model, probe)
+            except Exception as exc:
+                detail = str(exc).strip().splitlines()
+                msg = (f"probe batch failed in model forward: {type(exc).__name__}: "
+                       f"{detail[0] if detail else ''}; pass a batch the model accepts")
+                raise WeightReportError(msg) from exc
+    finally:
+        for handle in handles:
+            handle.remove()
+        _set_fastpath(fastpath)
+        for module, flag in flags:
+            module.training = flag
+
+    rows = []
+    for name, kind, module in targets:
+        if name not in captured:
+            continue
+        mats = _matrices(kind, module, captured[name], max_channels=max_channels,
+                         max_side=max_side, fmap_side=fmap_side)
+        values = mats.cpu().numpy().astype(np.float32, copy=False)
+        for index, mat in enumerate(values):
+            rows.append({"step": int(step), "module": name, "kind": kind, "index": index,
+                         "rows": int(mat.shape[0]), "cols": int(mat.shape[1]),
+                         "values": mat.reshape(-1).copy()})
+    return rows

@@ -1,0 +1,1 @@
+"""Comparing runs: the distance between two runs' histograms and the diff report."""

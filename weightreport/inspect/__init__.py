@@ -1,0 +1,1 @@
+"""Checkpoint inspection: streamed loading, weight spectra, and the inspect page."""

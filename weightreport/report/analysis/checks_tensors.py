@@ -1,0 +1,263 @@
+"""Checks on the recorded tensors: non-finite values, gradients, updates, outliers,
+units, BatchNorm and weight norms. Each is a pure function ``Inputs → [Finding]``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from weightreport.report.analysis.finding import Finding, Inputs, at_last, finding
+
+
+def _early_late(g: pd.DataFrame, col: str) -> tuple[float, float]:
+    """Median of ``col`` over the first quarter and over the last quarter of the rows."""
+    q = max(1, len(g) // 4)
+    return float(g[col].iloc[:q].median()), float(g[col].iloc[-q:].median())
+
+
+def check_nan_inf(data: Inputs) -> list[Finding]:
+    """NaN or Inf elements in any recorded tensor, and non-finite scalars."""
+    stats, scalars = data.stats, data.scalars
+    out = []
+    bad = stats[(stats["nan_count"] > 0) | (stats["inf_count"] > 0)]
+    for (tensor, kind), g in bad.groupby(["tensor", "kind"], sort=True):
+        nan, inf = int(g["nan_count"].max()), int(g["inf_count"].max())
+        out.append(finding(
+            "nan_inf", "error", tensor, g["step"],
+            f"{kind} of {tensor} holds non-finite values (up to {nan} NaN and {inf} Inf) "
+            f"at {len(g)} snapshot(s)",
+            "Lower the learning rate, clip gradients, or check the inputs and the loss for "
+            "divisions by zero and log(0).", "stats", nan=nan, inf=inf, snapshots=len(g)))
+    if len(scalars):
+        bad_s = scalars[~np.isfinite(scalars["value"].to_numpy(dtype=float))]
+        for name, g in bad_s.groupby("name", sort=True):
+            out.append(finding(
+                "nan_inf", "error", name, g["step"],
+                f"scalar {name} is NaN or infinite at {len(g)} step(s)",
+                "Training diverged: lower the learning rate or add gradient clipping.", "curves",
+                steps_bad=len(g)))
+    return out
+
+
+def _grads(data: Inputs) -> pd.DataFrame:
+    g = data.stats[(data.stats["kind"] == "grad") & np.isfinite(data.stats["norm"])]
+    return g.sort_values(["tensor", "step"])
+
+
+def check_gradients_over_time(data: Inputs) -> list[Finding]:
+    """Gradient norms growing far above, or falling far below, their early values."""
+    th, out = data.thresholds, []
+    for tensor, g in _grads(data).groupby("tensor", sort=True):
+        if len(g) < 4:
+            continue
+        early, late = _early_late(g, "norm")
+        if early <= 0:
+            continue
+        growth = late / early
+        if growth >= th.exploding_growth:
+            sev = "error" if growth >= th.exploding_growth_error else "warning"
+            hit = g[g["norm"] >= th.exploding_growth * early]["step"]
+            out.append(finding(
+                "exploding_gradients", sev, tensor, hit,
+                f"the gradient norm of {tensor} grew {growth:.3g}× from its early median "
+                f"({early:.3g} → {late:.3g})",
+                "Clip gradients (torch.nn.utils.clip_grad_norm_), lower the learning rate, or add "
+                "normalisation.", "dynamics", early_norm=early, late_norm=late, growth=growth))
+        elif growth <= th.vanishing_drop:
+            hit = g[g["norm"] <= th.vanishing_drop * early]["step"]
+            out.append(finding(
+                "vanishing_gradients", "warning", tensor, hit,
+                f"the gradient norm of {tensor} fell to {growth:.3g}× its early median "
+                f"({early:.3g} → {late:.3g})",
+                "Check for saturated activations or dead units; residual connections, "
+                "normalisation or a better initialisation keep gradients flowing.", "dynamics",
+                early_norm=early, late_norm=late, growth=growth))
+    return out
+
+
+def check_gradients_across_depth(data: Inputs) -> list[Finding]:
+    """The first weight layer's gradient RMS far above or below the last layer's."""
+    g = at_last(_grads(data))
+    g = g[g["tensor"].str.endswith("weight") & (g["numel"] > 1)]
+    if len(g) < 2:
+        return []
+    rank = {name: i for i, name in enumerate(data.order)}
+    g = g.assign(rank=g["tensor"].map(lambda n: rank.get(n, 1 << 30)),
+                 rms=g["norm"] / np.sqrt(g["numel"].astype(float))).sort_values(["rank", "tensor"])
+    first, last = g.iloc[0], g.iloc[-1]
+    if not (first["rms"] > 0 and last["rms"] > 0):
+        return []
+    ratio = float(first["rms"] / last["rms"])
+    th = data.thresholds.depth_ratio
+    if ratio >= th:
+        code, word = "exploding_gradients", "larger"
+        hint = "Lower the learning rate or add normalisation; check the initialisation's gain."
+    elif ratio <= 1 / th:
+        code, word = "vanishing_gradients", "smaller"
+        hint = ("Use residual connections, normalisation, ReLU-family activations or a "
+                "variance-preserving initialisation (Kaiming/Xavier).")
+    else:
+        return []
+    steps = [int(first["step"])]
+    return [finding(
+        code, "warning", str(first["tensor"]), steps,
+        f"across depth, the gradient RMS of the first layer {first['tensor']} is {ratio:.3g}× that of "
+        f"the last, {last['tensor']} ({first['rms']:.3g} vs {last['rms']:.3g}): {word} by far",
+        hint, "dynamics", first_rms=float(first["rms"]), last_rms=float(last["rms"]), ratio=ratio)]
+
+
+def check_update_ratio(data: Inputs) -> list[Finding]:
+    """Median per-step update-to-weight ratio far from about 1e-3."""
+    th, out = data.thresholds, []
+    p = data.stats[data.stats["kind"] == "param"].sort_values(["tensor", "step"])
+    for tensor, g in p.groupby("tensor", sort=True):
+        gap = g["step"].diff()
+        per_step = (g["update_ratio"] / gap.where(gap > 0)).to_numpy(dtype=float)
+        per_step = per_step[np.isfinite(per_step)]
+        if per_step.size < 2:
+            continue
+        med = float(np.median(per_step))
+        if med > th.update_ratio_high:
+            sev, msg = "warning", "high"
+            hint = "Lower the learning rate (or this layer's): updates this large rewrite the weights."
+        elif med < th.update_ratio_low:
+            sev, msg = "info", "low"
+            hint = ("Raise the learning rate, or check that this layer is meant to train; a bias just "
+                    "before BatchNorm gets no gradient and can be dropped (bias=False).")
+        else:
+            continue
+        out.append(finding(
+            "update_ratio", sev, tensor, g["step"].iloc[1:],
+            f"the median update-to-weight ratio of {tensor} is {med:.3g} per step, too {msg} "
+            f"(about 1e-3 is typical)", hint, "dynamics", median_ratio=med,
+            low=th.update_ratio_low, high=th.update_ratio_high))
+    return out
+
+
+def check_outliers(data: Inputs) -> list[Finding]:
+    """Weights with values beyond 6σ, or many beyond the IQR fences, at the last snapshot."""
+    th, out = data.thresholds, []
+    p = data.stats[data.stats["kind"] == "param"]
+    if p.empty:
+        return []
+    for row in at_last(p).sort_values("tensor").itertuples():
+        z_count, iqr = int(row.outliers_6std), int(row.outliers_iqr)
+        frac = iqr / row.count if row.count > 0 else 0.0
+        if row.count < th.outlier_min_numel:
+            frac = 0.0
+        if z_count <= th.outlier_z_count and frac <= th.outlier_iqr_fraction:
+            continue
+        z = max(abs(row.max - row.mean), abs(row.min - row.mean)) / row.std if row.std > 0 else math.inf
+        out.append(finding(
+            "outliers", "warning", row.tensor, [row.step],
+            f"{row.tensor} has {z_count} value(s) beyond 6σ (largest |z| = {z:.1f}) and {iqr} "
+            f"({frac:.1%}) beyond the 1.5·IQR fences at the last snapshot",
+            "Look for a few exploding units; weight decay or gradient clipping keeps them bounded.",
+            "outliers", outliers_6std=z_count, outliers_iqr=iqr, iqr_fraction=frac, max_abs_z=z))
+    return out
+
+
+def _units(data: Inputs, col: str, code: str, warn: float, err: float, word: str, hint: str) -> list[Finding]:
+    act = data.stats[(data.stats["kind"] == "activation") & data.stats["units"].notna() & (data.stats["units"] > 0)]
+    act = act[act[col].notna()]
+    if act.empty:
+        return []
+    act = act.assign(frac=act[col] / act["units"])
+    out = []
+    for row in at_last(act).sort_values("tensor").itertuples():
+        if row.frac < warn:
+            continue
+        hit = act[(act["tensor"] == row.tensor) & (act["frac"] >= warn)]["step"]
+        out.append(finding(
+            code, "error" if row.frac >= err else "warning", row.tensor, hit,
+            f"{int(getattr(row, col))} of {int(row.units)} units of {row.tensor} ({row.frac:.0%}) "
+            f"are {word} on the whole batch at the last snapshot", hint, "activations",
+            fraction=row.frac, units=int(row.units), count=int(getattr(row, col))))
+    return out
+
+
+def check_dead_units(data: Inputs) -> list[Finding]:
+    """ReLU-like layers whose fraction of dead units reaches the threshold."""
+    th = data.thresholds
+    return _units(data, "dead_units", "dead_units", th.dead_fraction, th.dead_fraction_error,
+                  "dead (never positive)",
+                  "Lower the learning rate, use LeakyReLU/GELU, or check the initialisation.")
+
+
+def check_saturated_units(data: Inputs) -> list[Finding]:
+    """tanh/sigmoid layers whose fraction of saturated units reaches the threshold."""
+    th = data.thresholds
+    return _units(data, "saturated_units", "saturated_units", th.saturated_fraction,
+                  th.saturated_fraction_error, "saturated",
+                  "Normalise the layer's input (BatchNorm/LayerNorm), lower the learning rate, or "
+                  "use a non-saturating activation.")
+
+
+def check_bn_drift(data: Inputs) -> list[Finding]:
+    """Running statistics far from the batch statistics over the last quarter of snapshots."""
+    bn, th, out = data.batchnorm, data.thresholds, []
+    bn = bn[bn["running_mean"].notna() & bn["running_var"].notna() & bn["batch_mean"].notna()]
+    if bn.empty:
+        return []
+    for module, g in bn.groupby("module", sort=True):
+        steps = np.unique(g["step"])
+        late = g[g["step"].isin(steps[-max(1, len(steps) // 4):])]
+        rstd = np.sqrt(late["running_var"].clip(lower=0) + 1e-5)
+        shift = ((late["batch_mean"] - late["running_mean"]).abs() / rstd).groupby(late["step"]).median()
+        ratio = (late["batch_var"] / late["running_var"].where(late["running_var"] > 0)).groupby(late["step"]).median()
+        m, r = float(shift.median()), float(ratio.median())
+        if not (m > th.bn_drift_mean or r > th.bn_drift_var_ratio or r < 1 / th.bn_drift_var_ratio):
+            continue
+        out.append(finding(
+            "bn_drift", "warning", str(module), late["step"],
+            f"the running statistics of {module} differ from its batch statistics: batch means "
+            f"are {m:.3g} running std from the running means, batch variance is {r:.3g}× the running "
+            f"variance (median over channels, last snapshots)",
+            "Eval-mode outputs will differ from training: use a larger batch, a smaller BatchNorm "
+            "momentum, or recompute the statistics (torch.optim.swa_utils.update_bn).", "batchnorm",
+            mean_shift=m, var_ratio=r))
+    return out
+
+
+def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
+    """BatchNorm layers whose gamma has collapsed towards zero on many channels."""
+    bn, th, out = data.batchnorm, data.thresholds, []
+    bn = bn[bn["weight"].notna()]
+    if bn.empty:
+        return []
+    for module, g in at_last(bn, "module").groupby("module", sort=True):
+        small = int((g["weight"].abs() < th.bn_gamma_min).sum())
+        frac = small / len(g)
+        if frac < th.bn_gamma_fraction:
+            continue
+        out.append(finding(
+            "bn_gamma_collapse", "warning", str(module), g["step"],
+            f"{small} of {len(g)} channels of {module} ({frac:.0%}) have |γ| below "
+            f"{th.bn_gamma_min:g} at the last snapshot: those channels are switched off",
+            "Exclude BatchNorm weights from weight decay, or lower the learning rate.", "batchnorm",
+            fraction=frac, collapsed=small, median_abs_gamma=float(g["weight"].abs().median())))
+    return out
+
+
+def check_weight_norm_growth(data: Inputs) -> list[Finding]:
+    """Weight norms growing many-fold and still growing at the end."""
+    th, out = data.thresholds, []
+    p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
+    for tensor, g in p.groupby("tensor", sort=True):
+        if len(g) < 3:
+            continue
+        norms = g["norm"].to_numpy(dtype=float)
+        first, mid, last = norms[0], norms[len(norms) // 2], norms[-1]
+        if first <= 0 or mid <= 0:
+            continue
+        growth, late = last / first, last / mid
+        if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
+            out.append(finding(
+                "weight_norm_growth", "warning", tensor, g["step"].iloc[len(norms) // 2:],
+                f"the norm of {tensor} grew {growth:.3g}× ({first:.3g} → {last:.3g}) and was still "
+                f"growing {late:.3g}× over the second half",
+                "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
+                first_norm=first, last_norm=last, growth=growth, late_growth=late))
+    return out

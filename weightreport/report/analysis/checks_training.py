@@ -1,0 +1,111 @@
+"""Checks on the loss curves: overfitting, plateau and loss spikes (pure ``Inputs → [Finding]``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from weightreport.report.analysis.finding import Finding, Inputs, finding
+
+LOSS, VAL_LOSS = "loss", "val_loss"
+MIN_POINTS = 10
+
+
+def series(scalars: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``step, value`` of scalar ``name``, finite values only, sorted by step."""
+    s = scalars[scalars["name"] == name][["step", "value"]]
+    s = s[np.isfinite(s["value"].to_numpy(dtype=float))]
+    return s.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def check_overfitting(data: Inputs) -> list[Finding]:
+    """Validation loss rising from its best while the training loss falls and the gap grows."""
+    th = data.thresholds
+    val, train = series(data.scalars, VAL_LOSS), series(data.scalars, LOSS)
+    if len(val) < 4 or len(train) < 4:
+        return []
+    best = int(val["value"].idxmin())
+    v_best, v_last = float(val["value"].iloc[best]), float(val["value"].iloc[-1])
+    if best == len(val) - 1 or v_best <= 0 or v_last < v_best * (1 + th.overfit_rise):
+        return []
+    window = max(1, len(train) // 20)
+    smooth = train["value"].rolling(window, min_periods=1).mean().to_numpy()
+    t_best = float(np.interp(val["step"].iloc[best], train["step"], smooth))
+    t_last = float(np.interp(val["step"].iloc[-1], train["step"], smooth))
+    gap_best, gap_last = v_best - t_best, v_last - t_last
+    if t_last >= t_best or gap_last <= 0 or gap_last < th.overfit_gap_growth * max(gap_best, 1e-12):
+        return []
+    s0, s1 = int(val["step"].iloc[best]), int(val["step"].iloc[-1])
+    return [finding(
+        "overfitting", "warning", "", [s0, s1],
+        f"validation loss rose {v_last / v_best - 1:.0%} from its best ({v_best:.4g} at step {s0}) to "
+        f"{v_last:.4g} while training loss fell ({t_best:.4g} → {t_last:.4g}); the gap grew "
+        f"from {gap_best:.3g} to {gap_last:.3g}",
+        "Stop earlier (keep the best checkpoint), add regularisation (weight decay, dropout, "
+        "augmentation) or use more data.", "curves",
+        val_best=v_best, val_last=v_last, train_at_best=t_best, train_last=t_last,
+        gap_best=gap_best, gap_last=gap_last)]
+
+
+def check_plateau(data: Inputs) -> list[Finding]:
+    """The training loss barely falling from its start: underfitting."""
+    loss = series(data.scalars, LOSS)
+    if len(loss) < MIN_POINTS:
+        return []
+    k = max(1, len(loss) // 10)
+    start, end = float(loss["value"].iloc[:k].mean()), float(loss["value"].iloc[-k:].mean())
+    if start == 0:
+        return []
+    improvement = (start - end) / abs(start)
+    if improvement >= data.thresholds.plateau_improvement:
+        return []
+    return [finding(
+        "plateau", "warning", "", loss["step"],
+        f"the training loss barely moved: {start:.4g} over the first 10% of steps and {end:.4g} over "
+        f"the last 10% ({improvement:.1%} lower)",
+        "The model is underfitting: raise the learning rate, train longer, check the labels and "
+        "the loss, or use a larger model.", "curves",
+        start=start, end=end, improvement=improvement)]
+
+
+def spikes(values: np.ndarray, window: int, factor: float, relative: float, range_frac: float) -> np.ndarray:
+    """Indices of values far above the median of the ``window`` values before them.
+
+    A spike is more than ``factor`` robust deviations (1.4826 · MAD) above that median,
+    more than ``relative`` × |median| above it, and more than ``range_frac`` × the
+    series' descent (its first window's median minus its minimum) above it.
+    """
+    n = values.size
+    lo = max(5, window // 2)
+    if n <= lo:
+        return np.empty(0, dtype=np.int64)
+    descent = max(float(np.median(values[:window])) - float(values.min()), 0.0)
+    hits = []
+    for i in range(lo, n):
+        prev = values[max(0, i - window):i]
+        med = float(np.median(prev))
+        mad = 1.4826 * float(np.median(np.abs(prev - med)))
+        jump = values[i] - med
+        if (jump > factor * max(mad, 1e-12 * abs(med), 1e-300) and jump > relative * abs(med)
+                and jump > range_frac * descent):
+            hits.append(i)
+    return np.asarray(hits, dtype=np.int64)
+
+
+def check_loss_spike(data: Inputs) -> list[Finding]:
+    """Sudden jumps of the training loss above its recent median."""
+    th = data.thresholds
+    loss = series(data.scalars, LOSS)
+    if len(loss) < MIN_POINTS:
+        return []
+    values = loss["value"].to_numpy(dtype=float)
+    idx = spikes(values, th.spike_window, th.spike_factor, th.spike_relative, th.spike_range)
+    if idx.size == 0:
+        return []
+    worst = int(idx[np.argmax(values[idx])])
+    return [finding(
+        "loss_spike", "warning", "", loss["step"].iloc[idx],
+        f"the training loss jumped {idx.size} time(s) far above its recent median; the largest "
+        f"reached {values[worst]:.4g} at step {int(loss['step'].iloc[worst])}",
+        "Lower the learning rate or add warm-up, clip gradients, and look for bad batches at "
+        "those steps.", "curves", spikes=int(idx.size), worst=float(values[worst]))]

@@ -1,0 +1,79 @@
+"""The ``Finding`` record and what every check receives (``Inputs``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from weightreport.report.analysis.thresholds import Thresholds
+
+SEVERITIES = ("error", "warning", "info")
+MAX_STEPS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One health finding.
+
+    Attributes:
+        code: a stable identifier (``nan_inf``, ``outliers``, ``dead_units``, ...).
+        severity: ``error``, ``warning`` or ``info``.
+        tensor: the tensor or module concerned, or ``""`` for the whole run.
+        steps: the first steps at which it was seen (at most ``MAX_STEPS_LISTED``).
+        message: what was found, in one sentence.
+        suggestion: what to try, in one sentence.
+        step_range: the first and last step the finding covers.
+        values: the numbers that show it (name → value).
+        anchor: the report section whose chart shows it (a fixed ASCII key).
+    """
+
+    code: str
+    severity: str
+    tensor: str
+    steps: tuple[int, ...]
+    message: str
+    suggestion: str
+    step_range: tuple[int, int] = (0, 0)
+    values: dict[str, float] = field(default_factory=dict, hash=False)
+    anchor: str = "overview"
+
+
+@dataclass
+class Inputs:
+    """What the checks read: the run's tables (only the columns they need) and thresholds.
+
+    Attributes:
+        stats: the stats table (``FINDING_STATS_COLUMNS``).
+        scalars: the scalars table.
+        batchnorm: the batchnorm table (may be empty).
+        thresholds: the thresholds.
+        order: tensor names in model order (first layer first).
+    """
+
+    stats: pd.DataFrame
+    scalars: pd.DataFrame
+    batchnorm: pd.DataFrame
+    thresholds: Thresholds
+    order: list[str]
+
+
+def listed_steps(values: Iterable) -> tuple[int, ...]:
+    """The first ``MAX_STEPS_LISTED`` distinct steps, sorted."""
+    return tuple(int(s) for s in sorted(set(values))[:MAX_STEPS_LISTED])
+
+
+def finding(code: str, severity: str, tensor: str, steps: Iterable, message: str, suggestion: str,
+            anchor: str, **values: float) -> Finding:
+    """A ``Finding`` whose listed steps and step range come from ``steps``."""
+    all_steps = sorted({int(s) for s in steps})
+    rng = (all_steps[0], all_steps[-1]) if all_steps else (0, 0)
+    clean = {k: (float(v) if v is not None else float("nan")) for k, v in sorted(values.items())}
+    return Finding(code, severity, tensor, listed_steps(all_steps), message, suggestion,
+                   step_range=rng, values=clean, anchor=anchor)
+
+
+def at_last(df: pd.DataFrame, by: str | list[str] = "tensor") -> pd.DataFrame:
+    """The rows of ``df`` at each group's last step."""
+    return df[df["step"] == df.groupby(by)["step"].transform("max")]

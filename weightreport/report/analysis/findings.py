@@ -1,0 +1,88 @@
+"""Health findings: problems the report calls out at the top.
+
+Each check is a pure function of ``Inputs`` (the run's tables and the thresholds)
+returning ``Finding`` objects; ``find_all`` runs them in a fixed order and sorts the
+result by severity, so the list is deterministic. ``run_findings`` reads only the
+columns the checks need from a run directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from weightreport.report.analysis.checks_tensors import (
+    check_bn_drift,
+    check_bn_gamma_collapse,
+    check_dead_units,
+    check_gradients_across_depth,
+    check_gradients_over_time,
+    check_nan_inf,
+    check_outliers,
+    check_saturated_units,
+    check_update_ratio,
+    check_weight_norm_growth,
+)
+from weightreport.report.analysis.checks_training import check_loss_spike, check_overfitting, check_plateau
+from weightreport.report.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
+from weightreport.report.analysis.sampling import model_order, read, read_stats, sampled_steps
+from weightreport.report.analysis.thresholds import Thresholds
+from weightreport.runfmt.schema import SCHEMAS
+
+__all__ = ["CHECKS", "CODES", "FINDING_STATS_COLUMNS", "MAX_STEPS_LISTED", "SEVERITIES", "Finding",
+           "at_or_above", "find_all", "run_findings"]
+
+FINDING_STATS_COLUMNS = ["step", "tensor", "kind", "numel", "count", "nan_count", "inf_count", "mean",
+                         "std", "min", "max", "norm", "outliers_6std", "outliers_iqr", "update_ratio",
+                         "units", "dead_units", "saturated_units"]
+"""The stats columns the checks read."""
+FINDING_BN_COLUMNS = ["step", "module", "channel", "batch_mean", "batch_var", "running_mean",
+                      "running_var", "weight"]
+
+CHECKS: tuple[Callable[[Inputs], list[Finding]], ...] = (
+    check_nan_inf, check_gradients_over_time, check_gradients_across_depth, check_update_ratio,
+    check_outliers, check_dead_units, check_saturated_units, check_bn_drift, check_bn_gamma_collapse,
+    check_overfitting, check_plateau, check_loss_spike, check_weight_norm_growth)
+
+CODES = ("nan_inf", "exploding_gradients", "vanishing_gradients", "update_ratio", "outliers",
+         "dead_units", "saturated_units", "bn_drift", "bn_gamma_collapse", "overfitting", "plateau",
+         "loss_spike", "weight_norm_growth")
+"""Every finding code."""
+
+
+def _empty(name: str, columns: list[str]) -> pd.DataFrame:
+    return SCHEMAS[name].empty_table().select(columns).to_pandas()
+
+
+def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame | None = None,
+             thresholds: Thresholds | None = None, order: list[str] | None = None) -> list[Finding]:
+    """Run every check; findings sorted by severity, code, tensor.
+
+    Args:
+        stats: the stats table (at least ``FINDING_STATS_COLUMNS``).
+        scalars: the scalars table.
+        batchnorm: the batchnorm table (none when None).
+        thresholds: the thresholds (the defaults when None).
+        order: tensor names in model order (default: sorted names).
+    """
+    th = thresholds or Thresholds()
+    data = Inputs(stats=stats, scalars=scalars,
+                  batchnorm=batchnorm if batchnorm is not None else _empty("batchnorm", FINDING_BN_COLUMNS),
+                  thresholds=th, order=order if order is not None else sorted(set(stats["tensor"])))
+    found = [f for check in CHECKS for f in check(data) if f.code not in th.ignore]
+    return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.code, f.tensor, f.steps))
+
+
+def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:
+    """The findings of a ``Run``, reading only the columns the checks need."""
+    stats = read_stats(run, columns=FINDING_STATS_COLUMNS)
+    batchnorm = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    return find_all(stats, read(run, "scalars"), batchnorm,
+                    thresholds, model_order(stats["tensor"], run.manifest))
+
+
+def at_or_above(findings: list[Finding], level: str) -> list[Finding]:
+    """The findings whose severity is ``level`` or worse (``error`` > ``warning`` > ``info``)."""
+    rank = SEVERITIES.index(level)
+    return [f for f in findings if SEVERITIES.index(f.severity) <= rank]

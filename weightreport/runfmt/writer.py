@@ -1,0 +1,162 @@
+"""Buffered, atomic writing of a run directory: Parquet parts and the manifest.
+
+Rows are buffered per table and written as one part per table at each flush. A
+part is written under a temporary name and renamed, so every part that exists is
+whole: a process killed at any moment loses only what was still buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from weightreport.errors import WeightReportError
+from weightreport.runfmt.schema import MANIFEST, PART_GLOB, SCHEMAS, TABLES_DIR, part_name
+
+
+def dump_json(obj: object) -> str:
+    """Deterministic JSON: sorted keys, NaN and Inf written as null."""
+    return json.dumps(_json_safe(obj), sort_keys=True, indent=1, allow_nan=False)
+
+
+def _json_safe(obj: object) -> object:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def prepare_directory(path: Path, mode: str) -> bool:
+    """Check that ``path`` can hold a new run (or, with mode "resume", holds one).
+
+    Args:
+        path: the run directory.
+        mode: "error" (refuse an existing run) or "resume" (continue it).
+
+    Returns:
+        True when an existing run is being resumed.
+
+    Raises:
+        WeightReportError: the path is unusable, or holds a run and mode is "error".
+    """
+    if mode not in ("error", "resume"):
+        msg = f'mode must be "error" or "resume", not {mode!r}'
+        raise WeightReportError(msg)
+    if path.exists() and not path.is_dir():
+        msg = f"{path} is a file, not a directory; choose another run directory"
+        raise WeightReportError(msg)
+    existing = (path / MANIFEST).is_file()
+    if existing and mode == "error":
+        msg = (f"{path} already holds a run; pass mode='resume' to continue it, "
+               "or choose a new directory")
+        raise WeightReportError(msg)
+    if not existing and path.is_dir() and any(path.iterdir()):
+        msg = f"{path} is not empty and holds no run; choose an empty or new directory"
+        raise WeightReportError(msg)
+    try:
+        (path / TABLES_DIR).mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        msg = f"cannot write to run directory {path}: {exc.strerror or exc}; check its permissions"
+        raise WeightReportError(msg) from None
+    return existing
+
+
+class RunWriter:
+    """Buffers table rows and writes them as Parquet parts.
+
+    Args:
+        path: the run directory (already prepared).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+        self._next_part = self._last_part() + 1
+
+    def _last_part(self) -> int:
+        last = 0
+        for table in SCHEMAS:
+            for part in (self.path / TABLES_DIR / table).glob(PART_GLOB):
+                try:
+                    last = max(last, int(part.stem.split("-")[1]))
+                except (IndexError, ValueError):
+                    continue
+        return last
+
+    def add(self, table: str, rows: list[dict] | pa.Table) -> None:
+        """Buffer rows for ``table``: dicts keyed by column (missing columns are null), or
+        an Arrow table with the table's schema (cheaper for many rows)."""
+        if isinstance(rows, pa.Table):
+            self._rows[table].append(rows)
+        else:
+            self._rows[table].extend(rows)
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting to be written."""
+        return sum(r.num_rows if isinstance(r, pa.Table) else 1
+                   for rows in self._rows.values() for r in rows)
+
+    def flush(self, manifest: dict) -> None:
+        """Write every buffered table as a new part, then the manifest.
+
+        Raises:
+            OSError: a write failed; rows not yet written stay buffered.
+        """
+        number = self._next_part
+        for table, rows in self._rows.items():
+            if not rows:
+                continue
+            folder = self.path / TABLES_DIR / table
+            folder.mkdir(parents=True, exist_ok=True)
+            data = _as_table(rows, SCHEMAS[table])
+            final = folder / part_name(number)
+            tmp = folder / f".{final.name}.tmp"
+            try:
+                pq.write_table(data, tmp, compression="zstd")
+                os.replace(tmp, final)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            self._rows[table] = []
+        self._next_part = number + 1
+        self.write_manifest(manifest)
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Replace run.json atomically."""
+        atomic_write_bytes(self.path / MANIFEST, dump_json(manifest).encode())
+
+
+def _as_table(rows: list, schema: pa.Schema) -> pa.Table:
+    """One Arrow table from buffered dict rows and Arrow tables, in order."""
+    pieces, dicts = [], []
+    for row in rows:
+        if isinstance(row, pa.Table):
+            if dicts:
+                pieces.append(pa.Table.from_pylist(dicts, schema=schema))
+                dicts = []
+            pieces.append(row)
+        else:
+            dicts.append(row)
+    if dicts:
+        pieces.append(pa.Table.from_pylist(dicts, schema=schema))
+    return pa.concat_tables(pieces)

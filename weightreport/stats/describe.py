@@ -1,0 +1,371 @@
+"""Statistics and histograms of tensors, computed where the tensors live.
+
+``describe(tensors, bins)`` is the whole job for one snapshot, with one batched host
+transfer. Small tensors (up to ``SMALL`` elements: biases, norms, a small layer's
+weights) travel to the host and are described there exactly, in float64 with numpy:
+one sort gives the range, the histogram, the percentiles (numpy's own interpolation)
+and the threshold counts. Large tensors are described where they live:
+- on an accelerator (and on a CPU without numba) with torch ops that never wait for
+  the host (``stats_torch.py``); their numbers join the small tensors' transfer;
+- on the CPU with compiled kernels (``stats_large.py``, ``kernels.py``): range and moments in one pass,
+  the histogram with the 3σ, 6σ and zero counts in a second, and the IQR fences read
+  off the histogram (a third pass only where a fence falls in an occupied bin).
+  This thread describes the small tensors, then joins a helper thread in taking the
+  large ones from one queue, largest first.
+
+The maths for a large tensor ``x`` with ``n`` finite values:
+- ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
+  shifted by an estimate ``c`` of its mean; the sums ``S1..S4`` of the shifted values'
+  powers are corrected for ``S1`` on the host in float64. On the CPU ``s`` and ``c``
+  come from a strided sample, checked against the range afterwards (a second pass
+  only where the sample missed the peak by more than 2**24).
+- Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
+  never float32 (which stops counting at 2**24).
+- Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the
+  compiled path rounds each threshold toward the comparison's dtype (``stats_large._outside``),
+  the torch path compares in float64.
+- Percentiles are interpolated from the histogram's cumulative counts, within one
+  bin of the exact value; small tensors get exact ones.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from itertools import accumulate
+
+import numpy as np
+import torch
+
+from weightreport.stats import kernels
+
+from weightreport.stats import kernels_describe
+from weightreport.stats.fields import (
+    Description,
+    empty_description,
+    moment_columns,
+    percentile_columns,
+)
+from weightreport.stats.grid import histogram_grid
+from weightreport.runfmt.schema import QUANTILES
+from weightreport.stats.compiled import _describe_compiled, _iqr_fences
+from weightreport.stats.torch_ops import TorchDescription
+
+SMALL = 16384
+"""Tensors up to this many elements are described exactly on the host."""
+
+
+
+
+def flat(t: torch.Tensor) -> torch.Tensor:
+    """A detached 1-D float view or copy of ``t`` (half types widened to float32)."""
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.reshape(-1)
+
+
+def describe(
+    tensors: Sequence[torch.Tensor], bins: int = 64, extras: Sequence[torch.Tensor] = (),
+    distances: Mapping[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
+) -> tuple[list[Description], list[np.ndarray]]:
+    """Statistics and a histogram for each tensor, with one batched host transfer.
+
+    Args:
+        tensors: tensors of any shape and floating dtype, on any devices.
+        bins: histogram bins per tensor.
+        extras: other tensors the caller needs on the host (norms, trajectory values,
+            per-channel vectors); they ride along with the transfer.
+        distances: see ``Batch``.
+
+    Returns:
+        One ``Description`` per tensor, in order, and each extra as a flat float64
+        array, followed by each of ``distances``' ``‖x − prev‖², ‖prev‖², ‖x − init‖²``
+        in its order (float64; NaN for a missing init).
+    """
+    return Batch(tensors, bins, distances).finish(extras)
+
+
+class Batch:
+    """``describe`` in two halves, so that the caller can prepare its extras meanwhile.
+
+    The constructor starts the work that needs nothing more: on an accelerator the
+    torch ops, on the CPU the helper thread's share of the compiled large tensors.
+    ``finish`` makes the one host transfer, describes the small tensors, and joins
+    the helper in taking the compiled tensors from one queue, largest first (the
+    kernels release the GIL; whichever thread is free takes the next).
+
+    Args:
+        tensors: tensors of any shape and floating dtype, on any devices.
+        bins: histogram bins per tensor.
+        distances: tensor index → (previous values, initial values or None), float32
+            arrays of its size, for large float32 tensors that take the compiled CPU
+            path: their update norms are fused into its first pass, and the previous
+            values then replaced by the tensor's.
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], bins: int = 64,
+                 distances: Mapping[int, tuple[np.ndarray, np.ndarray | None]] | None = None) -> None:
+        self.bins = bins
+        self.distances = distances or {}
+        sizes = [t.numel() for t in tensors]
+        large = [i for i, n in enumerate(sizes) if n > SMALL]
+        self.flats = flats = dict.fromkeys(range(len(sizes)))
+        for i in large:
+            flats[i] = flat(tensors[i])
+        compiled = [i for i in large if _compiled(flats[i], bins)]
+        self._queue = iter(sorted(compiled, key=lambda i: -sizes[i]))
+        self._lock = threading.Lock()
+        # The helper starts on the large tensors before the small ones are even flattened.
+        self._helper = kernels.helper().submit(self._work) if len(compiled) > 1 and kernels.can_share() else None
+        self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
+        self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
+        for i in self.small:
+            flats[i] = flat(tensors[i])
+
+    def _work(self) -> list[tuple[int, Description, np.ndarray | None]]:
+        done = []
+        while True:
+            with self._lock:
+                i = next(self._queue, None)
+            if i is None:
+                return done
+            done.append((i, *_describe_compiled(self.flats[i], self.bins, self.distances.get(i))))
+
+    def finish(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description], list[np.ndarray]]:
+        """The descriptions and the extras' host values (see ``describe``)."""
+        out, extra_values = self.host(extras)
+        return out, [*extra_values, *self.join()]
+
+    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description | None], list[np.ndarray]]:
+        """The one host transfer, and the descriptions of every tensor but the compiled large ones.
+
+        Returns:
+            The descriptions so far (None for the compiled large tensors, which ``join``
+            fills in, in this same list) and each extra as a flat float64 array.
+        """
+        flats, bins = self.flats, self.bins
+        extra_flats = [flat(e) for e in extras]
+        # The one transfer: extras, small tensors, and every queued tensor's numbers.
+        host = _to_host([*extra_flats, *(flats[i] for i in self.small),
+                         *(q.values for q in self.queued.values())])
+        self.out = out = [None] * len(flats)
+        extra_values = []
+        pos = 0
+        for e in extra_flats:
+            extra_values.append(host[pos : pos + e.numel()])
+            pos += e.numel()
+        sizes = [flats[i].numel() for i in self.small]
+        small_block = host[pos : pos + sum(sizes)]
+        pos += sum(sizes)
+        for i, q in self.queued.items():
+            described = q.finish(host[pos : pos + q.values.numel()])
+            # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
+            out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
+            pos += q.values.numel()
+        for i, d in zip(self.small, describe_arrays(small_block, sizes, bins), strict=True):
+            out[i] = d
+        return out, extra_values
+
+    def join(self) -> list[np.ndarray]:
+        """Describe the compiled large tensors beside the helper, into ``host``'s list.
+
+        Returns:
+            Each of ``distances``' three squares, in its order.
+        """
+        norms = {}
+        for i, d, squares in [*self._work(), *(self._helper.result() if self._helper is not None else ())]:
+            self.out[i] = d
+            norms[i] = squares
+        return [norms[i] for i in self.distances]
+
+
+def _compiled(x: torch.Tensor, bins: int) -> bool:
+    """Whether a large tensor goes through the compiled CPU kernels (else ``stats_torch``)."""
+    return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
+
+
+def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
+    """Concatenate detached 1-D float tensors as float64 on the host, one transfer per device.
+
+    On the CPU numpy concatenates and widens in one call (``torch.cat`` of dozens of
+    small tensors cost ten times more).
+    """
+    if not parts:
+        return np.empty(0)
+    devices = {p.device for p in parts}
+    if devices == {torch.device("cpu")}:
+        return np.concatenate([p.numpy() for p in parts], dtype=np.float64)
+    if len(devices) == 1:
+        return torch.cat([p.double() for p in parts]).cpu().numpy()
+    return np.concatenate([p.cpu().numpy() for p in parts], dtype=np.float64)  # model spread over devices
+
+
+# --- small tensors: exact, on the host ---------------------------------------------------
+
+
+def describe_array(x: np.ndarray, bins: int = 64) -> Description:
+    """Exact statistics and histogram of a 1-D float64 array, in numpy.
+
+    Args:
+        x: the values (NaN and ±Inf allowed).
+        bins: histogram bins.
+    """
+    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+        return _describe_array(x, bins)
+
+
+def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> list[Description]:
+    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit.
+
+    With numba, one compiled call describes every all-finite piece, repeating
+    numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
+    """
+    starts = list(accumulate(sizes, initial=0))[:-1]
+    if not kernels.AVAILABLE:
+        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+    ordered = block.copy()
+    for a, n in zip(starts, sizes, strict=True):
+        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
+    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    keys, grids, out = [], [], []
+    j = 0
+    for k, n in enumerate(sizes):
+        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
+            keys.append(k)
+            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
+            out.append(None)
+        else:
+            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
+        j += n > 0
+    if not keys:
+        return out
+    if len(keys) < len(sizes):
+        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
+        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
+    mine = [sizes[k] for k in keys]
+    rows, counts = kernels_describe.describe_small(
+        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
+        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
+    fixed = kernels_describe.SMALL_FIELDS + len(QUANTILES)
+    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
+        out[k] = _small_description(row[:fixed], hist, row[fixed:], sizes[k])
+    return out
+
+
+def _small_description(values: list[float], counts: list[int], edges: list[float], n: int) -> Description:
+    """A ``Description`` from one row of ``kernels_describe.describe_small``."""
+    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels_describe.SMALL_FIELDS]
+    stats = {
+        "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
+        **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
+        **percentile_columns(values[kernels_describe.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
+        "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
+    }
+    return Description(stats, edges, counts)
+
+
+def _describe_array(x: np.ndarray, bins: int) -> Description:
+    finite = np.isfinite(x)
+    all_finite = bool(finite.all())
+    nan_count = 0 if all_finite else int(np.isnan(x).sum())
+    f = x if all_finite else x[finite]
+    head = {"numel": x.size, "count": x.size, "nan_count": nan_count,
+            "inf_count": int(x.size - nan_count - f.size)}
+    if f.size == 0:
+        return empty_description(head, bins)
+    # One sort gives the range, the histogram, the percentiles and the counts
+    # against fixed thresholds, each as a binary search.
+    s = np.sort(f)
+    n = s.size
+    lo, hi = float(s[0]), float(s[-1])
+    grid = histogram_grid(lo, hi, bins)
+    edges = grid.edges
+    qs = _sorted_percentiles(s)
+    fence_lo, fence_hi = _iqr_fences(qs)
+    # Values below each edge (the last is n), below the low fence and below 0; then
+    # values up to the high fence and up to 0.
+    at = np.searchsorted(s, [*edges, fence_lo, 0.0])
+    below = at.tolist()
+    upto_hi, upto_zero = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
+    counts = np.diff(at[: bins + 1]).tolist()
+    # Sums as numpy.mean and numpy.var compute them (np.add.reduce, without the method
+    # wrappers), so ties at k·std fall the same way; ufuncs, not np.dot: BLAS threads
+    # would spin against torch's on the same cores.
+    mean = float(_sum(f)) / n
+    d = f - mean
+    d2 = d * d
+    s2 = float(_sum(d2))
+    m2 = s2 / n
+    s1 = float(_sum(d))
+    m3, m4 = float(_sum(d2 * d)) / n, float(_sum(d2 * d2)) / n
+    std = math.sqrt(m2)
+    a = np.abs(d)
+    stats = {
+        **head, **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi,
+        "norm": math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0)),
+        "zeros": upto_zero - below[bins + 2], **percentile_columns(qs, lo, hi), "quantiles_exact": True,
+        "outliers_3std": int(np.count_nonzero(a > 3 * std)),
+        "outliers_6std": int(np.count_nonzero(a > 6 * std)),
+        "outliers_iqr": below[bins + 1] + n - upto_hi,
+    }
+    return Description(stats, edges, counts)
+
+
+_sum = np.add.reduce
+_QV_ARRAY = np.asarray(QUANTILES, dtype=np.float64) / 100  # as numpy.percentile divides them
+_QV = _QV_ARRAY.tolist()
+
+
+def _sorted_percentiles(s: np.ndarray) -> list[float]:
+    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
+
+    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
+    and the next index (both the last one at the top), then numpy's two-sided lerp.
+    Python floats are IEEE doubles, so seven quantiles cost less in plain Python.
+    ``tests/test_stats.py`` checks the equality bit for bit.
+    """
+    n = s.size
+    out = []
+    for q in _QV:
+        virtual = (n - 1) * q
+        if virtual >= n - 1:  # numpy takes the last value on both sides
+            out.append(float(s[-1]))
+            continue
+        prev = math.floor(virtual)
+        a, b = float(s[prev]), float(s[prev + 1])
+        gamma = virtual - prev
+        diff = b - a
+        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return out
+
+
+class _Workspace:
+    """Scratch buffers kept between snapshots, so large temporaries are not re-faulted.
+
+    Fresh multi-megabyte allocations cost a page fault per 4 KiB on first touch, which
+    on the CPU outweighs the arithmetic itself.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, name: str, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A 1-D buffer with ``like``'s size and device, and ``dtype`` (default ``like``'s)."""
+        dtype = dtype or like.dtype
+        key = (name, like.device, dtype)
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < like.numel():
+            buf = torch.empty(like.numel(), dtype=dtype, device=like.device)
+            self._buffers[key] = buf
+        return buf[: like.numel()]
+
+
+_WORKSPACES: dict[torch.device, _Workspace] = {}
+
+
+def workspace(x: torch.Tensor) -> _Workspace:
+    """The scratch buffers of ``x``'s device."""
+    return _WORKSPACES.setdefault(x.device, _Workspace())

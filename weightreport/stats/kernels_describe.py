@@ -1,0 +1,340 @@
+"""Compiled whole-tensor descriptions (numba): a large float32 tensor's steps around its
+passes, and small tensors exactly as numpy describes them.
+
+``large_start`` and ``large_finish`` run a large float32 tensor's arithmetic before and
+after the passes of ``kernels`` (the sample's scale and shift; the grid, thresholds,
+histogram, percentiles and IQR count), so that ``stats`` spends no Python per step.
+``describe_small`` describes many small tensors in one call and repeats numpy's own
+arithmetic (pairwise sums, ``np.percentile``'s interpolation, ``grid.histogram_grid``),
+so its numbers equal ``stats.describe_array``'s bit for bit. The kernels are registered
+with ``kernels._jit``: compiled at the first call of any, numba imported only then.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from weightreport.stats.kernels import _jit, histogram, outside
+
+# --- a large float32 tensor's whole description in one call ---------------------------------
+
+LARGE_FIELDS = 8
+"""Per large tensor from ``large_finish``: status, first bin index, bin width, zeros, 3σ,
+6σ and IQR outliers, unused; then the quantiles, then the histogram's edges."""
+
+_SAMPLE = 4096
+"""The strided sample of a large tensor has at least this many values."""
+
+
+@_jit(False)
+def large_start(x):  # pragma: no cover - compiled
+    """The first step of ``stats_large._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
+
+    Returns:
+        (scale, shift), or (0, 0) where a value of the sample is not finite or the
+        scale is beyond float32's exact range (the caller then describes ``x`` step by step).
+    """
+    n = x.size
+    step = max(1, n // _SAMPLE)
+    peak = 0.0
+    for i in range(0, n, step):
+        v = abs(np.float64(x[i]))
+        if not v <= _FLOAT32_MAX:  # NaN or Inf
+            return 0.0, 0.0
+        peak = max(peak, v)
+    scale = _scale_of(peak)
+    if not _LOW_UNIT <= scale <= _HIGH_UNIT:
+        return 0.0, 0.0
+    return scale, _sample_shift(x, step, scale)
+
+
+@_jit(False)
+def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: no cover - compiled
+    """The steps of ``stats_large._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
+
+    With the same arithmetic: the check of the sample's scale against the range, the
+    grid of ``grid.histogram_grid``, the thresholds of ``stats_large._outside``,
+    ``histogram``, the percentiles of ``stats_large.quantiles_from_counts``, and the IQR
+    count of ``stats_large._outside_from_counts`` (``outside`` where it cannot tell). The
+    moments' sums are not computed here: reassociated float32 sums must come from
+    kernels called from Python (see ``range_moments_distances``).
+
+    Returns:
+        One float64 row (``LARGE_FIELDS`` fields, the quantiles, the ``bins + 1``
+        edges) and the int64 counts. Its status field is 0 where the row is complete,
+        1 where the caller must describe ``x`` step by step (the sample misjudged the
+        peak, or the grid needs float64).
+    """
+    nq = quantiles.size
+    n = x.size
+    out = np.zeros(LARGE_FIELDS + nq + bins + 1)
+    top = _scale_of(max(-lo, hi))
+    if not scale <= top <= scale * _SCALE_SLACK:  # the sample misjudged the peak
+        out[0] = 1
+        return out, np.zeros(bins, np.int64)
+    first, width = _grid(lo, hi, bins)
+    if abs(first) + bins >= _EXACT_FLOAT32 or not _LOW_UNIT <= width <= _HIGH_UNIT:
+        out[0] = 1
+        return out, np.zeros(bins, np.int64)
+    delta = s1 / n
+    mean = (shift + delta) * scale
+    sigma = math.sqrt(max(s2 / n - delta * delta, 0.0)) * scale
+    b3, a3 = _thresholds(mean - 3 * sigma, mean + 3 * sigma)
+    b6, a6 = _thresholds(mean - 6 * sigma, mean + 6 * sigma)
+    counts, out3, out6, zeros = histogram(x, 1.0 / width, first, bins, b3, a3, b6, a6)
+    qs = out[LARGE_FIELDS : LARGE_FIELDS + nq]
+    cum = np.cumsum(counts)
+    for j in range(nq):
+        pos = quantiles[j] * (n - 1)
+        below = math.floor(pos)
+        lo_v = _value_at(below, counts, cum, first, width, bins)
+        hi_v = _value_at(math.ceil(pos), counts, cum, first, width, bins)
+        qs[j] = min(max(lo_v + (hi_v - lo_v) * (pos - below), lo), hi)
+    iqr = qs[4] - qs[2]
+    fence_lo, fence_hi = _thresholds(qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr)
+    outiqr = _outside_counted(counts, cum, first, width, lo, hi, np.float64(fence_lo), np.float64(fence_hi))
+    if outiqr < 0:  # a fence falls in an occupied bin: count exactly
+        outiqr = outside(x, fence_lo, fence_hi)
+    out[1], out[2], out[3], out[4], out[5], out[6] = first, width, zeros, out3, out6, outiqr
+    edges = out[LARGE_FIELDS + nq :]
+    for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
+        edges[i] = (first + np.float64(i)) * width
+    return out, counts
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_LOW_UNIT, _HIGH_UNIT = 2.0**-100, 2.0**100  # units (powers of two) that float32 arithmetic keeps exact
+_SCALE_SLACK = 2.0**24  # as stats_large._SCALE_SLACK
+_EXACT_FLOAT32 = 2**24
+_EXACT_EDGE = 2.0**52
+
+
+@_jit(False)
+def _scale_of(peak):  # pragma: no cover - compiled
+    """``stats_large._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
+    return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
+
+
+@_jit(False)
+def _sample_shift(x, step, scale):  # pragma: no cover - compiled
+    """``stats_large._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
+    m = (x.size + step - 1) // step
+    scaled = np.empty(m)
+    s = np.float32(scale)
+    for j in range(m):
+        scaled[j] = np.float64(x[j * step] / s)  # divided in float32, as numpy divides the sample
+    return np.float64(np.float32(_np_sum(scaled) / m))
+
+
+@_jit(False)
+def _pow2_at_least(x):  # pragma: no cover - compiled
+    mantissa, exponent = math.frexp(x)
+    return math.ldexp(1.0, exponent - 1) if mantissa == 0.5 else math.ldexp(1.0, exponent)
+
+
+@_jit(False)
+def _grid(lo, hi, bins):  # pragma: no cover - compiled
+    """``grid.histogram_grid``'s first index and width, for a float32 range (its integers kept in floats)."""
+    if hi == lo:
+        width = _pow2_at_least(max(abs(lo), 1.0) / bins)
+    else:
+        width = _pow2_at_least((hi - lo) / bins)
+    while True:
+        first = np.floor(lo / width) + 0.0  # + 0.0: a Python int has no -0
+        if first * width > lo:
+            first -= 1.0
+        if (first + bins) * width > hi and abs(first) + bins < _EXACT_EDGE:
+            break
+        width *= 2.0
+    used = np.floor(hi / width) - first + 1.0
+    spare = bins - used
+    if spare > 1 and abs(first) + bins < _EXACT_FLOAT32:
+        first -= np.floor(spare / 2.0)
+    return first, width
+
+
+@_jit(False)
+def _thresholds(below, above):  # pragma: no cover - compiled
+    """``stats_large._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
+    b, a = np.float32(below), np.float32(above)
+    if np.float64(b) < below:
+        b = np.nextafter(b, np.float32(np.inf))
+    if np.float64(a) > above:
+        a = np.nextafter(a, np.float32(-np.inf))
+    return b, a
+
+
+@_jit(False)
+def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - compiled
+    """``stats_large.quantiles_from_counts``' value of the value at ``rank``."""
+    b = min(np.searchsorted(cum, rank, side="right"), bins - 1)
+    before = cum[b - 1] if b > 0 else 0
+    inside = min(max((rank - before + 0.5) / max(counts[b], 1), 0.0), 1.0)
+    return (first + b + inside) * width
+
+
+@_jit(False)
+def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma: no cover - compiled
+    """``stats_large._outside_from_counts``, with -1 for its None."""
+    total = 0
+    whole = cum[-1]
+    if below > hi:
+        total += whole
+    elif below > lo:
+        k = int(np.floor(below / width) - first)
+        if counts[k] and (first + k) * width != below:
+            return -1
+        total += cum[k - 1] if k > 0 else 0
+    if above < lo:
+        total += whole
+    elif above < hi:
+        k = int(np.floor(above / width) - first)
+        if counts[k]:
+            return -1
+        total += whole - cum[k]
+    return total
+
+
+# --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
+
+SMALL_FIELDS = 11
+"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers, min and max;
+then the quantiles, then the histogram's edges."""
+
+
+@_jit(False)
+def _block_sum(a, lo, n):  # pragma: no cover - compiled
+    """numpy's pairwise sum of at most 128 values: eight accumulators, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    m = n - (n % 8)
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@_jit(False)
+def _pairwise(a, lo, n):  # pragma: no cover - compiled
+    """numpy's ``pairwise_sum`` of ``a[lo:lo + n]``: the same additions in the same order.
+
+    numpy recurses (halves rounded down to a multiple of 8, blocks of at most 128);
+    this walks the same tree with explicit stacks, because numba's on-disk cache
+    crashed on reloading a recursive function.
+    """
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    stage = np.zeros(64, np.int64)
+    vals = np.empty(64)
+    top, vtop = 0, 0
+    los[0], ns[0] = lo, n
+    while top >= 0:
+        m = ns[top]
+        if m <= 128:
+            vals[vtop] = _block_sum(a, los[top], m)
+            vtop += 1
+            top -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        if stage[top] == 0:  # first the left half
+            stage[top] = 1
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top], half, 0
+            top += 1
+        elif stage[top] == 1:  # then the right half
+            stage[top] = 2
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top] + half, m - half, 0
+            top += 1
+        else:  # left + right, as numpy adds them
+            vals[vtop - 2] = vals[vtop - 2] + vals[vtop - 1]
+            vtop -= 1
+            top -= 1
+    return vals[0]
+
+
+@_jit(False)
+def _np_sum(a):  # pragma: no cover - compiled
+    """``numpy.add.reduce(a)`` for a 1-D float64 array: the identity 0.0 plus the pairwise sum."""
+    return 0.0 + _pairwise(a, 0, a.size)
+
+
+@_jit(False)
+def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantiles):  # pragma: no cover - compiled
+    """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
+
+    ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
+    faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
+    bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
+    computes them. Returns one float64 row per piece (``SMALL_FIELDS`` fields, the
+    quantiles, the edges) and one int64 row of histogram counts. Every number is
+    computed with the operations, in the order, of ``stats._describe_array``'s numpy
+    code, so the two agree bit for bit.
+    """
+    nq = quantiles.size
+    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
+    hist = np.zeros((sizes.size, bins), np.int64)
+    for k in range(sizes.size):
+        n = sizes[k]
+        f = block[starts[k] : starts[k] + n]
+        s = ordered[starts[k] : starts[k] + n]
+        row = out[k]
+        qs = np.empty(nq)
+        for j in range(nq):
+            virtual = (n - 1) * quantiles[j]
+            if virtual >= n - 1:
+                qs[j] = s[n - 1]
+                continue
+            prev = int(np.floor(virtual))
+            a, b = s[prev], s[prev + 1]
+            gamma = virtual - prev
+            diff = b - a
+            qs[j] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+        iqr = qs[4] - qs[2]
+        fence_lo, fence_hi = qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
+        edges = row[SMALL_FIELDS + nq :]
+        for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
+            edges[i] = (firsts[k] + np.float64(i)) * widths[k]
+        below = np.searchsorted(s, edges)
+        mean = _np_sum(f) / n
+        d = f - mean
+        d2 = d * d
+        s1, s2 = _np_sum(d), _np_sum(d2)
+        m3, m4 = _np_sum(d2 * d) / n, _np_sum(d2 * d2) / n
+        std = math.sqrt(s2 / n)
+        out3 = 0
+        out6 = 0
+        for i in range(n):
+            a = abs(d[i])
+            out3 += a > 3 * std
+            out6 += a > 6 * std
+        zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
+        outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
+        row[0], row[1], row[2], row[3] = mean, s2 / n, m3, m4
+        row[4] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
+        row[5], row[6], row[7], row[8] = zeros, out3, out6, outiqr
+        row[9], row[10] = s[0], s[n - 1]
+        row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
+        for i in range(bins):
+            hist[k, i] = below[i + 1] - below[i]
+    return out, hist
