@@ -45,8 +45,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--width", type=int, default=640)
     args = ap.parse_args()
-    from weightreport.inspect.page import build_inspect_report
     from weightreport.inspect.analyse import inspect_checkpoint
+    from weightreport.inspect.page import build_inspect_report
 
     with tempfile.TemporaryDirectory() as tmp:
         ck = Path(tmp) / "model.pt"

@@ -9,9 +9,9 @@ from findings_data import ORDER, STEPS, healthy, where
 from torch import nn
 
 from weightreport import Collector
+from weightreport.errors import WeightReportError
 from weightreport.report.analysis.findings import CODES, at_or_above, find_all, run_findings
 from weightreport.report.analysis.thresholds import Thresholds, load_thresholds
-from weightreport.errors import WeightReportError
 from weightreport.runfmt.reader import load_run
 
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from weightreport import WeightReportError
-from weightreport.inspect.checkpoint import load_state_dict
 from weightreport.inspect.analyse import inspect_checkpoint, write_json
+from weightreport.inspect.checkpoint import load_state_dict
 from weightreport.inspect.spectral import correlation_traps, fit_alpha, spectral_summary
 
 

@@ -8,12 +8,12 @@ import os
 import torch
 from torch import nn
 
-from weightreport.inspect.model import inspect_model
-from weightreport.inspect.charts import inspect_charts
 from weightreport.cli import main
 from weightreport.inspect.analyse import inspect_checkpoint
+from weightreport.inspect.charts import inspect_charts
+from weightreport.inspect.model import inspect_model
+from weightreport.inspect.page import render_inspect_html
 from weightreport.report.render.html import BUNDLE_PLACEHOLDER
-from weightreport.report.render.pages import render_inspect_html
 
 XSS = "</script><img src=x onerror=alert(1)>"
 

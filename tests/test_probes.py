@@ -11,8 +11,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from weightreport.errors import WeightReportError
 from weightreport.collect.probes import capture_probes
+from weightreport.errors import WeightReportError
 from weightreport.runfmt.schema import SCHEMAS
 
 

@@ -3,24 +3,48 @@
 A ``Collector`` records weight, gradient, activation and BatchNorm histories while a
 model trains; ``load_run`` reads them back; ``build_report`` renders them into a
 self-contained HTML file and a PDF.
+
+The public names load lazily (module ``__getattr__``), so each side imports only
+what it needs: ``from weightreport import Collector`` loads no report machinery,
+and ``load_run`` loads no torch.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from weightreport.collect.collector import Collector
-from weightreport.errors import WeightReportError
-from weightreport.report.build import build_report
-from weightreport.runfmt.reader import Run, load_run
-from weightreport.runfmt.schema import FORMAT_VERSION
+_EXPORTS = {
+    "Collector": "weightreport.collect.collector",
+    "FORMAT_VERSION": "weightreport.runfmt.schema",
+    "Run": "weightreport.runfmt.reader",
+    "WeightReportError": "weightreport.errors",
+    "build_report": "weightreport.report.build",
+    "load_run": "weightreport.runfmt.reader",
+}
 
-__all__ = [
-    "FORMAT_VERSION",
-    "Collector",
-    "Run",
-    "WeightReportError",
-    "__version__",
-    "build_report",
-    "load_run",
-]
+__all__ = ["FORMAT_VERSION", "Collector", "Run", "WeightReportError", "__version__", "build_report",
+           "load_run"]
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
+    from weightreport.collect.collector import Collector
+    from weightreport.errors import WeightReportError
+    from weightreport.report.build import build_report
+    from weightreport.runfmt.reader import Run, load_run
+    from weightreport.runfmt.schema import FORMAT_VERSION
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'weightreport' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

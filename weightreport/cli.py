@@ -123,29 +123,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """``weightreport diff BASE CANDIDATE``: a comparison report (HTML or Markdown)."""
-    from weightreport.compare.diff import diff_runs
-    from weightreport.runfmt.reader import load_run
+    from weightreport.compare.page import build_diff
 
-    diff = diff_runs(load_run(args.base), load_run(args.candidate), _thresholds(args))
-    if args.format == "md":
-        from weightreport.report.render.markdown import render_diff_md
-
-        text = render_diff_md(diff)
-        if args.output is None:
-            sys.stdout.write(text)
-            return 0
-        data = text.encode("utf-8")
+    built = build_diff(args.base, args.candidate, output=args.output, fmt=args.format,
+                       thresholds=_thresholds(args))
+    if built.path is None:
+        sys.stdout.write(built.text)
     else:
-        from weightreport.compare.charts import diff_charts
-        from weightreport.report.render.pages import render_diff_html
-
-        data = render_diff_html(diff, diff_charts(diff)).encode("utf-8")
-    from weightreport.report.build import REPORTS_DIR, write_output
-
-    suffix = ".md" if args.format == "md" else ".html"
-    out = args.output or REPORTS_DIR / f"diff-{args.base.name}-vs-{args.candidate.name}{suffix}"
-    write_output(out, data)
-    print(out)
+        print(built.path)
     return 0
 
 

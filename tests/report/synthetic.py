@@ -15,7 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weightreport.runfmt.schema import FORMAT_VERSION, MANIFEST, QUANTILES, SCHEMAS, TABLES_DIR, part_name
+from weightreport.runfmt.schema import (
+    FORMAT_VERSION,
+    MANIFEST,
+    QUANTILES,
+    SCHEMAS,
+    TABLES_DIR,
+    part_name,
+)
 
 HEATMAPS_SCHEMA = pa.schema([("step", pa.int64()), ("tensor", pa.string()), ("rows", pa.int64()),
                              ("cols", pa.int64()), ("values", pa.list_(pa.float32()))])

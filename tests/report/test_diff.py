@@ -7,12 +7,11 @@ import math
 from conftest import XSS
 from synthetic import Spec, small_spec, write_run
 
-from weightreport.compare.diff import diff_runs
-from weightreport.compare.charts import diff_charts
 from weightreport.cli import main
+from weightreport.compare.charts import diff_charts
+from weightreport.compare.diff import diff_runs
+from weightreport.compare.page import render_diff_html, render_diff_md
 from weightreport.report.render.html import BUNDLE_PLACEHOLDER
-from weightreport.report.render.markdown import render_diff_md
-from weightreport.report.render.pages import render_diff_html
 from weightreport.runfmt.reader import load_run
 
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from weightreport import Collector, load_run
 from weightreport.compare.diff import diff_runs
-from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, read_stats, snapshot_steps
+from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, read_stats
 
 
 def _long_run(path):
@@ -28,7 +28,7 @@ def _long_run(path):
 def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
     """A 400-snapshot run reads at most MAX_LAYER_POINTS snapshots, plus the one NaN step."""
     run = _long_run(tmp_path / "run")
-    assert len(snapshot_steps(run)) == 401
+    assert len(run.snapshot_steps()) == 401
     stats = read_stats(run)
     steps = set(stats["step"])
     assert len(steps) <= MAX_LAYER_POINTS + 1

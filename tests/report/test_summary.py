@@ -6,8 +6,8 @@ import json
 
 from conftest import XSS
 
-from weightreport.report.analysis.summary import summarize
 from weightreport.cli import main
+from weightreport.report.analysis.summary import summarize
 from weightreport.report.render.markdown import render_summary_md
 from weightreport.runfmt.reader import load_run
 

@@ -22,14 +22,14 @@ from torch import nn
 
 from weightreport import __version__
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
-from weightreport.errors import WeightReportError
 from weightreport.collect.hooks import ActivationCapture
-from weightreport.runfmt.matrices import heatmap_rows
-from weightreport.runfmt.reader import read_manifest
-from weightreport.runfmt.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.collect.selection import select_modules, trajectory_indices
 from weightreport.collect.snapshot import SnapshotTaker
 from weightreport.collect.structure import OutputShapeRecorder, describe_model, unwrap
+from weightreport.errors import WeightReportError
+from weightreport.runfmt.matrices import heatmap_rows
+from weightreport.runfmt.reader import read_manifest
+from weightreport.runfmt.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.runfmt.writer import RunWriter, prepare_directory
 
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from weightreport.errors import WeightReportError
 from weightreport.collect.structure import unwrap
+from weightreport.errors import WeightReportError
 
 CONV_DIMS: dict[type, int] = {
     nn.Conv1d: 1, nn.ConvTranspose1d: 1,

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from weightreport.compare.distance import wasserstein_hist
 from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
 from weightreport.report.analysis.overview import curves
-from weightreport.report.analysis.sampling import model_order, pick_steps, read, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import model_order, pick_steps, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
-from weightreport.compare.distance import wasserstein_hist
 from weightreport.runfmt.schema import QUANTILES
 
 MAX_DIFF_STEPS = 50
@@ -67,12 +67,12 @@ class RunDiff:
 
 
 def _findings(run, stats: pd.DataFrame, scalars: pd.DataFrame, th: Thresholds | None) -> list[Finding]:
-    bn = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    bn = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
     return find_all(stats, scalars, bn, th, model_order(stats["tensor"], run.manifest))
 
 
 def _hist(run, steps: list[int], tensors: set[str]) -> dict[tuple[str, int], tuple]:
-    h = read(run, "histograms", steps=steps)
+    h = run.table("histograms", steps=steps)
     h = h[(h["kind"] == "param") & h["tensor"].isin(tensors)]
     return {(r.tensor, int(r.step)): (r.edges, r.counts) for r in h.itertuples(index=False)}
 
@@ -81,7 +81,7 @@ def diff_runs(base, candidate, thresholds: Thresholds | None = None) -> RunDiff:
     """Compare two ``Run``s (see the module docstring)."""
     # Bounded as the report reads them: at most MAX_LAYER_POINTS snapshots, plus NaN/Inf rows.
     sa, sb = read_stats(base, columns=STATS_COLUMNS), read_stats(candidate, columns=STATS_COLUMNS)
-    ca, cb = read(base, "scalars"), read(candidate, "scalars")
+    ca, cb = base.table("scalars"), candidate.table("scalars")
     pa_, pb = sa[sa["kind"] == "param"], sb[sb["kind"] == "param"]
     names_a, names_b = set(pa_["tensor"]), set(pb["tensor"])
     shared = model_order(names_a & names_b, base.manifest)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightreport.report.build import REPORTS_DIR, write_output
+from weightreport.inspect.model import STAT_COLUMNS, InspectModel
+from weightreport.report.charts import Chart
+from weightreport.report.render.output import REPORTS_DIR, write_output
+from weightreport.report.render.pages import PageSection, render_page
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,9 @@ def build_inspect_report(checkpoint: str | Path, html: str | Path | None = None,
     Raises:
         WeightReportError: the checkpoint is missing, unreadable or unsafe; an output is unwritable.
     """
-    from weightreport.inspect.model import inspect_model
-    from weightreport.inspect.charts import inspect_charts
     from weightreport.inspect.analyse import inspect_checkpoint
-    from weightreport.report.render.pages import render_inspect_html
+    from weightreport.inspect.charts import inspect_charts
+    from weightreport.inspect.model import inspect_model
     from weightreport.runfmt.writer import dump_json
 
     result = inspect_checkpoint(checkpoint)
@@ -44,3 +46,20 @@ def build_inspect_report(checkpoint: str | Path, html: str | Path | None = None,
         json_path = Path(json)
         write_output(json_path, (dump_json(result) + "\n").encode("utf-8"))
     return BuiltInspection(html=html_path, json=json_path)
+
+
+def render_inspect_html(model: InspectModel, charts: dict[str, list[Chart]], bundle: str | None = None) -> str:
+    """The checkpoint report page."""
+    sections = [
+        PageSection("tensors", "Tensors", "Every floating-point tensor in file order, with its statistics. "
+                    "Click a heading to sort."),
+        PageSection("histograms", "Histograms", "The distribution of the selected tensor's values.",
+                    tuple(model.layers)),
+        PageSection("spectra", "Singular-value spectra", "The singular values of each 2-D weight "
+                    "(conv kernels reshaped to out × in·k·k), largest first, on log-log axes; a straight "
+                    "tail is a power law. Long spectra are drawn at log-spaced ranks.", tuple(model.matrices)),
+        PageSection("quality", "Layer quality: alpha and stable rank", "Data-free measures from each "
+                    "matrix's spectrum, and how to read them."),
+        PageSection("traps", "Correlation traps", "Rank-one structure from a few very large elements."),
+    ]
+    return render_page("inspect.html", sections, charts, bundle, m=model, columns=list(STAT_COLUMNS))

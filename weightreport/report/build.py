@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from weightreport.errors import WeightReportError
 from weightreport.report.analysis import analyze
 from weightreport.report.charts import section_charts
-from weightreport.errors import WeightReportError
 from weightreport.report.render.html import render_html
+from weightreport.report.render.output import REPORTS_DIR, safe_name, write_output
 from weightreport.runfmt.reader import load_run
 
-REPORTS_DIR = Path("reports")
 STAGES = ("load", "analyse", "charts", "html", "pdf")
 
 
@@ -29,30 +29,9 @@ class BuiltReport:
     pdf: Path | None
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file renamed into place)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as exc:
-        msg = f"cannot write {path}: {exc.strerror or exc}; choose a writable output path"
-        raise WeightReportError(msg) from None
-
-
-write_output = _write
-"""Public name of the atomic writer, for the other page builders."""
-
-
-def _safe_name(name: str) -> str:
-    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
-    return keep or "run"
-
-
 def default_html(run_name: str) -> Path:
     """Where a run's HTML report goes by default: ``reports/<run name>.html``."""
-    return REPORTS_DIR / f"{_safe_name(run_name)}.html"
+    return REPORTS_DIR / f"{safe_name(run_name)}.html"
 
 
 def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str | Path | bool | None = None,
@@ -95,10 +74,10 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
     step("charts")
     charts = section_charts(model)
     step("html")
-    _write(html_path, render_html(model, charts).encode("utf-8"))
+    write_output(html_path, render_html(model, charts).encode("utf-8"))
     if pdf_path is not None:
         step("pdf")
         from weightreport.report.render.pdf import render_pdf
 
-        _write(pdf_path, render_pdf(model, charts))
+        write_output(pdf_path, render_pdf(model, charts))
     return BuiltReport(html=html_path, pdf=pdf_path)

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,12 +48,18 @@ class Run:
         """The part files of ``table``, in write order."""
         return sorted((self.path / TABLES_DIR / table).glob(PART_GLOB))
 
-    def table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """Read ``name``, optionally only some ``columns``; bad parts are skipped with a warning.
+    def table(self, name: str, columns: Sequence[str] | None = None, steps: Sequence[int] | None = None,
+              filters: list | None = None) -> pd.DataFrame:
+        """Read ``name``, optionally only some ``columns`` and rows; bad parts are skipped with a warning.
+
+        This is the one reader of parts: every consumer (the report, diff, summary and
+        check) reads tables through it.
 
         Args:
             name: a table of the format (see ``schema.SCHEMAS``).
             columns: the columns to read (all when None).
+            steps: keep only rows at these steps (pushed down to Parquet).
+            filters: other row filters in pyarrow's DNF form (pushed down to Parquet).
         """
         if name not in SCHEMAS:
             msg = f"no table {name!r} in the run format; the tables are {', '.join(SCHEMAS)}"
@@ -60,10 +67,12 @@ class Run:
         schema = SCHEMAS[name]
         if columns is not None:
             schema = pa.schema([schema.field(c) for c in columns])
+        if steps is not None:
+            filters = [("step", "in", sorted({int(s) for s in steps}))]
         pieces = []
         for part in self.parts(name):
             try:
-                pieces.append(pq.read_table(part, columns=list(schema.names), schema=schema))
+                pieces.append(pq.read_table(part, columns=list(schema.names), schema=schema, filters=filters))
             except Exception as exc:  # any unreadable part is skipped, never fatal
                 warnings.warn(
                     f"skipping unreadable part {part}: {type(exc).__name__}: {exc}",
@@ -72,6 +81,20 @@ class Run:
                 )
         table = pa.concat_tables(pieces) if pieces else schema.empty_table()
         return table.to_pandas()
+
+    def snapshot_steps(self) -> np.ndarray:
+        """Every step at which the stats table has rows, reading one part's steps at a time.
+
+        Unreadable parts are skipped here without a warning; reading their rows warns.
+        """
+        seen: set[int] = set()
+        for part in self.parts("stats"):
+            try:
+                steps = pq.read_table(part, columns=["step"]).column("step").to_numpy()
+            except Exception:  # unreadable parts are reported when the rows are read
+                continue
+            seen.update(np.unique(steps).tolist())
+        return np.array(sorted(seen), dtype=np.int64)
 
 
 class _LazyTables(Mapping):

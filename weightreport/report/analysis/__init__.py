@@ -16,7 +16,7 @@ from weightreport.report.analysis.heatmaps import heatmaps
 from weightreport.report.analysis.model import ReportModel, Section
 from weightreport.report.analysis.outliers import outliers
 from weightreport.report.analysis.overview import curves, overview
-from weightreport.report.analysis.sampling import model_order, read, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.report.analysis.weights import distributions, dynamics, stats_table, trajectories
 
@@ -33,8 +33,8 @@ def _histograms(run, stats: pd.DataFrame) -> pd.DataFrame:
         b[b["step"] == b.groupby(["tensor", "kind"])["step"].transform("max")],
     ])[["step", "tensor", "kind"]].drop_duplicates()
     if wanted.empty:
-        return read(run, "histograms", steps=[])
-    hist = read(run, "histograms", steps=wanted["step"].unique().tolist())
+        return run.table("histograms", steps=[])
+    hist = run.table("histograms", steps=wanted["step"].unique().tolist())
     return hist.merge(wanted, on=["step", "tensor", "kind"]).drop_duplicates(["step", "tensor", "kind"])
 
 
@@ -46,10 +46,10 @@ def _last(run, table: str, stats: pd.DataFrame, kinds: list[str]) -> pd.DataFram
     """
     sel = stats[stats["kind"].isin(kinds)] if kinds else stats
     if not sel.empty:
-        df = read(run, table, steps=[int(sel["step"].max())])
+        df = run.table(table, steps=[int(sel["step"].max())])
         if not df.empty:
             return df
-    return read(run, table)
+    return run.table(table)
 
 
 def analyze(run, title: str | None = None, thresholds: Thresholds | None = None) -> ReportModel:
@@ -62,13 +62,13 @@ def analyze(run, title: str | None = None, thresholds: Thresholds | None = None)
     """
     stats = read_stats(run)
     steps = sampled_steps(stats)
-    scalars = read(run, "scalars")
-    traj = read(run, "trajectories", steps=steps)
+    scalars = run.table("scalars")
+    traj = run.table("trajectories", steps=steps)
     hist = _histograms(run, stats)
     params = stats[stats["kind"] == "param"]
     grads = stats[stats["kind"] == "grad"]
     acts = stats[stats["kind"] == "activation"]
-    found = find_all(stats, scalars, read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=steps), thresholds,
+    found = find_all(stats, scalars, run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=steps), thresholds,
                      model_order(stats["tensor"], run.manifest))
     return ReportModel(
         title=title or run.name,

@@ -24,9 +24,13 @@ from weightreport.report.analysis.checks_tensors import (
     check_update_ratio,
     check_weight_norm_growth,
 )
-from weightreport.report.analysis.checks_training import check_loss_spike, check_overfitting, check_plateau
+from weightreport.report.analysis.checks_training import (
+    check_loss_spike,
+    check_overfitting,
+    check_plateau,
+)
 from weightreport.report.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
-from weightreport.report.analysis.sampling import model_order, read, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.runfmt.schema import SCHEMAS
 
@@ -77,8 +81,8 @@ def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame
 def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:
     """The findings of a ``Run``, reading only the columns the checks need."""
     stats = read_stats(run, columns=FINDING_STATS_COLUMNS)
-    batchnorm = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
-    return find_all(stats, read(run, "scalars"), batchnorm,
+    batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    return find_all(stats, run.table("scalars"), batchnorm,
                     thresholds, model_order(stats["tensor"], run.manifest))
 
 

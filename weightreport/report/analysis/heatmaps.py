@@ -10,17 +10,16 @@ Format version 1 keeps no raw weights. This section reads, in order of preferenc
 from __future__ import annotations
 
 from weightreport.report.analysis.model import Heatmap, Heatmaps
-from weightreport.report.analysis.sampling import model_order, read
+from weightreport.report.analysis.sampling import model_order
 from weightreport.runfmt.matrices import MAX_CELLS, arrange_2d, pool
-from weightreport.runfmt.schema import INIT_WEIGHTS, SCHEMAS, TABLES_DIR
+from weightreport.runfmt.schema import INIT_WEIGHTS, TABLES_DIR
 
 MAX_HEATMAP_LAYERS = 64
 HEATMAPS_TABLE = "heatmaps"
-HEATMAPS_SCHEMA = SCHEMAS[HEATMAPS_TABLE]
 
 
 def _from_table(run) -> list[Heatmap]:
-    df = read(run, HEATMAPS_TABLE, schema=HEATMAPS_SCHEMA, steps=None)
+    df = run.table(HEATMAPS_TABLE)
     maps = []
     for row in df.itertuples(index=False):
         maps.append(Heatmap(str(row.tensor), int(row.step), int(row.rows), int(row.cols),

@@ -6,66 +6,20 @@ Limits (documented in the report captions):
   in snapshot order and always including the first and last snapshot.
 
 Per-snapshot tables (stats, trajectories, batchnorm) are read only at those
-snapshots (``snapshot_steps`` → ``pick_steps``), plus, for stats, every row that
-counted a NaN or an Inf; so a run of any length builds in bounded memory.
+snapshots (``Run.snapshot_steps`` → ``pick_steps``), plus, for stats, every row that
+counted a NaN or an Inf; so a run of any length builds in bounded memory. All reading
+goes through ``Run.table``, the one reader of parts.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from weightreport.runfmt.schema import SCHEMAS, TABLES_DIR
 
 MAX_CURVE_POINTS = 500
 MAX_LAYER_POINTS = 150
-
-
-def read(run, name: str, columns: Sequence[str] | None = None,
-         steps: Sequence[int] | None = None, schema: pa.Schema | None = None) -> pd.DataFrame:
-    """Read ``columns`` of table ``name``, optionally only rows at ``steps``.
-
-    Parts that cannot be read are skipped with a warning, as ``load_run`` does.
-
-    Args:
-        run: a ``Run``.
-        name: the table.
-        columns: the columns (all when None).
-        steps: keep only rows whose step is in this list (pushed down to Parquet).
-        schema: the table's schema when it is not one of ``schema.SCHEMAS``.
-    """
-    schema = schema if schema is not None else SCHEMAS[name]
-    if columns is not None:
-        schema = pa.schema([schema.field(c) for c in columns])
-    if steps is None and name in SCHEMAS and hasattr(run, "table"):
-        return run.table(name, columns=list(schema.names))
-    filters = [("step", "in", sorted({int(s) for s in steps}))] if steps is not None else None
-    pieces = []
-    for part in sorted((run.path / TABLES_DIR / name).glob("part-*.parquet")):
-        try:
-            pieces.append(pq.read_table(part, columns=list(schema.names), schema=schema, filters=filters))
-        except Exception as exc:  # an unreadable part is skipped, never fatal
-            warnings.warn(f"skipping unreadable part {part}: {type(exc).__name__}: {exc}",
-                          UserWarning, stacklevel=2)
-    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-    return table.to_pandas()
-
-
-def snapshot_steps(run) -> np.ndarray:
-    """Every step at which the stats table has rows, reading one part's steps at a time."""
-    seen: set[int] = set()
-    for part in sorted((run.path / TABLES_DIR / "stats").glob("part-*.parquet")):
-        try:
-            steps = pq.read_table(part, columns=["step"]).column("step").to_numpy()
-        except Exception:  # unreadable parts are reported when the rows are read
-            continue
-        seen.update(np.unique(steps).tolist())
-    return np.array(sorted(seen), dtype=np.int64)
 
 
 def read_stats(run, columns: Sequence[str] | None = None, limit: int = MAX_LAYER_POINTS) -> pd.DataFrame:
@@ -76,30 +30,14 @@ def read_stats(run, columns: Sequence[str] | None = None, limit: int = MAX_LAYER
         columns: the columns to read (all when None).
         limit: snapshots kept (the first and last always are).
     """
-    steps = snapshot_steps(run)
+    steps = run.snapshot_steps()
     if len(steps) <= limit:
-        return read(run, "stats", columns=columns)
-    kept = read(run, "stats", columns=columns, steps=pick_steps(steps, limit).tolist())
-    bad = _read_filtered(run, "stats", columns,
-                         [[("nan_count", ">", 0)], [("inf_count", ">", 0)]])
-    if bad.empty:
-        return kept
-    both = pd.concat([kept, bad], ignore_index=True)
-    return both.drop_duplicates(["step", "tensor", "kind"]).sort_values(
-        ["step"], kind="stable").reset_index(drop=True)
-
-
-def _read_filtered(run, name: str, columns, filters) -> pd.DataFrame:
-    schema = SCHEMAS[name]
-    if columns is not None:
-        schema = pa.schema([schema.field(c) for c in columns])
-    pieces = []
-    for part in sorted((run.path / TABLES_DIR / name).glob("part-*.parquet")):
-        try:
-            pieces.append(pq.read_table(part, columns=list(schema.names), schema=schema, filters=filters))
-        except Exception:  # unreadable parts are reported by the main read
-            continue
-    return (pa.concat_tables(pieces) if pieces else schema.empty_table()).to_pandas()
+        return run.table("stats", columns=columns)
+    kept = pick_steps(steps, limit).tolist()
+    # One read: the kept snapshots, or any row that counted a NaN or an Inf (filters OR'ed).
+    rows = run.table("stats", columns=columns, filters=[
+        [("step", "in", kept)], [("nan_count", ">", 0)], [("inf_count", ">", 0)]])
+    return rows.sort_values(["step"], kind="stable").reset_index(drop=True)
 
 
 def sampled_steps(stats: pd.DataFrame) -> list[int]:

@@ -14,10 +14,14 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import SEVERITIES
-from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, FINDING_STATS_COLUMNS, find_all
+from weightreport.report.analysis.findings import (
+    FINDING_BN_COLUMNS,
+    FINDING_STATS_COLUMNS,
+    find_all,
+)
 from weightreport.report.analysis.model import Overview, StatsTable
 from weightreport.report.analysis.overview import overview
-from weightreport.report.analysis.sampling import model_order, read, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.report.analysis.weights import stats_table
 
@@ -115,8 +119,8 @@ def summarize(run, thresholds: Thresholds | None = None, report: str | None = No
     from weightreport.report.build import default_html
 
     stats = read_stats(run, columns=SUMMARY_STATS_COLUMNS)
-    scalars = read(run, "scalars")
-    batchnorm = read(run, "batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    scalars = run.table("scalars")
+    batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
     found = find_all(stats, scalars, batchnorm, thresholds,
                      model_order(stats["tensor"], run.manifest))
     ov = overview(run, stats, scalars, found)

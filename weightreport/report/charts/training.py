@@ -5,7 +5,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from weightreport.report.analysis.model import Curves, Distributions, Dynamics, Outliers, Trajectories
+from weightreport.report.analysis.model import (
+    Curves,
+    Distributions,
+    Dynamics,
+    Outliers,
+    Trajectories,
+)
 from weightreport.report.charts.common import (
     FULL,
     HALF,

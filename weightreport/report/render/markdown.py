@@ -1,4 +1,4 @@
-"""Summaries and comparisons → GitHub-flavoured Markdown, through the shared Jinja env.
+"""Summaries → GitHub-flavoured Markdown, through the shared Jinja env.
 
 Markdown templates live in ``templates/md/``. The environment's autoescape still
 applies (HTML in user strings becomes entities, which Markdown shows as text), and
@@ -22,9 +22,3 @@ def render_summary_md(summary) -> str:
     return environment().get_template("md/summary.md").render(
         s=summary, o=summary.overview, icons=STATUS_ICONS, max_findings=MAX_FINDINGS,
         max_layers=MAX_LAYERS, max_scalars=MAX_SCALARS, layer_stats=LAYER_STATS)
-
-
-def render_diff_md(diff) -> str:
-    """A comparison of two runs as Markdown for a ``RunDiff``."""
-    return environment().get_template("md/diff.md").render(d=diff, max_layers=MAX_LAYERS * 2,
-                                                           max_findings=MAX_FINDINGS)
