@@ -53,14 +53,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``weightreport demo``: train the three examples and build their reports."""
     from weightreport.demo import run_demo
-    from weightreport.report.build import build_report
 
-    for run_dir in run_demo(args.runs):
-        built = build_report(run_dir, html=args.reports / f"{run_dir.name}.html",
-                             pdf=None if args.no_pdf else True)
-        print(built.html)
-        if built.pdf is not None:
-            print(built.pdf)
+    run_demo(args.runs, args.reports, pdf=not args.no_pdf)
     return 0
 
 
@@ -141,8 +135,11 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser, one subparser per command."""
+    from weightreport import __version__
+
     p = argparse.ArgumentParser(prog=PROG, description="See what training did to your PyTorch network.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     b = sub.add_parser("build", help="render a run directory into an HTML (and PDF) report")
     b.add_argument("run", type=Path, metavar="RUN", help="the run directory written by Collector")
     b.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
@@ -196,7 +193,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 1 check failed, 2 bad input)."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command is None:  # bare `weightreport`: say what there is
+        p.print_help()
+        return 0
     try:
         return int(args.func(args))
     except WeightReportError as exc:

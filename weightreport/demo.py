@@ -18,6 +18,7 @@ from torch import nn
 
 from weightreport.collect.collector import Collector
 from weightreport.errors import WeightReportError
+from weightreport.report.build import BuiltReport, build_report
 from weightreport.runfmt.schema import MANIFEST
 
 DEMO_PREFIX = "demo-"
@@ -168,13 +169,30 @@ def train_cnn(run_dir: Path, epochs: int = 15) -> Path:
 
 
 DEMOS = {"linear-5to1": train_linear, "mlp-digits": train_mlp, "cnn-digits": train_cnn}
+WHAT = {"linear-5to1": "the 5 → 1 linear model, 100 epochs", "mlp-digits": "an MLP on the 8×8 digits, 15 epochs",
+        "cnn-digits": "a CNN with BatchNorm on the digits, 15 epochs"}
 
 
-def run_demo(runs: Path = Path("runs/demo")) -> list[Path]:
-    """Train the three demo models, recording each into ``runs/<name>``.
+def run_demo(runs: Path = Path("runs/demo"), reports: Path = Path("reports"), pdf: bool = True,
+             say: Callable[[str], None] = print) -> list[BuiltReport]:
+    """Train the three demo models, recording each into ``runs/<name>``, and build their reports.
+
+    Args:
+        runs: where the run directories go.
+        reports: where the reports go (``<name>.html`` and ``.pdf``).
+        pdf: also write each PDF.
+        say: told what is happening, a line at a time.
 
     Returns:
-        The run directories, in the order (a), (b), (c).
+        What was written for each run, in the order (a), (b), (c).
     """
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return [train(runs / name) for name, train in DEMOS.items()]
+    built = []
+    for number, (name, train) in enumerate(DEMOS.items(), start=1):
+        say(f"[{number}/{len(DEMOS)}] training {WHAT[name]} → {runs / name}")
+        run_dir = train(runs / name)
+        done = build_report(run_dir, html=reports / f"{name}.html", pdf=True if pdf else None)
+        say("      report: " + ", ".join(str(p) for p in (done.html, done.pdf) if p is not None))
+        built.append(done)
+    say(f"done: open {built[-1].html} in a browser (no server needed)")
+    return built
