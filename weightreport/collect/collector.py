@@ -58,7 +58,9 @@ class Collector:
         probe: a fixed input batch; its conv feature maps, attention weights and
             recurrent hidden states are captured at every snapshot.
         optimizer: record its learning rate(s) at every step.
-        mode: "error" (default) refuses an existing run; "resume" continues it.
+        mode: "error" (default) refuses an existing run; "resume" continues it;
+            "overwrite" deletes it and starts a new run (only a directory that holds a
+            run is ever deleted).
         name: the run's name (default: the directory name).
         activation_sample: most elements described per activation (larger ones are
             described through a fixed stratified sample).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,12 +43,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+MODES = ("error", "resume", "overwrite")
+"""What ``Collector(mode=...)`` does with an existing run directory."""
+
+
 def prepare_directory(path: Path, mode: str) -> bool:
     """Check that ``path`` can hold a new run (or, with mode "resume", holds one).
 
     Args:
         path: the run directory.
-        mode: "error" (refuse an existing run) or "resume" (continue it).
+        mode: "error" (refuse an existing run), "resume" (continue it) or "overwrite"
+            (delete an existing run and start afresh; a directory that holds no run is
+            never deleted).
 
     Returns:
         True when an existing run is being resumed.
@@ -55,8 +62,8 @@ def prepare_directory(path: Path, mode: str) -> bool:
     Raises:
         WeightReportError: the path is unusable, or holds a run and mode is "error".
     """
-    if mode not in ("error", "resume"):
-        msg = f'mode must be "error" or "resume", not {mode!r}'
+    if mode not in MODES:
+        msg = f'mode must be "error", "resume" or "overwrite", not {mode!r}'
         raise WeightReportError(msg)
     if path.exists() and not path.is_dir():
         msg = f"{path} is a file, not a directory; choose another run directory"
@@ -64,8 +71,15 @@ def prepare_directory(path: Path, mode: str) -> bool:
     existing = (path / MANIFEST).is_file()
     if existing and mode == "error":
         msg = (f"{path} already holds a run; pass mode='resume' to continue it, "
-               "or choose a new directory")
+               "mode='overwrite' to replace it, or choose a new directory")
         raise WeightReportError(msg)
+    if existing and mode == "overwrite":
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            msg = f"cannot delete the old run in {path}: {exc.strerror or exc}; delete it by hand"
+            raise WeightReportError(msg) from None
+        existing = False
     if not existing and path.is_dir() and any(path.iterdir()):
         msg = f"{path} is not empty and holds no run; choose an empty or new directory"
         raise WeightReportError(msg)
