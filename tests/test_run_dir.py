@@ -231,7 +231,8 @@ def test_disk_full_warns_keeps_rows_and_recovers(tmp_path, monkeypatch, target):
     with pytest.warns(RuntimeWarning, match="No space left"):
         _train(model, wr, 1)
     assert wr._writer.buffered > 0
-    _train(model, wr, 2)
+    with pytest.warns(RuntimeWarning, match="writes to .* again; 0 snapshot"):
+        _train(model, wr, 2)
     wr.close()
     run = load_run(path)
     stats = run.tables["stats"]
@@ -240,8 +241,8 @@ def test_disk_full_warns_keeps_rows_and_recovers(tmp_path, monkeypatch, target):
     assert not list(path.rglob("*.tmp"))
 
 
-def test_disk_full_at_close_raises_and_loses_nothing_written(tmp_path, monkeypatch):
-    """A flush that still fails at close raises WeightReportError; parts already written stay readable."""
+def test_disk_full_at_close_warns_and_loses_nothing_written(tmp_path, monkeypatch):
+    """A flush that still fails at close warns (never raises); parts already written stay readable."""
     import weightreport.runfmt.writer as writer
 
     path = tmp_path / "run"
@@ -252,7 +253,7 @@ def test_disk_full_at_close_raises_and_loses_nothing_written(tmp_path, monkeypat
     written = {p: p.read_bytes() for p in (path / "tables").rglob("*.parquet")}
     failures = [10**6]
     _failing(monkeypatch, writer.pq, "write_table", failures)
-    with pytest.raises(WeightReportError, match="No space left"):
+    with pytest.warns(RuntimeWarning, match="No space left"):
         wr.close()
     monkeypatch.undo()
     assert all(p.read_bytes() == data for p, data in written.items())
@@ -261,12 +262,29 @@ def test_disk_full_at_close_raises_and_loses_nothing_written(tmp_path, monkeypat
     assert sorted(stats[stats.kind == "param"].step.unique()) == [0, 1, 2]
 
 
-def test_persistent_disk_full_during_training_raises_eventually(tmp_path, monkeypatch):
-    """If flushes keep failing, the collector raises instead of growing its buffer without bound."""
+def test_persistent_disk_full_bounds_the_buffer_and_counts_what_it_drops(tmp_path, monkeypatch):
+    """While flushes fail, at most MAX_UNWRITTEN_FLUSHES × flush_every snapshots wait; later ones are
+    dropped and counted, and once writes work again everything kept is written with the count."""
     import weightreport.runfmt.writer as writer
+    from weightreport.collect.collector import MAX_UNWRITTEN_FLUSHES
 
+    path = tmp_path / "run"
     model = _model()
-    wr = Collector(model, tmp_path / "run", every=1, flush_every=1)
-    _failing(monkeypatch, writer.pq, "write_table", [10**6])
-    with pytest.warns(RuntimeWarning), pytest.raises(WeightReportError, match="No space left"):
+    wr = Collector(model, path, every=1, flush_every=1)
+    failures = [10**6]
+    _failing(monkeypatch, writer.pq, "write_table", failures)
+    with pytest.warns(RuntimeWarning, match="No space left") as warned:
         _train(model, wr, 10)
+    assert len([w for w in warned if "cannot write" in str(w.message)]) == 1  # warned once, loudly
+    assert wr._unflushed == MAX_UNWRITTEN_FLUSHES
+    assert wr._dropped == 10 - MAX_UNWRITTEN_FLUSHES
+    failures[0] = 0  # space again
+    with pytest.warns(RuntimeWarning, match=f"{10 - MAX_UNWRITTEN_FLUSHES} snapshot.s. were dropped"):
+        _train(model, wr, 1)
+    wr.close()
+    run = load_run(path)
+    steps = sorted(run.tables["stats"].query("kind == 'param'").step.unique())
+    assert steps == [0, 1, 2, 3, 4, 11]
+    assert run.manifest["dropped_snapshots"] == 10 - MAX_UNWRITTEN_FLUSHES
+    assert sorted(run.tables["scalars"].step) == list(range(1, 12))  # scalars are never dropped
+    assert run.manifest["status"] == "complete"

@@ -11,8 +11,7 @@ and ``load_run`` loads no torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
@@ -28,20 +27,12 @@ _EXPORTS = {
 __all__ = ["FORMAT_VERSION", "Collector", "Run", "WeightReportError", "__version__", "build_report",
            "load_run"]
 
-if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
-    from weightreport.collect.collector import Collector
-    from weightreport.errors import WeightReportError
-    from weightreport.report.build import build_report
-    from weightreport.runfmt.reader import Run, load_run
-    from weightreport.runfmt.schema import FORMAT_VERSION
-
-
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         msg = f"module 'weightreport' has no attribute {name!r}"
         raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -7,6 +7,16 @@
 
 The collector decides the cadence and gathers tensors; ``stats.describe`` does the
 maths, ``hooks.ActivationCapture`` the activations, ``writer.RunWriter`` the files.
+
+Once it is built, the collector never raises into the training loop:
+- a failed write (a full disk, a removed directory, lost permission) warns once; rows stay
+  buffered and every flush retries; beyond ``MAX_UNWRITTEN_FLUSHES`` flushes' worth of
+  snapshots, new snapshots are dropped and counted (``dropped_snapshots`` in run.json
+  once it can write again);
+- an error inside its own calls or hooks warns once, saying why, and turns the collector
+  off: training goes on, and what was recorded so far stays readable;
+- SIGTERM flushes what is buffered and marks the run ``interrupted`` (``signals.py``).
+Errors in the arguments, or a run directory it cannot use, still raise at construction.
 """
 
 from __future__ import annotations
@@ -16,14 +26,17 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from time import perf_counter
 
 import torch
 from torch import nn
 
 from weightreport import __version__
+from weightreport.collect.cadence import Cadence, CostMeter
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
 from weightreport.collect.hooks import ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
+from weightreport.collect.signals import TermHandler
 from weightreport.collect.snapshot import SnapshotTaker
 from weightreport.collect.structure import OutputShapeRecorder, describe_model, unwrap
 from weightreport.errors import WeightReportError
@@ -31,6 +44,10 @@ from weightreport.runfmt.matrices import heatmap_rows
 from weightreport.runfmt.reader import read_manifest
 from weightreport.runfmt.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.runfmt.writer import RunWriter, prepare_directory
+
+MAX_UNWRITTEN_FLUSHES = 4
+"""While writes fail, snapshots are kept in memory up to this many flushes' worth
+(``MAX_UNWRITTEN_FLUSHES × flush_every`` snapshots); later ones are dropped and counted."""
 
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> int:
@@ -58,6 +75,11 @@ class Collector:
         probe: a fixed input batch; its conv feature maps, attention weights and
             recurrent hidden states are captured at every snapshot.
         optimizer: record its learning rate(s) at every step.
+        budget: the largest fraction of the run's wall time the collector may take (for
+            example 0.01); it then lengthens the interval between snapshots (never below
+            ``every``) from its measured costs, and records each change in run.json
+            (``cadence``). None (the default) keeps the cadence at ``every``. Not with
+            torch.distributed, whose ranks must agree on every snapshot step.
         mode: "error" (default) refuses an existing run; "resume" continues it;
             "overwrite" deletes it and starts a new run (only a directory that holds a
             run is ever deleted).
@@ -83,12 +105,21 @@ class Collector:
         probe: object = None,
         optimizer: torch.optim.Optimizer | None = None,
         mode: str = "error",
+        budget: float | None = None,
         name: str | None = None,
         activation_sample: int = 4096,
         seed: int = 0,
     ) -> None:
+        t0 = perf_counter()
         if not isinstance(model, nn.Module):
             msg = f"model must be a torch.nn.Module, not {type(model).__name__}"
+            raise WeightReportError(msg)
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                                   or not 0 < budget < 1):
+            msg = f"budget must be a fraction between 0 and 1 (such as 0.01), or None; not {budget!r}"
+            raise WeightReportError(msg)
+        if budget is not None and is_distributed():
+            msg = "budget cannot be used with torch.distributed (every rank must snapshot at the same steps); pass every= instead"
             raise WeightReportError(msg)
         self.every = _positive_int("every", every)
         self.flush_every = _positive_int("flush_every", flush_every)
@@ -111,7 +142,7 @@ class Collector:
             "every": self.every, "activations": bool(activations), "gradients": bool(gradients),
             "include": _describe_filter(include), "exclude": _describe_filter(exclude),
             "bins": bins, "trajectory_limit": trajectory_limit, "flush_every": self.flush_every,
-            "activation_sample": activation_sample, "seed": seed,
+            "activation_sample": activation_sample, "seed": seed, "budget": budget,
             "probe_shape": _shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
         }
         self._capture = ActivationCapture(
@@ -138,9 +169,14 @@ class Collector:
             init = {n: local_piece(t.detach())[0].cpu().clone() for n, t in params}
         self._taker = SnapshotTaker(params, traj, init, bins=bins, gradients=gradients)
         self._status, self._error = "running", None
+        self._cadence = Cadence(self.every, budget, self._step)
+        self._meter = CostMeter()
         self._last_snapshot = -1
         self._unflushed = 0
         self._closed = False
+        self._off: str | None = None  # why the collector turned itself off
+        self._write_error: str | None = None  # set while writes fail
+        self._dropped = 0
         if resumed:
             self._last_snapshot = self._step
             self._flush()
@@ -148,6 +184,9 @@ class Collector:
             self._snapshot()
             self._record_heatmaps()
         self._arm()
+        self._term = TermHandler(self._interrupted)
+        self._meter.stop(t0)
+        self._resumed_call = perf_counter()
 
     # --- the training loop's side -------------------------------------------------------
 
@@ -158,47 +197,75 @@ class Collector:
             The new step number.
         """
         self._check_open()
+        t0 = self._enter()
         self._step += 1
-        self._record_scalars(scalars, lr=True)
-        if self._step % self.every == 0:
-            self._snapshot()
-        self._arm()
+        try:
+            if self._off is None:
+                self._record_scalars(scalars, lr=True)
+                if self._cadence.due(self._step):
+                    self._snapshot(timed_from=t0)
+                self._arm()
+        except Exception as exc:  # never into the training loop
+            self._turn_off("step()", exc)
+        self._leave(t0)
         return self._step
 
     def log(self, **scalars: float) -> None:
         """Record ``scalars`` at the current step (validation metrics at the end of an epoch)."""
         self._check_open()
-        self._record_scalars(scalars, lr=False)
+        t0 = self._enter(training=False)
+        try:
+            if self._off is None:
+                self._record_scalars(scalars, lr=False)
+        except Exception as exc:
+            self._turn_off("log()", exc)
+        self._leave(t0)
 
     def close(self) -> None:
         """Take a final snapshot if the last step had none, flush, and mark the run complete."""
         if self._closed:
             return
+        t0 = self._enter(training=False)
         try:
-            if self._status == "running" and self._last_snapshot != self._step:
-                self._snapshot()
-            if self._status == "running":
+            if self._status == "running" and self._off is None:
+                if self._last_snapshot != self._step:
+                    self._snapshot()
                 self._add(self._taker.finish())  # a distributed run's last snapshot
-                self._status = "complete"
                 self._record_heatmaps()
+            if self._status == "running":
+                self._status = "complete"
+        except Exception as exc:
+            self._turn_off("close()", exc)
+            self._status = "complete"
         finally:
             self._closed = True
             self._remove_hooks()
-            self._flush(final=True)
+            self._leave(t0, final=True)
 
     def __enter__(self) -> Collector:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and not self._closed:
-            self._status = "failed"
-            self._error = f"{exc_type.__name__}: {exc}"
+            t0 = self._enter(training=False)
+            if self._status == "running":
+                self._status = "failed"
+                self._error = f"{exc_type.__name__}: {exc}"
             self._closed = True
-            self._add(self._taker.abandon())
+            try:
+                self._add(self._taker.abandon())
+            except Exception as inner:  # the training's own error is the one to see
+                self._turn_off("the failed run's last snapshot", inner)
             self._remove_hooks()
-            self._flush(final=True)
+            self._leave(t0, final=True)
             return
         self.close()
+
+    @property
+    def overhead(self) -> dict:
+        """What the collector cost so far: ``{"collector_s", "training_s", "fraction"}``."""
+        hooks_s = self._capture.seconds if self._capture is not None else 0.0
+        return self._meter.figures(hooks_s)
 
     @property
     def current_step(self) -> int:
@@ -207,6 +274,47 @@ class Collector:
 
     # --- internals ----------------------------------------------------------------------
 
+    def _enter(self, training: bool = True) -> float:
+        """Start timing a call; the time since the last call was training's."""
+        t0 = perf_counter()
+        if training:
+            self._cadence.trained(t0 - self._resumed_call)
+        self._term.busy = True
+        return t0
+
+    def _leave(self, t0: float, final: bool = False) -> None:
+        """End a call: flush when closing, stop its clock, and act on a SIGTERM held meanwhile."""
+        if final:
+            self._flush(final=True)
+        self._meter.stop(t0)
+        self._resumed_call = perf_counter()
+        self._term.busy = False
+        if final:
+            self._term.remove()
+        elif self._term.pending is not None:
+            self._term.fire()
+
+    def _turn_off(self, where: str, exc: BaseException) -> None:
+        """Stop recording after an error of the collector's own, with one loud warning."""
+        if is_distributed():  # a rank that stopped would leave the others waiting in a collective
+            raise exc
+        if self._off is None:
+            self._off = f"{where} raised {type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"weightreport stopped recording at step {self._step}: {self._off}. Training goes on; "
+                f"{self.path} keeps what was recorded until now. This is a bug in weightreport: please "
+                "report it with this message.", RuntimeWarning, stacklevel=3)
+            self._remove_hooks()
+
+    def _interrupted(self) -> None:
+        """SIGTERM: flush what is buffered and mark the run interrupted."""
+        if self._closed:
+            return
+        if self._status == "running":
+            self._status = "interrupted"
+            self._error = "SIGTERM: the process was asked to stop (preemption or a scheduler's time limit)"
+        self._flush(final=True)
+
     def _check_open(self) -> None:
         if self._closed:
             msg = f"the collector for {self.path} is closed; create a new one (mode='resume' continues the run)"
@@ -214,12 +322,16 @@ class Collector:
 
     def _arm(self) -> None:
         if self._capture is not None:
-            self._capture.armed = (self._step + 1) % self.every == 0
+            self._capture.armed = self._off is None and self._cadence.due(self._step + 1)
 
     def _record_scalars(self, scalars: dict, lr: bool) -> None:
         rows = []
         for key, value in scalars.items():
-            rows.append({"step": self._step, "name": key, "value": _to_float(key, value)})
+            try:
+                rows.append({"step": self._step, "name": key, "value": _to_float(key, value)})
+            except WeightReportError as exc:  # a bad value costs its row, not the training
+                warnings.warn(f"weightreport skipped a scalar at step {self._step}: {exc}",
+                              RuntimeWarning, stacklevel=4)
         if lr and self.optimizer is not None:
             rates = [float(g["lr"]) for g in self.optimizer.param_groups if "lr" in g]
             if len(set(rates)) == 1:
@@ -230,7 +342,9 @@ class Collector:
         if self._writer is not None:
             self._writer.add("scalars", rows)
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, timed_from: float | None = None) -> None:
+        start = perf_counter() if timed_from is None else timed_from
+        hooks_before = self._capture.seconds if self._capture is not None else 0.0
         captured = self._capture.take() if self._capture is not None else {}
         watched = self._capture.watched if self._capture is not None else []
         tables = self._taker.take(self._step, self.model, captured, watched)
@@ -239,12 +353,20 @@ class Collector:
 
             # every rank runs the probe: a sharded model's forward is collective
             tables["probes"] = capture_probes(self.model, self.probe, self._step)
-        self._add(tables)
-        self._snapshots += 1
+        limit = MAX_UNWRITTEN_FLUSHES * self.flush_every
+        if self._write_error is not None and self._unflushed >= limit:
+            self._flush()  # one more try before this snapshot is dropped
+        if self._write_error is not None and self._unflushed >= limit:
+            self._dropped += 1  # taken all the same: a distributed run's ranks must stay in step
+        else:
+            self._add(tables)
+            self._snapshots += 1
+            self._unflushed += 1
+            if self._unflushed >= self.flush_every:
+                self._flush()
         self._last_snapshot = self._step
-        self._unflushed += 1
-        if self._unflushed >= self.flush_every:
-            self._flush()
+        hooks_s = (self._capture.seconds if self._capture is not None else 0.0) - hooks_before
+        self._cadence.taken(self._step, perf_counter() - start + hooks_s)
 
     def _add(self, tables: dict[str, list]) -> None:
         if self._writer is not None:
@@ -258,20 +380,37 @@ class Collector:
             self._writer.add("heatmaps", rows)
 
     def _flush(self, final: bool = False) -> None:
+        """Write what is buffered; a failure warns once and is retried at the next flush."""
         if self._writer is None:  # only rank 0 writes
             self._unflushed = 0
             return
         try:
             self._writer.flush(self._manifest())
         except OSError as exc:
-            msg = (f"weightreport could not write to {self.path}: {exc.strerror or exc}; "
-                   f"{self._writer.buffered} rows stay in memory")
-            if final or self._unflushed >= 4 * self.flush_every:
-                raise WeightReportError(msg + "; free space and resume the run") from exc
-            warnings.warn(msg + " and will be retried at the next flush", RuntimeWarning,
-                          stacklevel=3)
+            # State first, then the warnings: under `-W error` a warning raises.
+            reason, first = exc.strerror or str(exc), self._write_error is None
+            self._write_error = reason
+            if first:
+                warnings.warn(
+                    f"weightreport cannot write to {self.path} ({reason}). Training goes on; up to "
+                    f"{MAX_UNWRITTEN_FLUSHES * self.flush_every} snapshots wait in memory and every flush "
+                    "retries; later snapshots are dropped and counted.", RuntimeWarning, stacklevel=4)
+            if final:
+                warnings.warn(
+                    f"weightreport could not write its last {self._unflushed} snapshot(s) to {self.path} "
+                    f"({reason}); they are lost, and the run there ends at its last flush"
+                    + (f" ({self._dropped} snapshot(s) were dropped before)" if self._dropped else ""),
+                    RuntimeWarning, stacklevel=4)
+            return
+        except Exception as exc:  # anything else the writer raises is a bug: stop, don't crash
+            self._turn_off("writing the run", exc)
             return
         self._unflushed = 0
+        if self._write_error is not None:
+            self._write_error = None
+            warnings.warn(f"weightreport writes to {self.path} again; {self._dropped} snapshot(s) were "
+                          "dropped while it could not (run.json: dropped_snapshots)", RuntimeWarning,
+                          stacklevel=4)
 
     def _manifest(self) -> dict:
         structure = dict(self._structure)
@@ -284,6 +423,9 @@ class Collector:
             "settings": self._settings, "model": structure,
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
+            "overhead": self.overhead, "cadence": self._cadence.changes,
+            "dropped_snapshots": self._dropped,
+            "collector_error": self._off or (self._capture.error if self._capture is not None else None),
         }
 
     def _load_init(self) -> dict[str, torch.Tensor]:

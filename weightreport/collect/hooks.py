@@ -5,11 +5,17 @@ otherwise they return at once. An armed hook keeps a fixed, stratified sample of
 its module's output (copied, so later in-place ops cannot change it), the number of
 dead or saturated units, and for BatchNorm the layer's input and per-channel batch
 statistics. Only the first training-mode forward of each module is captured.
+
+An armed hook times itself (``ActivationCapture.seconds``, the collector's cost record)
+and never raises into the model's forward: an error turns the capture off with one
+warning (``ActivationCapture.error`` says why), and training goes on.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from time import perf_counter
 
 import torch
 from torch import nn
@@ -64,6 +70,10 @@ class ActivationCapture:
     def __init__(self, modules: list[tuple[str, nn.Module]], sample: int) -> None:
         self.armed = False
         self.sample = sample
+        self.seconds = 0.0
+        """Time spent in armed hooks."""
+        self.error: str | None = None
+        """Why the capture turned itself off, or None."""
         self._captured: dict[str, Captured] = {}
         self._running: dict[str, tuple[torch.Tensor, ...]] = {}
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
@@ -75,10 +85,30 @@ class ActivationCapture:
                 continue
             self.watched.append((name, isinstance(module, BATCHNORM)))
             if isinstance(module, BATCHNORM):
-                self._handles.append(module.register_forward_pre_hook(self._bn_pre_hook(name)))
-                self._handles.append(module.register_forward_hook(self._bn_hook(name)))
+                self._handles.append(module.register_forward_pre_hook(self._guard(self._bn_pre_hook(name))))
+                self._handles.append(module.register_forward_hook(self._guard(self._bn_hook(name))))
             else:
-                self._handles.append(module.register_forward_hook(self._hook(name)))
+                self._handles.append(module.register_forward_hook(self._guard(self._hook(name))))
+
+    def _guard(self, hook):
+        """``hook``, returning at once when unarmed, timed when armed, and never raising."""
+        def guarded(*args) -> None:
+            if not self.armed:
+                return
+            t0 = perf_counter()
+            try:
+                hook(*args)
+            except Exception as exc:  # never into the model's forward
+                self.error = f"an activation hook raised {type(exc).__name__}: {exc}"
+                warnings.warn(f"weightreport stopped capturing activations: {self.error}. Training "
+                              "goes on, and parameters and gradients are still recorded. This is a bug "
+                              "in weightreport: please report it with this message.", RuntimeWarning,
+                              stacklevel=2)
+                self.close()
+            finally:
+                self.seconds += perf_counter() - t0
+
+        return guarded
 
     def take(self) -> dict[str, Captured]:
         """Hand over what was captured since the last call, and forget it."""
@@ -88,6 +118,7 @@ class ActivationCapture:
 
     def close(self) -> None:
         """Remove every hook."""
+        self.armed = False
         for handle in self._handles:
             handle.remove()
         self._handles.clear()

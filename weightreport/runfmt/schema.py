@@ -17,7 +17,7 @@ INIT_WEIGHTS = "init.pt"
 PART_GLOB = "part-*.parquet"
 
 KINDS = ("param", "grad", "activation", "bn_input", "bn_output")
-STATUSES = ("running", "complete", "failed")
+STATUSES = ("running", "complete", "failed", "interrupted")
 QUANTILES = (1, 5, 25, 50, 75, 95, 99)
 
 _f64 = pa.float64()

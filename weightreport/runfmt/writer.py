@@ -134,7 +134,8 @@ class RunWriter:
         """Write every buffered table as a new part, then the manifest.
 
         Raises:
-            OSError: a write failed; rows not yet written stay buffered.
+            OSError: a write failed; rows not yet written stay buffered, and the next
+                flush writes them as parts of a fresh number.
         """
         number = self._next_part
         for table, rows in self._rows.items():
@@ -152,6 +153,9 @@ class RunWriter:
                 tmp.unlink(missing_ok=True)
                 raise
             self._rows[table] = []
+            # Once a part of this number is written, a retry after a failure takes the next
+            # number, so it can never replace this part.
+            self._next_part = number + 1
         self._next_part = number + 1
         self.write_manifest(manifest)
 
