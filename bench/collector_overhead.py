@@ -1,26 +1,36 @@
-"""Overhead of the collector against a plain step, TensorBoard histograms and a read-once floor.
+"""What the collector costs a training loop, measured the way users pay it.
 
 Run: python bench/collector_overhead.py   (CPU; needs tensorboard)
 
-Same model and method as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of
-about 2.4M parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process.
-Medians of 15 timings, and of 40 interleaved pairs for whole steps (the first pair is
-a warm-up): with the anchor's 7 the activation and off-cadence figures moved by ±5 %
-between runs on a shared two-core machine. What is timed:
-- a plain training step;
-- one snapshot of every parameter and gradient (activations off): the collector's
-  own ``_taker.take(...)``, i.e. every statistic, histogram, trajectory and update
-  norm with its host transfer, without the Parquet write (which happens once per
-  ``flush_every`` snapshots, off the per-snapshot path);
-- TensorBoard's ``SummaryWriter.add_histogram`` for every parameter and gradient;
-- the read-once floor (the anchor's ``floor()``);
-- a full snapshot step (training step + ``wr.step()``) with activations on and off,
-  interleaved (the machine may be shared, so pairs are alternated rather than run in blocks);
-- a step that is not a snapshot, with the collector attached, against a plain step.
+Same model as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of about 2.4M
+parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process. Every figure
+goes through the public API, right after a real training step, in the order a training
+loop calls it (forward, backward, ``opt.step()``, then ``wr.step()``):
+
+- **snapshot**: ``wr.step()`` of a collector with ``every=1, activations=False`` (every
+  parameter's and gradient's statistics, histogram, trajectory and update norms, and the
+  Parquet write once per ``flush_every``), timed right after a real step;
+- **TensorBoard**: ``SummaryWriter.add_histogram`` for every parameter and gradient,
+  timed right after a real step;
+- **floor**: the anchor's read-once floor (one ``sum().item()`` per tensor), timed right
+  after a real step.
+  The three are interleaved round by round, in rotating order, so that drift and other
+  load on a shared machine fall on all of them alike; medians of ``ROUNDS``.
+- **activation capture**: a whole snapshot step (training step + ``wr.step()``) with
+  ``activations=True`` against one with ``activations=False``, on two copies of the model
+  with the same weights, interleaved in alternating order; medians of ``PAIRS``.
+- **off-cadence**: a step that is not a snapshot (collector attached, ``every`` huge)
+  against a plain step, interleaved; medians of ``PAIRS``.
+- **whole run**: ``STEPS`` steps at the defaults (``every=10``, activations on,
+  ``flush_every=10``) against the same loop without the collector, on two copies of the
+  model, in alternating blocks of ten steps; totals. The collector's own record of its
+  cost (run.json ``overhead``) is printed beside it.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import statistics
 import tempfile
 import time
@@ -35,139 +45,166 @@ from weightreport import Collector
 torch.manual_seed(0)
 torch.set_num_threads(2)
 
+ROUNDS = 30
+"""Rounds of (step + snapshot, step + TensorBoard, step + floor)."""
 PAIRS = 40
-"""Interleaved step pairs per comparison: with 16, the activation figure moved between
-2.5 % and 7 % from run to run on a shared machine, for a cost of about 2 %."""
+"""Interleaved step pairs per comparison of whole steps: with 16, the activation figure
+moved between 2.5 % and 7 % from run to run on a shared machine."""
+STEPS = 200
+"""Steps of the whole-run comparison (20 snapshots at every=10)."""
 
 
 def block(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
-model = nn.Sequential(block(3, 64), block(64, 128), nn.MaxPool2d(2), block(128, 256), block(256, 256),
-                      nn.MaxPool2d(2), block(256, 512), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                      nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-nparams = sum(p.numel() for p in model.parameters())
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
+def make_model():
+    torch.manual_seed(0)
+    return nn.Sequential(block(3, 64), block(64, 128), nn.MaxPool2d(2), block(128, 256), block(256, 256),
+                         nn.MaxPool2d(2), block(256, 512), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
 x = torch.randn(32, 3, 32, 32)
 y = torch.randint(0, 10, (32,))
 
 
-def step():
-    opt.zero_grad()
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
+class Trainer:
+    """A model, its optimizer, and one real training step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(self) -> float:
+        self.opt.zero_grad()
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
 
 
-def timeit(f, n=15):
+def timed(f) -> float:
+    t = time.perf_counter()
     f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-tmp = Path(tempfile.mkdtemp())
-w = SummaryWriter(str(tmp / "tb"))
-k = [0]
-
-
-def tb():
-    k[0] += 1
-    for name, p in model.named_parameters():
-        w.add_histogram(name, p, k[0])
-        w.add_histogram(name + ".grad", p.grad, k[0])
-
-
-def floor():
-    s = 0.0
-    for p in model.parameters():
-        s += p.detach().sum().item() + p.grad.sum().item()
+    return time.perf_counter() - t
 
 
 def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    base = make_model()
+    nparams = sum(p.numel() for p in base.parameters())
     print(f"params={nparams / 1e6:.2f}M  threads={torch.get_num_threads()}")
-    step()  # gradients exist from here on
-    ts = timeit(step)
-    print(f"train step                  {ts * 1e3:8.1f} ms")
 
-    # One parameters-and-gradients snapshot: the collector's snapshot taker itself.
-    off = Collector(model, tmp / "off", every=1, activations=False, flush_every=10**6)
-    tk = [0]
+    # --- snapshot, TensorBoard and floor, each right after a real step ------------------
+    t = Trainer(copy.deepcopy(base))
+    t.step()
+    wr = Collector(t.model, tmp / "snap", every=1, activations=False, optimizer=t.opt)
+    writer = SummaryWriter(str(tmp / "tb"))
+    k = [0]
 
-    def snapshot():
-        tk[0] += 1
-        off._taker.take(tk[0], off.model, {})
+    def tb():
+        k[0] += 1
+        for name, p in t.model.named_parameters():
+            writer.add_histogram(name, p, k[0])
+            writer.add_histogram(name + ".grad", p.grad, k[0])
 
-    tsnap = timeit(snapshot)
-    tt = timeit(tb)
-    tf = timeit(floor)
-    print(f"collector snapshot          {tsnap * 1e3:8.1f} ms  ({tsnap / ts:.2%} of step)")
-    print(f"tensorboard add_histogram   {tt * 1e3:8.1f} ms  ({tt / ts:.2%} of step)")
-    print(f"read-once floor             {tf * 1e3:8.1f} ms  ({tf / ts:.2%} of step)")
-    off._writer._rows = {name: [] for name in off._writer._rows}  # drop the benchmark's rows
-    off.close()
+    def floor():
+        s = 0.0
+        for p in t.model.parameters():
+            s += p.detach().sum().item() + p.grad.sum().item()
 
-    # Whole snapshot steps through wr.step(), activations off and on (every=1: every step snapshots).
-    def snapshot_step(wr):
-        def f():
-            step()
-            wr.step()
-        return f
+    loss = [0.0]
+    measures = {"snapshot": lambda: wr.step(loss=loss[0]), "tensorboard": tb, "floor": floor}
+    times = {name: [] for name in measures}
+    order = list(measures)
+    for r in range(ROUNDS + 1):  # the first round warms up
+        for name in order[r % 3:] + order[: r % 3]:
+            loss[0] = t.step()
+            spent = timed(measures[name])
+            if r:
+                times[name].append(spent)
+    wr.close()
+    writer.close()
+    tsnap, ttb, tfloor = (statistics.median(times[n]) for n in ("snapshot", "tensorboard", "floor"))
+    tstep = statistics.median(timed(t.step) for _ in range(10))
+    print(f"train step                      {tstep * 1e3:8.1f} ms")
+    print(f"snapshot (wr.step, after step)  {tsnap * 1e3:8.1f} ms  ({tsnap / tstep:.2%} of a step)")
+    print(f"tensorboard add_histogram       {ttb * 1e3:8.1f} ms  ({ttb / tstep:.2%} of a step)")
+    print(f"read-once floor                 {tfloor * 1e3:8.1f} ms  ({tfloor / tstep:.2%} of a step)")
 
-    # Interleaved so that drift and other load affect both alike. While the "off" collector
-    # steps, the "on" collector's hooks are disarmed by hand (both watch the same model).
-    c_off = Collector(model, tmp / "steps_off", every=1, activations=False, flush_every=10**6)
-    c_on = Collector(model, tmp / "steps_on", every=1, activations=True, flush_every=10**6)
-    offs, ons = [], []
+    # --- activation capture: whole snapshot steps, on against off -----------------------
+    on, off = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+    c_on = Collector(on.model, tmp / "on", every=1, activations=True, optimizer=on.opt)
+    c_off = Collector(off.model, tmp / "off", every=1, activations=False, optimizer=off.opt)
+    ons, offs = [], []
 
-    def timed_off():
-        c_on._capture.armed = False
-        t = time.perf_counter()
-        snapshot_step(c_off)()
-        offs.append(time.perf_counter() - t)
+    def step_on():
+        ons.append(timed(lambda: c_on.step(loss=on.step())))
 
-    def timed_on():
-        c_on._capture.armed = True
-        t = time.perf_counter()
-        snapshot_step(c_on)()
-        ons.append(time.perf_counter() - t)
+    def step_off():
+        offs.append(timed(lambda: c_off.step(loss=off.step())))
 
-    for k in range(PAIRS + 1):  # the order alternates, so that neither side always follows the other
-        first, second = (timed_off, timed_on) if k % 2 == 0 else (timed_on, timed_off)
+    for p in range(PAIRS + 1):
+        first, second = (step_off, step_on) if p % 2 == 0 else (step_on, step_off)
         first()
         second()
-    t_off, t_on = statistics.median(offs[1:]), statistics.median(ons[1:])
-    for c in (c_off, c_on):
-        c._writer._rows = {name: [] for name in c._writer._rows}
-        c.close()
-    print(f"snapshot step, acts off     {t_off * 1e3:8.1f} ms")
-    print(f"snapshot step, acts on      {t_on * 1e3:8.1f} ms")
+    c_on.close()
+    c_off.close()
+    t_on, t_off = statistics.median(ons[1:]), statistics.median(offs[1:])
+    print(f"snapshot step, activations off  {t_off * 1e3:8.1f} ms")
+    print(f"snapshot step, activations on   {t_on * 1e3:8.1f} ms")
 
-    # Steps that are not snapshots: every is huge, so only step 0 snapshots. Interleave
-    # plain and collector steps so drift affects both alike.
-    with Collector(model, tmp / "quiet", every=10**9, activations=True) as quiet:
-        plain, with_c = [], []
-        for _ in range(PAIRS + 1):
-            t = time.perf_counter()
-            step()
-            plain.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            step()
-            quiet.step()
-            with_c.append(time.perf_counter() - t)
-    tp, tq = statistics.median(plain[1:]), statistics.median(with_c[1:])
-    print(f"plain step (interleaved)    {tp * 1e3:8.1f} ms")
-    print(f"non-snapshot step + coll.   {tq * 1e3:8.1f} ms")
+    # --- off-cadence steps ------------------------------------------------------------
+    plain, quiet_t = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+    quiet = Collector(quiet_t.model, tmp / "quiet", every=10**9, activations=True, optimizer=quiet_t.opt)
+    plains, quiets = [], []
+    for p in range(PAIRS + 1):
+        pair = [lambda: plains.append(timed(plain.step)),
+                lambda: quiets.append(timed(lambda: quiet.step(loss=quiet_t.step())))]
+        for f in (pair if p % 2 == 0 else pair[::-1]):
+            f()
+    quiet.close()
+    tp, tq = statistics.median(plains[1:]), statistics.median(quiets[1:])
+    print(f"plain step (interleaved)        {tp * 1e3:8.1f} ms")
+    print(f"off-cadence step + collector    {tq * 1e3:8.1f} ms")
+
+    # --- the whole run at the defaults ----------------------------------------------------
+    bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+    run_dir = tmp / "whole"
+    total_bare = total_watched = 0.0
+    start = time.perf_counter()
+    t0 = time.perf_counter()
+    default = Collector(watched.model, run_dir, optimizer=watched.opt)  # every=10, activations on
+    total_watched += time.perf_counter() - t0  # creating it (the step-0 snapshot) is part of the run
+    for b in range(STEPS // 10):
+        def ten_bare():
+            for _ in range(10):
+                bare.step()
+
+        def ten_watched():
+            for _ in range(10):
+                default.step(loss=watched.step())
+
+        if b % 2 == 0:
+            total_bare += timed(ten_bare)
+            total_watched += timed(ten_watched)
+        else:
+            total_watched += timed(ten_watched)
+            total_bare += timed(ten_bare)
+    total_watched += timed(default.close)
+    recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
+    print(f"whole run, {STEPS} steps, no collector {total_bare:8.2f} s")
+    print(f"whole run, {STEPS} steps, defaults     {total_watched:8.2f} s  "
+          f"(run.json: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run; "
+          f"wall {time.perf_counter() - start:.1f} s for both)")
 
     print()
-    print(f"snapshot / TensorBoard      {tsnap / tt:8.3f}   (target <= 0.1)")
-    print(f"snapshot / floor            {tsnap / tf:8.2f}   (target <= 10)")
-    print(f"activation capture overhead {(t_on - t_off) / t_off:8.2%}   of a snapshot step (target <= 5 %)")
-    print(f"off-cadence overhead        {(tq - tp) / tp:8.2%}   of a plain step (target: within noise)")
+    print(f"snapshot / TensorBoard          {tsnap / ttb:8.3f}   (target <= 0.1, aim 0.05)")
+    print(f"snapshot / floor                {tsnap / tfloor:8.2f}")
+    print(f"activation capture overhead     {(t_on - t_off) / t_off:8.2%}   of a snapshot step")
+    print(f"off-cadence overhead            {(tq - tp) / tp:8.2%}   of a plain step")
+    print(f"whole-run overhead at defaults  {(total_watched - total_bare) / total_bare:8.2%}   (target <= 1 %)")
 
 
 if __name__ == "__main__":
