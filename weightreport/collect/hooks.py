@@ -13,6 +13,7 @@ warning (``ActivationCapture.error`` says why), and training goes on.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -20,12 +21,51 @@ from time import perf_counter
 import torch
 from torch import nn
 
-RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU,
-             nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish)
-"""Layers whose units are dead when their output is ≤ 0 for the whole batch."""
-SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49), nn.Hardtanh: (0.0, 0.99),
-              nn.Hardsigmoid: (0.5, 0.49)}
-"""Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole batch."""
+DEAD_SLOPE = 1e-3
+"""A smooth activation's unit is dead when its derivative stays below this on the whole batch
+(the functions' largest slope is about 1)."""
+
+EXACT_DEAD = (nn.ReLU, nn.ReLU6)
+"""The derivative is exactly 0 where the output is ≤ 0: a unit is dead when its output is ≤ 0
+for the whole batch (ReLU6's upper end, at 6, is not counted)."""
+ZERO_BELOW = (nn.Hardswish,)
+"""The derivative is exactly 0 below −3, where the output is exactly 0: a unit is dead when
+its output is 0 for the whole batch."""
+
+
+def _gelu_slope(module: nn.GELU, x: torch.Tensor) -> torch.Tensor:
+    if module.approximate == "tanh":
+        k = math.sqrt(2.0 / math.pi)
+        t = torch.tanh(k * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _silu_slope(module: nn.SiLU, x: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+def _mish_slope(module: nn.Mish, x: torch.Tensor) -> torch.Tensor:
+    t = torch.tanh(nn.functional.softplus(x))
+    return t + x * torch.sigmoid(x) * (1 - t * t)
+
+
+def _softplus_slope(module: nn.Softplus, x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(module.beta * x)
+
+
+SMOOTH = {nn.GELU: _gelu_slope, nn.SiLU: _silu_slope, nn.Mish: _mish_slope, nn.Softplus: _softplus_slope}
+"""Smooth activations whose slope tends to 0 on one side → their derivative f'(x): a unit is
+dead when |f'(x)| < ``DEAD_SLOPE`` for the whole batch (taken from the layer's input)."""
+NEVER_DEAD = (nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU)
+"""Their slope never reaches 0 (ELU's only in the limit), so no unit is counted dead."""
+SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49)}
+"""Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole
+batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest value.
+Hardtanh and Hardsigmoid saturate exactly, at the ends of their range, where the
+derivative is exactly 0 (``_clamp_ends``)."""
+
 SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
            nn.Dropout3d, nn.AlphaDropout)
 """Leaf layers whose output repeats their input; not worth a row."""
@@ -76,6 +116,7 @@ class ActivationCapture:
         """Why the capture turned itself off, or None."""
         self._captured: dict[str, Captured] = {}
         self._running: dict[str, tuple[torch.Tensor, ...]] = {}
+        self._slopes: dict[str, torch.Tensor | None] = {}
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._handles = []
         self.watched: list[tuple[str, bool]] = []
@@ -87,8 +128,10 @@ class ActivationCapture:
             if isinstance(module, BATCHNORM):
                 self._handles.append(module.register_forward_pre_hook(self._guard(self._bn_pre_hook(name))))
                 self._handles.append(module.register_forward_hook(self._guard(self._bn_hook(name))))
-            else:
-                self._handles.append(module.register_forward_hook(self._guard(self._hook(name))))
+                continue
+            if isinstance(module, tuple(SMOOTH)):  # their slope needs the input, before an in-place op
+                self._handles.append(module.register_forward_pre_hook(self._guard(self._slope_hook(name))))
+            self._handles.append(module.register_forward_hook(self._guard(self._hook(name))))
 
     def _guard(self, hook):
         """``hook``, returning at once when unarmed, timed when armed, and never raising."""
@@ -114,6 +157,7 @@ class ActivationCapture:
         """Hand over what was captured since the last call, and forget it."""
         captured, self._captured = self._captured, {}
         self._running.clear()
+        self._slopes.clear()
         return captured
 
     def close(self) -> None:
@@ -154,8 +198,16 @@ class ActivationCapture:
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
-            cap.units = _units(module, out)
+            cap.units = _units(module, out, self._slopes.pop(name, None))
             self._captured[name] = cap
+
+        return hook
+
+    def _slope_hook(self, name: str):
+        def hook(module: nn.Module, inputs) -> None:
+            x = _first_tensor(inputs)
+            if self._wanted(name, module) and x is not None and x.is_floating_point():
+                self._slopes[name] = _slope(module, x)
 
         return hook
 
@@ -189,22 +241,51 @@ def _unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(d for d in range(t.dim()) if d != 1)
 
 
-def _units(module: nn.Module, out: torch.Tensor) -> tuple[str, torch.Tensor, float] | None:
-    """The per-unit signal of a ReLU-like or saturating layer's output, else None.
+def _units(module: nn.Module, out: torch.Tensor, slope: torch.Tensor | None = None
+           ) -> tuple[str, torch.Tensor, float] | None:
+    """The per-unit signal of an activation that can die or saturate, else None.
 
     Kept per unit (not yet counted) so that ranks of a distributed run can merge
-    them with one max or min reduction before counting.
+    them with one max or min reduction before counting (``count_units``): "dead" units
+    are those whose signal is ≤ 0, "saturated" ones those whose signal is ≥ reach.
+
+    Args:
+        module: the activation layer.
+        out: its output.
+        slope: for a smooth activation (``SMOOTH``), the per-unit largest |f'(x)| over the
+            batch, taken from the input by the pre-hook.
     """
     if _unit_dims(out) is None:
         return None
     y = out.detach()
-    if isinstance(module, RELU_LIKE):
+    if isinstance(module, EXACT_DEAD):
         return "dead", _per_unit(y, torch.amax).double(), 0.0
+    if isinstance(module, ZERO_BELOW):
+        return "dead", _per_unit(y.abs(), torch.amax).double(), 0.0
+    if isinstance(module, tuple(SMOOTH)):
+        return ("dead", slope.double() - DEAD_SLOPE, 0.0) if slope is not None else None
+    if isinstance(module, (nn.Hardtanh, nn.Hardsigmoid)):
+        centre, reach = _clamp_ends(module)
+        return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
     for kind, (centre, reach) in SATURATING.items():
         if isinstance(module, kind):
-            if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
-                reach = 0.99 * max(abs(module.min_val), abs(module.max_val))
             return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
+    return None
+
+
+def _clamp_ends(module: nn.Module) -> tuple[float, float]:
+    """(centre, reach) of a clamping activation: the output is at an end, where the derivative
+    is exactly 0, when ``|y - centre| >= reach`` (reach a hair inside the half-range, so that
+    float32 rounding of ``y - centre`` never hides an end)."""
+    lo, hi = (0.0, 1.0) if isinstance(module, nn.Hardsigmoid) else (float(module.min_val), float(module.max_val))
+    return (lo + hi) / 2, (hi - lo) / 2 * (1 - 1e-6)
+
+
+def _slope(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input."""
+    for kind, derivative in SMOOTH.items():
+        if isinstance(module, kind) and _unit_dims(x) is not None:
+            return _per_unit(derivative(module, x.detach().float()).abs(), torch.amax)
     return None
 
 
