@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from weightreport import Collector, load_run
-from weightreport.collect.hooks import DEAD_SLOPE, EXACT_DEAD, NEVER_DEAD, SATURATING, SMOOTH, ZERO_BELOW
+from weightreport.collect.hooks import (
+    DEAD_SLOPE,
+    EXACT_DEAD,
+    NEVER_DEAD,
+    SATURATING,
+    SMOOTH,
+    ZERO_BELOW,
+)
 
 UNITS, BAD, BATCH = 32, 12, 64
 """32 units; the first 12 have pre-activations in the activation's dead or saturated region."""
@@ -61,7 +68,7 @@ def _autograd_counts(model: nn.Sequential, x: torch.Tensor) -> tuple[int, int]:
     if isinstance(act, (nn.Hardtanh, nn.Hardsigmoid)):
         return 0, int((slope == 0).all(0).sum())
     if isinstance(act, tuple(SATURATING)):
-        centre, reach = SATURATING[type(act)]
+        _centre, reach = SATURATING[type(act)]
         # the slope at the output-space threshold |y - centre| = reach
         edge = 1 - reach**2 if isinstance(act, nn.Tanh) else (0.5 + reach) * (0.5 - reach)
         return 0, int((slope <= edge).all(0).sum())
