@@ -3,8 +3,8 @@
 The hooks are armed only for the forward pass of a step that will be a snapshot;
 otherwise they return at once. An armed hook keeps a fixed, stratified sample of
 its module's output (copied, so later in-place ops cannot change it), the number of
-dead or saturated units, and for BatchNorm the layer's input and per-channel batch
-statistics. Only the first training-mode forward of each module is captured.
+dead or saturated units, and for BatchNorm the layer's input and its per-channel batch
+statistics, measured from the input. Only the first training-mode forward of each module is captured.
 
 An armed hook times itself (``ActivationCapture.seconds``, the collector's cost record)
 and never raises into the model's forward: an error turns the capture off with one
@@ -115,7 +115,6 @@ class ActivationCapture:
         self.error: str | None = None
         """Why the capture turned itself off, or None."""
         self._captured: dict[str, Captured] = {}
-        self._running: dict[str, tuple[torch.Tensor, ...]] = {}
         self._slopes: dict[str, torch.Tensor | None] = {}
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._handles = []
@@ -126,7 +125,6 @@ class ActivationCapture:
                 continue
             self.watched.append((name, isinstance(module, BATCHNORM)))
             if isinstance(module, BATCHNORM):
-                self._handles.append(module.register_forward_pre_hook(self._guard(self._bn_pre_hook(name))))
                 self._handles.append(module.register_forward_hook(self._guard(self._bn_hook(name))))
                 continue
             if isinstance(module, tuple(SMOOTH)):  # their slope needs the input, before an in-place op
@@ -156,7 +154,6 @@ class ActivationCapture:
     def take(self) -> dict[str, Captured]:
         """Hand over what was captured since the last call, and forget it."""
         captured, self._captured = self._captured, {}
-        self._running.clear()
         self._slopes.clear()
         return captured
 
@@ -211,14 +208,6 @@ class ActivationCapture:
 
         return hook
 
-    def _bn_pre_hook(self, name: str):
-        def hook(module: nn.Module, inputs) -> None:
-            if self._wanted(name, module) and module.running_mean is not None:
-                self._running[name] = (module.running_mean.detach().clone(),
-                                       module.running_var.detach().clone())
-
-        return hook
-
     def _bn_hook(self, name: str):
         def hook(module: nn.Module, inputs, output) -> None:
             if not self._wanted(name, module):
@@ -227,7 +216,7 @@ class ActivationCapture:
             if inp is None or out is None:
                 return
             cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
-            cap.bn_batch = _batch_stats(module, inp, self._running.pop(name, None))
+            cap.bn_batch = _batch_stats(inp)
             cap.bn_count = inp.numel() // inp.shape[1] if inp.dim() >= 2 and inp.shape[1] else 0
             self._captured[name] = cap
 
@@ -311,21 +300,16 @@ def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int |
     return len(signal), None, int((signal >= reach).sum())
 
 
-def _batch_stats(module: nn.Module, inp: torch.Tensor, before) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and unbiased variance of a BatchNorm layer's input.
+def _batch_stats(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and unbiased variance of a BatchNorm layer's input, measured.
 
-    When the layer tracks running statistics, they are recovered from the running
-    update itself (``new = (1 - m) old + m batch``), which costs O(channels) instead
-    of another pass over the input.
+    Taken from the input itself on the snapshot step, as the layer computes them, so they
+    are exact at any momentum (``None`` included) and whether or not the layer tracks
+    running statistics. One pass over the input, in its own precision (float32 for
+    float32 inputs, as BatchNorm's kernels).
     """
-    if before is not None and module.running_mean is not None:
-        momentum = module.momentum
-        if momentum is None:  # cumulative moving average
-            momentum = 1.0 / float(module.num_batches_tracked)
-        old_mean, old_var = before
-        mean = (module.running_mean.detach() - (1 - momentum) * old_mean) / momentum
-        var = (module.running_var.detach() - (1 - momentum) * old_var) / momentum
-        return mean.double(), var.double()
     dims = _unit_dims(inp) or (0,)
-    var, mean = torch.var_mean(inp.detach().float(), dim=dims, correction=1)
+    x = inp.detach()
+    var, mean = torch.var_mean(x if x.dtype in (torch.float32, torch.float64) else x.float(), dim=dims,
+                               correction=1)
     return mean.double(), var.double()

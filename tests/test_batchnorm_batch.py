@@ -1,0 +1,37 @@
+"""BatchNorm batch statistics are measured from the layer's input, exact at any momentum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from weightreport import Collector, load_run
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.01, None])
+@pytest.mark.parametrize("track", [True, False])
+def test_batch_mean_and_var_equal_a_direct_computation(tmp_path, momentum, track):
+    """At momentum 0.1, 0.01 and None (with and without running statistics), batch_mean and
+    batch_var equal the input's per-channel mean and unbiased variance, computed in float64."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(8, momentum=momentum, track_running_stats=track)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), bn, nn.ReLU())
+    with torch.no_grad():
+        model[0].bias.add_(torch.linspace(-3, 3, 8))  # channels with very different means
+    seen = []
+    bn.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().double().clone()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Collector(model, tmp_path / "run", every=5) as wr:
+        for _ in range(15):  # many batches, so that momentum=None's average has moved far
+            x = torch.randn(6, 3, 10, 10) * 1e-3 + 0.5  # a tiny batch variance
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            wr.step()
+    rows = load_run(tmp_path / "run").table("batchnorm").query("step == 15").sort_values("channel")
+    var, mean = torch.var_mean(seen[-1], dim=(0, 2, 3), correction=1)
+    np.testing.assert_allclose(rows.batch_mean, mean.numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rows.batch_var, var.numpy(), rtol=1e-4)  # float32 reduction of ~1e-6 variances
+    assert (rows.batch_var > 0).all()
