@@ -16,14 +16,15 @@ from weightreport import WeightReportError, load_run
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_lightning_callback_records_fit(tmp_path):
-    """A Lightning fit with the callback leaves a complete run with train and val metrics."""
+    """A Lightning fit with the callback leaves a complete run with train and val metrics, and its hparams as config."""
     lightning = pytest.importorskip("lightning")
     from weightreport.integrations.lightning import WeightReportCallback
 
     class Module(lightning.LightningModule):
-        def __init__(self):
+        def __init__(self, width: int = 8, lr: float = 0.1):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+            self.save_hyperparameters()
+            self.net = nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, 1))
 
         def training_step(self, batch, _):
             x, y = batch
@@ -46,9 +47,10 @@ def test_lightning_callback_records_fit(tmp_path):
         max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
     )
-    trainer.fit(Module(), loader, loader)
+    trainer.fit(Module(lr=0.1), loader, loader)
     run = load_run(tmp_path / "run")
     assert run.manifest["status"] == "complete"
+    assert run.manifest["config"] == {"width": 8, "lr": 0.1}  # from save_hyperparameters()
     assert run.manifest["last_step"] == 8
     names = set(run.tables["scalars"].name)
     assert {"train_loss", "val_loss", "lr"} <= names
@@ -62,7 +64,8 @@ def test_lightning_callback_records_fit(tmp_path):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_transformers_callback_records_training(tmp_path):
-    """A Hugging Face Trainer run with the callback records gradients, loss and eval loss."""
+    """A Hugging Face Trainer run with the callback records gradients, loss, eval loss, and the
+    TrainingArguments that differ from their defaults as config."""
     transformers = pytest.importorskip("transformers")
     from weightreport.integrations.transformers import WeightReportCallback
 
@@ -93,6 +96,10 @@ def test_transformers_callback_records_training(tmp_path):
     assert {"loss", "val_loss", "lr"} <= names
     stats = run.tables["stats"]
     assert sorted(set(stats[stats.kind == "grad"].step)) == [3, 6]
+    config = run.manifest["config"]
+    assert config["max_steps"] == 6 and config["logging_steps"] == 2
+    assert config["eval_steps"] == 3 and config["use_cpu"] is True
+    assert "seed" not in config and "per_device_train_batch_size" not in config  # defaults are left out
 
 
 @pytest.mark.parametrize(("module", "package", "extra"), [

@@ -33,6 +33,7 @@ from torch import nn
 
 from weightreport import __version__
 from weightreport.collect.cadence import Cadence, CostMeter
+from weightreport.collect.config import config_dict
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
 from weightreport.collect.hooks import ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
@@ -80,6 +81,10 @@ class Collector:
             ``every``) from its measured costs, and records each change in run.json
             (``cadence``). None (the default) keeps the cadence at ``every``. Not with
             torch.distributed, whose ranks must agree on every snapshot step.
+        config: the run's hyperparameters, stored in run.json as ``config`` and shown in the
+            report and the summary: a mapping, a dataclass, an ``argparse.Namespace``, or
+            an object with ``to_dict()`` (see ``config.py``; values JSON cannot hold are
+            stored as their ``repr``).
         mode: "error" (default) refuses an existing run; "resume" continues it;
             "overwrite" deletes it and starts a new run (only a directory that holds a
             run is ever deleted).
@@ -106,6 +111,7 @@ class Collector:
         optimizer: torch.optim.Optimizer | None = None,
         mode: str = "error",
         budget: float | None = None,
+        config: object = None,
         name: str | None = None,
         activation_sample: int = 4096,
         seed: int = 0,
@@ -126,6 +132,7 @@ class Collector:
         bins = _positive_int("bins", bins, 2)
         trajectory_limit = _positive_int("trajectory_limit", trajectory_limit, 0)
         activation_sample = _positive_int("activation_sample", activation_sample, 16)
+        self._config = config_dict(config)
         self.model = unwrap(model)
         self.path = Path(run_dir)
         self.optimizer = optimizer
@@ -156,6 +163,8 @@ class Collector:
             self._snapshots = int(manifest.get("snapshots", 0))
             self._resumed_at = [*manifest.get("resumed_at", []), self._step]
             self._name = manifest.get("name") or name or self.path.name
+            if self._config is None:
+                self._config = manifest.get("config")
         else:
             self._step, self._snapshots, self._resumed_at = 0, 0, []
             self._name = name or self.path.name
@@ -420,7 +429,7 @@ class Collector:
         return {
             "format_version": FORMAT_VERSION, "name": self._name, "status": self._status,
             "error": self._error, "last_step": self._step, "snapshots": self._snapshots,
-            "settings": self._settings, "model": structure,
+            "settings": self._settings, "config": self._config, "model": structure,
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
             "overhead": self.overhead, "cadence": self._cadence.changes,

@@ -19,10 +19,10 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from weightreport.stats.fields import Description
 from weightreport.errors import WeightReportError
-from weightreport.stats.split import SplitStats, comm_device
 from weightreport.stats.describe import describe
+from weightreport.stats.fields import Description
+from weightreport.stats.split import SplitStats, comm_device
 
 T = TypeVar("T")
 

@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from weightreport.collect import distributed as dist
-from weightreport.stats import kernels
 from weightreport.collect.hooks import Captured, count_units
 from weightreport.runfmt.schema import SCHEMAS
-from weightreport.stats.split import SplitStats
+from weightreport.stats import kernels
 from weightreport.stats.describe import SMALL, Batch, workspace
+from weightreport.stats.split import SplitStats
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 

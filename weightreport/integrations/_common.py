@@ -54,11 +54,13 @@ class CollectorCallback:
         self.collector = None
         self.report: Path | None = None
 
-    def _start(self, model, optimizer) -> None:
+    def _start(self, model, optimizer, config=None) -> None:
+        """Create the collector; ``config`` is the framework's hyperparameters, unless the
+        user passed ``config=`` to the callback."""
         from weightreport.collect.collector import Collector
 
-        self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer,
-                                   **self.options)
+        options = {"config": config, **self.options}
+        self.collector = Collector(model, self.run_dir, every=self.every, optimizer=optimizer, **options)
 
     def _finish(self) -> None:
         """Close the collector and, when asked, build the HTML report (its module loads only then)."""

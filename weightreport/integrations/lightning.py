@@ -28,7 +28,8 @@ class WeightReportCallback(CollectorCallback, Callback):
 
     Training metrics logged with ``self.log`` are recorded at each step, validation
     metrics (``val_*``) at the end of each validation epoch, and the learning rate of
-    the first optimizer. Only the global-zero process writes.
+    the first optimizer; the module's ``hparams`` (``save_hyperparameters()``) become
+    the run's ``config`` unless one is passed. Only the global-zero process writes.
 
     Args:
         run_dir: the run directory.
@@ -46,7 +47,8 @@ class WeightReportCallback(CollectorCallback, Callback):
         if not trainer.is_global_zero:
             return
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
-        self._start(pl_module, optimizer)
+        hparams = dict(getattr(pl_module, "hparams", None) or {})
+        self._start(pl_module, optimizer, config=hparams or None)
         self._last_step = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -8,6 +8,8 @@ Needs the ``transformers`` package: ``pip install 'weightreport[transformers]'``
 
 from __future__ import annotations
 
+import dataclasses
+
 from weightreport.errors import WeightReportError
 from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
 
@@ -24,7 +26,8 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
     The step is taken in ``on_optimizer_step``, after the update and before the
     Trainer zeroes the gradients, so gradients are recorded. Logged values go in at
     the step they were logged (``eval_*`` as ``val_*``, ``learning_rate`` as ``lr``).
-    Only the main process writes.
+    The ``TrainingArguments`` that differ from their defaults become the run's
+    ``config`` unless one is passed. Only the main process writes.
 
     Args:
         run_dir: the run directory.
@@ -36,7 +39,7 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return
-        self._start(model, optimizer)
+        self._start(model, optimizer, config=changed_arguments(args))
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         if self.collector is not None:
@@ -58,3 +61,16 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
         if self.collector is None:
             return
         self._finish()
+
+
+def changed_arguments(args) -> dict:
+    """The ``TrainingArguments`` whose values differ from their declared defaults, leaving out
+    those that are empty either way (``None`` against ``""`` or ``[]``). A second, default
+    instance is not built to compare with: building one resets accelerate's state mid-run."""
+    from weightreport.collect.config import non_default_fields
+
+    def empty(value) -> bool:
+        return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
+
+    defaults = {f.name: f.default for f in dataclasses.fields(args)}
+    return {k: v for k, v in non_default_fields(args).items() if not (empty(v) and empty(defaults.get(k)))}
