@@ -141,8 +141,7 @@ class Collector:
         resumed = on_rank_zero(lambda: prepare_directory(self.path, mode))
         self._writer = RunWriter(self.path) if self._rank == 0 else None
         modules = select_modules(self.model, include, exclude)
-        params = [(f"{m}.{p}" if m else p, t) for m, mod in modules
-                  for p, t in mod.named_parameters(recurse=False)]
+        params, self._aliases = _unique_parameters(modules)
         self._params = params
         traj = {n: trajectory_indices(n, t.numel(), trajectory_limit, seed) for n, t in params}
         self._settings = {
@@ -430,6 +429,7 @@ class Collector:
             "format_version": FORMAT_VERSION, "name": self._name, "status": self._status,
             "error": self._error, "last_step": self._step, "snapshots": self._snapshots,
             "settings": self._settings, "config": self._config, "model": structure,
+            "aliases": self._aliases,
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
             "overhead": self.overhead, "cadence": self._cadence.changes,
@@ -449,6 +449,21 @@ class Collector:
         if self._capture is not None:
             self._capture.close()
         self._shapes.close()
+
+
+def _unique_parameters(modules) -> tuple[list[tuple[str, torch.Tensor]], dict[str, list[str]]]:
+    """Each parameter once, under the first name it has (tied weights are one tensor), and
+    the other names of each shared one."""
+    params, first, aliases = [], {}, {}
+    for m, module in modules:
+        for p, t in module.named_parameters(recurse=False):
+            name = f"{m}.{p}" if m else p
+            if id(t) in first:
+                aliases.setdefault(first[id(t)], []).append(name)
+                continue
+            first[id(t)] = name
+            params.append((name, t))
+    return params, aliases
 
 
 def _to_float(key: str, value: object) -> float:

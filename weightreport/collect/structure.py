@@ -57,7 +57,8 @@ def describe_model(model: nn.Module) -> dict:
     Modules are listed in ``named_modules()`` order, root first (name ``""``). Each
     lists only its own direct parameters; ``num_params`` counts its own and all its
     descendants'. A parameter shared by several modules (tied weights) is listed under
-    each of them but counted once in every total. Lazy parameters not yet
+    each of them but counted once in every total; every listing after the first says
+    ``alias_of``: the name it is recorded under. Lazy parameters not yet
     materialised have ``shape`` None and count as 0.
 
     Args:
@@ -70,9 +71,17 @@ def describe_model(model: nn.Module) -> dict:
     """
     model = unwrap(model)
     modules = []
+    first: dict[int, str] = {}  # id(parameter) → the name it was first seen under
     for name, module in model.named_modules():
-        own = [_param_entry(f"{name}.{p}" if name else p, t)
-               for p, t in module.named_parameters(recurse=False)]
+        own = []
+        for p, t in module.named_parameters(recurse=False):
+            qualified = f"{name}.{p}" if name else p
+            entry = _param_entry(qualified, t)
+            if id(t) in first:
+                entry["alias_of"] = first[id(t)]  # a tied weight: described once, under its first name
+            else:
+                first[id(t)] = qualified
+            own.append(entry)
         modules.append({
             "name": name,
             "type": type(module).__name__,
