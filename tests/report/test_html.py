@@ -7,9 +7,8 @@ from html import unescape
 
 from conftest import XSS
 
-from weightreport.report.analysis import analyze
 from weightreport.report.build import build_report
-from weightreport.report.charts import section_charts
+from weightreport.report.model import analyze, section_charts
 from weightreport.report.render.html import BUNDLE_PLACEHOLDER, CSP, render_html
 from weightreport.runfmt.reader import load_run
 
