@@ -36,6 +36,7 @@ class ReportModel:
         return list(self.by_key.values())
 
     def __getattr__(self, name: str) -> Section:
+        """A section's data by its key (``model.overview``)."""
         by_key = self.__dict__.get("by_key", {})
         if name in by_key:
             return by_key[name]

@@ -34,7 +34,8 @@ class Finding:
         suggestion: what to try, in one sentence.
         step_range: the first and last step the finding covers.
         values: the numbers that show it (name → value).
-        anchor: the report section whose chart shows it (a fixed ASCII key).
+        anchor: the report section whose chart shows it: a registered section key, one
+            its check declared.
     """
 
     code: str
