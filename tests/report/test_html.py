@@ -7,10 +7,10 @@ from html import unescape
 
 from conftest import XSS
 
-from weightreport.report.analysis import analyze
 from weightreport.report.build import build_report
-from weightreport.report.charts import section_charts
+from weightreport.report.model import analyze, section_charts
 from weightreport.report.render.html import BUNDLE_PLACEHOLDER, CSP, render_html
+from weightreport.report.sections import SECTION_KEYS
 from weightreport.runfmt.reader import load_run
 
 
@@ -34,8 +34,7 @@ def test_deterministic(tiny_run, tmp_path):
 def test_all_sections_present(tiny_run):
     """Every section heading and TOC anchor is in the page, and no section is an empty note."""
     html = _html(tiny_run)
-    for key in ("overview", "curves", "distributions", "stats", "outliers", "heatmaps", "dynamics",
-                "trajectories", "activations", "batchnorm"):
+    for key in SECTION_KEYS:
         assert f'id="{key}"' in html
         assert f'href="#{key}"' in html
     assert 'class="wr-note"' not in html.split('id="overview"')[1].split("Health findings")[0]

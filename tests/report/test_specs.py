@@ -8,8 +8,7 @@ import jsonschema
 import pytest
 from altair.vegalite.v6.schema import load_schema
 
-from weightreport.report.analysis import analyze
-from weightreport.report.charts import section_charts
+from weightreport.report.model import analyze, section_charts
 from weightreport.runfmt.reader import load_run
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 
 from weightreport.compare.distance import wasserstein_hist
 from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
-from weightreport.report.analysis.overview import curves
 from weightreport.report.analysis.sampling import model_order, pick_steps, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
+from weightreport.report.sections.curves import curves
 from weightreport.runfmt.schema import QUANTILES
 
 MAX_DIFF_STEPS = 50

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.weights import hist_rows
+from weightreport.report.analysis.frames import hist_rows
 
 MAX_SPECTRUM_POINTS = 200
 """Singular values drawn per layer: all of a small layer, log-spaced ranks of a large one."""

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightreport.errors import WeightReportError
-from weightreport.report.analysis import analyze
-from weightreport.report.charts import section_charts
+from weightreport.report.model import analyze, section_charts
 from weightreport.report.render.html import render_html
 from weightreport.report.render.output import REPORTS_DIR, safe_name, write_output
 from weightreport.runfmt.reader import load_run

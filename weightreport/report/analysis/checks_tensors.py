@@ -1,5 +1,6 @@
 """Checks on the recorded tensors: non-finite values, gradients, updates, outliers,
-units, BatchNorm and weight norms. Each is a pure function ``Inputs → [Finding]``."""
+units and BatchNorm. Each is a pure function ``Inputs → [Finding]``, declared with
+``@check`` (registered in definition order; this module's checks run first)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, at_last, finding
+from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding
 
 
 def _early_late(g: pd.DataFrame, col: str) -> tuple[float, float]:
@@ -17,6 +18,7 @@ def _early_late(g: pd.DataFrame, col: str) -> tuple[float, float]:
     return float(g[col].iloc[:q].median()), float(g[col].iloc[-q:].median())
 
 
+@check("nan_inf", anchor=("stats", "curves"))
 def check_nan_inf(data: Inputs) -> list[Finding]:
     """NaN or Inf elements in any recorded tensor, and non-finite scalars."""
     stats, scalars = data.stats, data.scalars
@@ -46,6 +48,7 @@ def _grads(data: Inputs) -> pd.DataFrame:
     return g.sort_values(["tensor", "step"])
 
 
+@check("exploding_gradients", "vanishing_gradients", anchor="dynamics")
 def check_gradients_over_time(data: Inputs) -> list[Finding]:
     """Gradient norms growing far above, or falling far below, their early values."""
     th, out = data.thresholds, []
@@ -77,6 +80,7 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
     return out
 
 
+@check("exploding_gradients", "vanishing_gradients", anchor="dynamics")
 def check_gradients_across_depth(data: Inputs) -> list[Finding]:
     """The first weight layer's gradient RMS far above or below the last layer's."""
     g = at_last(_grads(data))
@@ -108,6 +112,7 @@ def check_gradients_across_depth(data: Inputs) -> list[Finding]:
         hint, "dynamics", first_rms=float(first["rms"]), last_rms=float(last["rms"]), ratio=ratio)]
 
 
+@check("update_ratio", anchor="dynamics")
 def check_update_ratio(data: Inputs) -> list[Finding]:
     """Median per-step update-to-weight ratio far from about 1e-3."""
     th, out = data.thresholds, []
@@ -136,6 +141,7 @@ def check_update_ratio(data: Inputs) -> list[Finding]:
     return out
 
 
+@check("outliers", anchor="outliers")
 def check_outliers(data: Inputs) -> list[Finding]:
     """Weights with values beyond 6σ, or many beyond the IQR fences, at the last snapshot."""
     th, out = data.thresholds, []
@@ -178,6 +184,7 @@ def _units(data: Inputs, col: str, code: str, warn: float, err: float, word: str
     return out
 
 
+@check("dead_units", anchor="activations")
 def check_dead_units(data: Inputs) -> list[Finding]:
     """ReLU-like layers whose fraction of dead units reaches the threshold."""
     th = data.thresholds
@@ -186,6 +193,7 @@ def check_dead_units(data: Inputs) -> list[Finding]:
                   "Lower the learning rate, use LeakyReLU/GELU, or check the initialisation.")
 
 
+@check("saturated_units", anchor="activations")
 def check_saturated_units(data: Inputs) -> list[Finding]:
     """tanh/sigmoid layers whose fraction of saturated units reaches the threshold."""
     th = data.thresholds
@@ -195,6 +203,7 @@ def check_saturated_units(data: Inputs) -> list[Finding]:
                   "use a non-saturating activation.")
 
 
+@check("bn_drift", anchor="batchnorm")
 def check_bn_drift(data: Inputs) -> list[Finding]:
     """Running statistics far from the batch statistics over the last quarter of snapshots."""
     bn, th, out = data.batchnorm, data.thresholds, []
@@ -221,6 +230,7 @@ def check_bn_drift(data: Inputs) -> list[Finding]:
     return out
 
 
+@check("bn_gamma_collapse", anchor="batchnorm")
 def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
     """BatchNorm layers whose gamma has collapsed towards zero on many channels."""
     bn, th, out = data.batchnorm, data.thresholds, []
@@ -238,26 +248,4 @@ def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
             f"{th.bn_gamma_min:g} at the last snapshot: those channels are switched off",
             "Exclude BatchNorm weights from weight decay, or lower the learning rate.", "batchnorm",
             fraction=frac, collapsed=small, median_abs_gamma=float(g["weight"].abs().median())))
-    return out
-
-
-def check_weight_norm_growth(data: Inputs) -> list[Finding]:
-    """Weight norms growing many-fold and still growing at the end."""
-    th, out = data.thresholds, []
-    p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
-    for tensor, g in p.groupby("tensor", sort=True):
-        if len(g) < 3:
-            continue
-        norms = g["norm"].to_numpy(dtype=float)
-        first, mid, last = norms[0], norms[len(norms) // 2], norms[-1]
-        if first <= 0 or mid <= 0:
-            continue
-        growth, late = last / first, last / mid
-        if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
-            out.append(finding(
-                "weight_norm_growth", "warning", tensor, g["step"].iloc[len(norms) // 2:],
-                f"the norm of {tensor} grew {growth:.3g}× ({first:.3g} → {last:.3g}) and was still "
-                f"growing {late:.3g}× over the second half",
-                "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
-                first_norm=first, last_norm=last, growth=growth, late_growth=late))
     return out

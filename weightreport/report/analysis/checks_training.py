@@ -1,11 +1,13 @@
-"""Checks on the loss curves: overfitting, plateau and loss spikes (pure ``Inputs → [Finding]``)."""
+"""Checks on how training went over time: overfitting, plateau and loss spikes in the loss
+curves, and weight norms that keep growing. Each is a pure ``Inputs → [Finding]``,
+declared with ``@check``; they run after ``checks_tensors``' checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, finding
+from weightreport.report.analysis.finding import Finding, Inputs, check, finding
 
 LOSS, VAL_LOSS = "loss", "val_loss"
 MIN_POINTS = 10
@@ -18,6 +20,7 @@ def series(scalars: pd.DataFrame, name: str) -> pd.DataFrame:
     return s.sort_values("step", kind="stable").reset_index(drop=True)
 
 
+@check("overfitting", anchor="curves")
 def check_overfitting(data: Inputs) -> list[Finding]:
     """Validation loss rising from its best while the training loss falls and the gap grows."""
     th = data.thresholds
@@ -47,6 +50,7 @@ def check_overfitting(data: Inputs) -> list[Finding]:
         gap_best=gap_best, gap_last=gap_last)]
 
 
+@check("plateau", anchor="curves")
 def check_plateau(data: Inputs) -> list[Finding]:
     """The training loss barely falling from its start: underfitting."""
     loss = series(data.scalars, LOSS)
@@ -92,6 +96,7 @@ def spikes(values: np.ndarray, window: int, factor: float, relative: float, rang
     return np.asarray(hits, dtype=np.int64)
 
 
+@check("loss_spike", anchor="curves")
 def check_loss_spike(data: Inputs) -> list[Finding]:
     """Sudden jumps of the training loss above its recent median."""
     th = data.thresholds
@@ -109,3 +114,26 @@ def check_loss_spike(data: Inputs) -> list[Finding]:
         f"reached {values[worst]:.4g} at step {int(loss['step'].iloc[worst])}",
         "Lower the learning rate or add warm-up, clip gradients, and look for bad batches at "
         "those steps.", "curves", spikes=int(idx.size), worst=float(values[worst]))]
+
+
+@check("weight_norm_growth", anchor="stats")
+def check_weight_norm_growth(data: Inputs) -> list[Finding]:
+    """Weight norms growing many-fold and still growing at the end."""
+    th, out = data.thresholds, []
+    p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
+    for tensor, g in p.groupby("tensor", sort=True):
+        if len(g) < 3:
+            continue
+        norms = g["norm"].to_numpy(dtype=float)
+        first, mid, last = norms[0], norms[len(norms) // 2], norms[-1]
+        if first <= 0 or mid <= 0:
+            continue
+        growth, late = last / first, last / mid
+        if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
+            out.append(finding(
+                "weight_norm_growth", "warning", tensor, g["step"].iloc[len(norms) // 2:],
+                f"the norm of {tensor} grew {growth:.3g}× ({first:.3g} → {last:.3g}) and was still "
+                f"growing {late:.3g}× over the second half",
+                "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
+                first_norm=first, last_norm=last, growth=growth, late_growth=late))
+    return out

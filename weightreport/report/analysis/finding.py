@@ -1,13 +1,21 @@
-"""The ``Finding`` record and what every check receives (``Inputs``)."""
+"""The ``Finding`` record, what every check receives (``Inputs``), and the check registry.
+
+A check is a pure function ``Inputs → [Finding]`` declared where it is defined with
+``@check(code, ..., anchor=...)``: the codes it can emit and the report sections its
+findings point to. Declaring registers it, in definition order, in ``REGISTERED``;
+``checks.CHECKS`` and ``checks.CODES`` are read from there.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from weightreport.report.analysis.thresholds import Thresholds
+if TYPE_CHECKING:
+    from weightreport.report.analysis.thresholds import Thresholds
 
 SEVERITIES = ("error", "warning", "info")
 MAX_STEPS_LISTED = 5
@@ -26,7 +34,8 @@ class Finding:
         suggestion: what to try, in one sentence.
         step_range: the first and last step the finding covers.
         values: the numbers that show it (name → value).
-        anchor: the report section whose chart shows it (a fixed ASCII key).
+        anchor: the report section whose chart shows it: a registered section key, one
+            its check declared.
     """
 
     code: str
@@ -77,3 +86,60 @@ def finding(code: str, severity: str, tensor: str, steps: Iterable, message: str
 def at_last(df: pd.DataFrame, by: str | list[str] = "tensor") -> pd.DataFrame:
     """The rows of ``df`` at each group's last step."""
     return df[df["step"] == df.groupby(by)["step"].transform("max")]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its function and what it declared it can emit.
+
+    Attributes:
+        fn: the check, ``Inputs → [Finding]``.
+        codes: the finding codes it can emit, in declaration order.
+        anchors: the section keys its findings can point to.
+    """
+
+    fn: Callable[[Inputs], list[Finding]]
+    codes: tuple[str, ...]
+    anchors: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The check function's name."""
+        return self.fn.__name__
+
+    def __call__(self, data: Inputs) -> list[Finding]:
+        """Run the check; raise when it emits a code or an anchor it did not declare.
+
+        Raises:
+            ValueError: a finding outside the declaration (a bug in the check).
+        """
+        found = self.fn(data)
+        for f in found:
+            if f.code not in self.codes or f.anchor not in self.anchors:
+                msg = (f"{self.name} emitted code {f.code!r} with anchor {f.anchor!r}; it declares "
+                       f"codes {', '.join(self.codes)} and anchors {', '.join(self.anchors)}")
+                raise ValueError(msg)
+        return found
+
+
+REGISTERED: list[Check] = []
+"""Every declared check, in definition (and import) order."""
+
+
+def check(*codes: str, anchor: str | tuple[str, ...]) -> Callable:
+    """Declare and register a check: the codes it can emit and the section(s) they point to.
+
+    Args:
+        codes: the finding codes the check can emit.
+        anchor: the section key, or keys, its findings' ``anchor`` can be.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+    """
+    anchors = (anchor,) if isinstance(anchor, str) else tuple(anchor)
+
+    def register(fn: Callable[[Inputs], list[Finding]]) -> Callable[[Inputs], list[Finding]]:
+        REGISTERED.append(Check(fn, tuple(codes), anchors))
+        return fn
+
+    return register

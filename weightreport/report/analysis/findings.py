@@ -1,34 +1,17 @@
 """Health findings: problems the report calls out at the top.
 
 Each check is a pure function of ``Inputs`` (the run's tables and the thresholds)
-returning ``Finding`` objects; ``find_all`` runs them in a fixed order and sorts the
+returning ``Finding`` objects, declared with ``@check`` (``finding.check``) where it is
+defined; ``find_all`` runs them in registration order (``checks.CHECKS``) and sorts the
 result by severity, so the list is deterministic. ``run_findings`` reads only the
 columns the checks need from a run directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 
-from weightreport.report.analysis.checks_tensors import (
-    check_bn_drift,
-    check_bn_gamma_collapse,
-    check_dead_units,
-    check_gradients_across_depth,
-    check_gradients_over_time,
-    check_nan_inf,
-    check_outliers,
-    check_saturated_units,
-    check_update_ratio,
-    check_weight_norm_growth,
-)
-from weightreport.report.analysis.checks_training import (
-    check_loss_spike,
-    check_overfitting,
-    check_plateau,
-)
+from weightreport.report.analysis.checks import CHECKS, CODES
 from weightreport.report.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
 from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
@@ -43,16 +26,7 @@ FINDING_STATS_COLUMNS = ["step", "tensor", "kind", "numel", "count", "nan_count"
 """The stats columns the checks read."""
 FINDING_BN_COLUMNS = ["step", "module", "channel", "batch_mean", "batch_var", "running_mean",
                       "running_var", "weight"]
-
-CHECKS: tuple[Callable[[Inputs], list[Finding]], ...] = (
-    check_nan_inf, check_gradients_over_time, check_gradients_across_depth, check_update_ratio,
-    check_outliers, check_dead_units, check_saturated_units, check_bn_drift, check_bn_gamma_collapse,
-    check_overfitting, check_plateau, check_loss_spike, check_weight_norm_growth)
-
-CODES = ("nan_inf", "exploding_gradients", "vanishing_gradients", "update_ratio", "outliers",
-         "dead_units", "saturated_units", "bn_drift", "bn_gamma_collapse", "overfitting", "plateau",
-         "loss_spike", "weight_norm_growth")
-"""Every finding code."""
+"""The batchnorm columns the checks read."""
 
 
 def _empty(name: str, columns: list[str]) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """Run → ``Summary``: the pieces of the ReportModel a pull-request comment shows.
 
-The summary reuses the report's ``Overview`` (status and findings) and ``StatsTable``
-(per-layer first/last statistics), adds the key scalars (first, last, best), and reads
-only the columns those need.
+The summary reuses two registered report sections, built as the report builds them:
+the overview (status and findings) and the statistics table (per-layer first/last
+statistics); it adds the key scalars (first, last, best) and reads only the stats
+columns those need.
 """
 
 from __future__ import annotations
@@ -14,16 +15,12 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import SEVERITIES
-from weightreport.report.analysis.findings import (
-    FINDING_BN_COLUMNS,
-    FINDING_STATS_COLUMNS,
-    find_all,
-)
-from weightreport.report.analysis.model import Overview, StatsTable
-from weightreport.report.analysis.overview import overview
-from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
+from weightreport.report.analysis.findings import FINDING_STATS_COLUMNS
+from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.thresholds import Thresholds
-from weightreport.report.analysis.weights import stats_table
+from weightreport.report.sections import overview, stats
+from weightreport.report.sections.overview import Overview
+from weightreport.report.sections.stats import StatsTable
 
 SUMMARY_STATS_COLUMNS = sorted({*FINDING_STATS_COLUMNS, "var", "skew", "kurtosis", "zeros"})
 LOWER_IS_BETTER = ("loss", "err", "perplexity", "ppl", "mse", "mae")
@@ -118,13 +115,8 @@ def summarize(run, thresholds: Thresholds | None = None, report: str | None = No
     """
     from weightreport.report.build import default_html
 
-    stats = read_stats(run, columns=SUMMARY_STATS_COLUMNS)
-    scalars = run.table("scalars")
-    batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
-    found = find_all(stats, scalars, batchnorm, thresholds,
-                     model_order(stats["tensor"], run.manifest))
-    ov = overview(run, stats, scalars, found)
-    counts = {sev: sum(f.severity == sev for f in found) for sev in SEVERITIES}
-    return Summary(overview=ov, stats=stats_table(run, stats[stats["kind"] == "param"]),
-                   scalars=key_scalars(scalars), report=report or str(default_html(run.name)),
+    tables = RunTables(run, thresholds, stats_columns=SUMMARY_STATS_COLUMNS)
+    counts = {sev: sum(f.severity == sev for f in tables.findings) for sev in SEVERITIES}
+    return Summary(overview=overview.SECTION.build(tables), stats=stats.SECTION.build(tables),
+                   scalars=key_scalars(tables.scalars), report=report or str(default_html(run.name)),
                    counts=counts)

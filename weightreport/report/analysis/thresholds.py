@@ -2,8 +2,9 @@
 
 ``load_thresholds(config)`` reads a ``[tool.weightreport]`` table: from the TOML file
 ``config`` when given (its top level, or its ``[tool.weightreport]`` table), else from
-the first ``pyproject.toml`` found from the current directory upward. Unknown keys are
-refused, so a typo does not silently keep a default.
+the first ``pyproject.toml`` found from the current directory upward. Unknown keys, and
+unknown finding codes in ``ignore``, are refused, so a typo does not silently keep a
+default or keep reporting a finding.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from weightreport.errors import WeightReportError
+from weightreport.report.analysis.checks import CODES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +30,8 @@ class Thresholds:
     """Every threshold the findings use, with its default.
 
     Attributes:
-        ignore: finding codes never reported (e.g. ``["plateau"]``).
+        ignore: finding codes never reported (e.g. ``["plateau"]``); each must be one of
+            ``checks.CODES``.
         exploding_growth: a gradient norm this many times its early median (the first
             quarter of snapshots) is a warning.
         exploding_growth_error: ... and this many times is an error.
@@ -94,12 +97,21 @@ class Thresholds:
     weight_norm_growth: float = 5.0
     weight_norm_late_growth: float = 1.25
 
+    def __post_init__(self) -> None:
+        """Refuse an unknown finding code in ``ignore``.
+
+        Raises:
+            WeightReportError: ``ignore`` names a code no check emits.
+        """
+        check_codes(self.ignore, "Thresholds")
+
     @classmethod
     def from_mapping(cls, table: dict, source: str) -> Thresholds:
         """Defaults overridden by ``table``; ``source`` names the file in error messages.
 
         Raises:
-            WeightReportError: an unknown key or a value of the wrong type.
+            WeightReportError: an unknown key, a value of the wrong type, or an unknown
+                finding code in ``ignore``.
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(table) - set(fields))
@@ -114,6 +126,7 @@ class Thresholds:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     msg = f"{source}: ignore must be a list of finding codes"
                     raise WeightReportError(msg)
+                check_codes(value, source)
                 values[key] = tuple(value)
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 msg = f"{source}: {key} must be a number, not {value!r}"
@@ -121,6 +134,20 @@ class Thresholds:
             else:
                 values[key] = type(default)(value)
         return cls(**values)
+
+
+def check_codes(codes, source: str) -> None:
+    """Refuse any of ``codes`` that is not a finding code; ``source`` names where they came from.
+
+    Raises:
+        WeightReportError: one line naming the unknown code(s), the source and every code.
+    """
+    unknown = [c for c in codes if c not in CODES]
+    if unknown:
+        what = "code" if len(unknown) == 1 else "codes"
+        msg = (f"{source}: unknown finding {what} {', '.join(repr(c) for c in unknown)} in ignore; "
+               f"the codes are {', '.join(CODES)}")
+        raise WeightReportError(msg)
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

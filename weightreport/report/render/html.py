@@ -12,8 +12,8 @@ import functools
 
 from markupsafe import Markup
 
-from weightreport.report.analysis.model import ReportModel
 from weightreport.report.charts import Chart
+from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

@@ -11,8 +11,8 @@ import copy
 from markupsafe import Markup
 
 from weightreport.errors import WeightReportError
-from weightreport.report.analysis.model import ReportModel
 from weightreport.report.charts import Chart, select_layer
+from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment, templates_dir
 
 PRINT_LAYERS = 4

@@ -1,15 +1,46 @@
-"""The overview and training-curves sections."""
+"""The overview section: run identity, status, model structure, environment and health findings."""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field
+
 import pandas as pd
 
-from weightreport.report.analysis.findings import find_all
-from weightreport.report.analysis.model import Curves, ModuleRow, Overview
-from weightreport.report.analysis.sampling import MAX_CURVE_POINTS, bucket_means
+from weightreport.report.analysis.findings import Finding, find_all
+from weightreport.report.analysis.run_tables import RunTables
+from weightreport.report.sections.base import Section, SectionType
 
-VAL_PREFIX = "val_"
+KEY, TITLE = "overview", "Overview"
+
+
+@dataclass
+class ModuleRow:
+    """One row of the model structure table."""
+
+    name: str
+    type: str
+    depth: int
+    params: str
+    num_params: int
+    output_shape: str
+
+
+@dataclass
+class Overview(Section):
+    """Run identity, status, model structure, environment and health findings."""
+
+    name: str = ""
+    status: str = "complete"
+    error: str | None = None
+    last_step: int = 0
+    snapshots: int = 0
+    model_class: str = ""
+    total_params: int = 0
+    trainable_params: int = 0
+    modules: list[ModuleRow] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def _shape(shape) -> str:
@@ -36,7 +67,7 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
     settings = {str(k): "—" if v is None else str(v) for k, v in sorted((m.get("settings") or {}).items())}
     env = {str(k): str(v) for k, v in sorted((m.get("environment") or {}).items())}
     return Overview(
-        key="overview", title="Overview", name=run.name, status=str(m.get("status", "complete")),
+        key=KEY, title=TITLE, name=run.name, status=str(m.get("status", "complete")),
         error=m.get("error"), last_step=int(m.get("last_step", 0) or 0),
         snapshots=int(m.get("snapshots", 0) or 0), model_class=str(model.get("class", "")),
         total_params=int(model.get("total_params", 0) or 0),
@@ -46,19 +77,9 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
                 "in the recorded statistics.")
 
 
-def curves(scalars: pd.DataFrame) -> Curves:
-    """Every scalar over steps; ``val_x`` is drawn on the same chart as ``x``."""
-    if scalars.empty:
-        return Curves(key="curves", title="Training curves",
-                      note="No scalars were logged: pass them to Collector.step(loss=...) or log(...).")
-    df = scalars[["step", "name", "value"]].copy()
-    df["value"] = df["value"].astype(float)
-    df = bucket_means(df, "name", MAX_CURVE_POINTS)
-    val = df["name"].str.startswith(VAL_PREFIX)
-    df["metric"] = np.where(val, df["name"].str.slice(len(VAL_PREFIX)), df["name"])
-    df["split"] = np.where(val, "validation", "training")
-    metrics = sorted(df["metric"].unique(), key=lambda n: (n != "loss", n.startswith("lr"), n))
-    return Curves(key="curves", title="Training curves", data=df.reset_index(drop=True), metrics=metrics,
-                  caption=f"Each scalar over steps; validation (val_*) drawn over training. Series "
-                          f"longer than {MAX_CURVE_POINTS} points are shown as {MAX_CURVE_POINTS} "
-                          f"bucket means.")
+def build(t: RunTables) -> Overview:
+    """The overview of ``t``'s run, with its findings."""
+    return overview(t.run, t.stats, t.scalars, t.findings)
+
+
+SECTION = SectionType(KEY, TITLE, build)

@@ -1,4 +1,4 @@
-"""The outliers section.
+"""The outliers section: counts over time, the top outliers and box summaries.
 
 The run format keeps no raw weights, so the "top outliers" are built from what is
 exact: (1) each parameter's min and max at the last snapshot, with their z-score
@@ -10,15 +10,38 @@ ranges, not values.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import altair as alt
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.model import Outliers
+from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
+from weightreport.report.charts.common import FULL, Chart, Datasets, columnar, make, records
+from weightreport.report.charts.figures import series_chart
+from weightreport.report.sections.base import Section, SectionType
 
+KEY, TITLE = "outliers", "Outliers"
 TOP_OUTLIERS = 20
 MAX_BOXES = 40
 TRAJECTORY_Z = 3.0
+
+
+@dataclass
+class Outliers(Section):
+    """Outlier counts over time, the top outliers, and box-and-whisker summaries.
+
+    Attributes:
+        counts: ``tensor, step, outliers_3std, outliers_6std, outliers_iqr`` downsampled.
+        top: ``tensor, index, step, value, z, source``.
+        boxes: ``tensor, min, p1, p25, p50, p75, p99, max`` at the last snapshot.
+    """
+
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top: pd.DataFrame = field(default_factory=pd.DataFrame)
+    boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    layers: list[str] = field(default_factory=list)
 
 
 def _extremes(last: pd.DataFrame) -> pd.DataFrame:
@@ -49,9 +72,8 @@ def _from_trajectories(params: pd.DataFrame, traj: pd.DataFrame) -> pd.DataFrame
 
 def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
     """Outlier counts over time, the top outliers, and box summaries at the last snapshot."""
-    title = "Outliers"
     if params.empty:
-        return Outliers(key="outliers", title=title, note="No parameter snapshots were recorded.")
+        return Outliers(key=KEY, title=TITLE, note="No parameter snapshots were recorded.")
     layers = model_order(params["tensor"], run.manifest)
     cols = ["tensor", "step", "outliers_3std", "outliers_6std", "outliers_iqr"]
     counts = params[params["step"].isin(pick_steps(params["step"]))][cols].sort_values(["tensor", "step"])
@@ -69,7 +91,7 @@ def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
     boxes = boxes[["tensor", "min", "p1", "p25", "p50", "p75", "p99", "max"]].reset_index(drop=True)
     n_boxes = len(boxes)
     return Outliers(
-        key="outliers", title=title, counts=counts.reset_index(drop=True), top=top, boxes=boxes,
+        key=KEY, title=TITLE, counts=counts.reset_index(drop=True), top=top, boxes=boxes,
         layers=layers,
         caption=f"Counts of values beyond 3σ, beyond 6σ and outside the 1.5 IQR fences over time "
                 f"(at most {MAX_LAYER_POINTS} snapshots per layer). The table ranks by |z|: each "
@@ -77,3 +99,34 @@ def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
                 f"recorded single weights with |z| > {TRAJECTORY_Z:g} (exact value and index). "
                 f"Boxes show p25–p75 with the median, whiskers p1–p99, and dots min and max at the "
                 f"last snapshot, for {n_boxes} layer(s) with the largest |z|.")
+
+
+def build(t: RunTables) -> Outliers:
+    """The outliers of ``t``'s parameters and recorded trajectories."""
+    return outliers(t.run, t.params, t.trajectories)
+
+
+def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
+    """Outlier counts over time (per layer) and box-and-whisker summaries (all shown layers)."""
+    cols = ["outliers_3std", "outliers_6std", "outliers_iqr"]
+    counts = series_chart(ds.add(columnar(section.counts, "tensor", ["step", *cols])), cols, section.layers,
+                          cols, "outlier counts over time", y_title="count")
+    b = section.boxes
+    data = ds.add(records(b, ["tensor", "min", "p1", "p25", "p50", "p75", "p99", "max"]))
+    order = list(b["tensor"])
+    y = alt.Y("tensor:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    base = alt.Chart(data)
+    tip = [alt.Tooltip("tensor:N")] + [alt.Tooltip(f"{c}:Q", format=".4g") for c in
+                                      ("min", "p1", "p25", "p50", "p75", "p99", "max")]
+    boxes = alt.layer(
+        base.mark_rule(color="#555").encode(y=y, x=alt.X("p1:Q", title="value"), x2="p99:Q", tooltip=tip),
+        base.mark_bar(size=10, color="#8fb8de").encode(y=y, x="p25:Q", x2="p75:Q", tooltip=tip),
+        base.mark_tick(color="#0b3d91", thickness=2, size=12).encode(y=y, x="p50:Q", tooltip=tip),
+        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="min:Q", tooltip=tip),
+        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="max:Q", tooltip=tip),
+    ).properties(width=FULL - 240, height=alt.Step(16), title="last snapshot: p1–p99, p25–p75, median, min/max")
+    return [make("Outlier counts", counts, ds, layered=True),
+            make("Box and whisker", boxes, ds, wide=True)]
+
+
+SECTION = SectionType(KEY, TITLE, build, outlier_charts)

@@ -1,0 +1,73 @@
+"""Chart builders shared by several sections: histograms, percentile bands, per-layer
+series and matrix cells (each returns an Altair chart; sections wrap it with ``make``)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from weightreport.report.charts.common import (
+    HALF,
+    HEIGHT,
+    Datasets,
+    columnar,
+    layer_filter,
+    layer_param,
+    records,
+)
+
+PCTS = ["p1", "p5", "p25", "p50", "p75", "p95", "p99"]
+
+
+def hist_chart(ds: Datasets, hist: pd.DataFrame, color_field: str, scale: alt.Scale, title: str,
+               group: str = "tensor", layers: list[str] | None = None) -> alt.Chart:
+    """Histogram bars coloured by ``color_field``; per layer of ``group`` when ``layers`` is given."""
+    data = ds.add(records(hist, [group, color_field, "left", "right", "density"]))
+    chart = alt.Chart(data).mark_rect(opacity=0.55).encode(
+        x=alt.X("left:Q", title="value"), x2="right:Q", y=alt.Y("density:Q", title="density"),
+        y2=alt.datum(0),
+        color=alt.Color(f"{color_field}:N", scale=scale, title=None, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip(f"{color_field}:N"), alt.Tooltip("left:Q", format=".4g", title="from"),
+                 alt.Tooltip("right:Q", format=".4g", title="to"), alt.Tooltip("density:Q", format=".4g")],
+    ).properties(width=HALF, height=HEIGHT, title=title)
+    if layers is not None:
+        chart = chart.add_params(layer_param(layers)).transform_filter(f"datum.{group} === layer")
+    return chart
+
+
+def bands_chart(ds: Datasets, df: pd.DataFrame, layers: list[str], title: str, y_title: str = "value") -> alt.Chart:
+    """Percentile bands (p1–p99, p5–p95, p25–p75) and the median over steps, per layer."""
+    data = ds.add(columnar(df, "tensor", ["step", *PCTS]))
+    base = alt.Chart(data).transform_filter(layer_filter().filter).transform_flatten(["step", *PCTS])
+    x = alt.X("step:Q", title="step")
+    bands = [base.mark_area(opacity=op, color="#1f77b4").encode(
+        x=x, y=alt.Y(f"{lo}:Q", title=y_title, scale=alt.Scale(zero=False)), y2=f"{hi}:Q")
+        for lo, hi, op in (("p1", "p99", 0.15), ("p5", "p95", 0.2), ("p25", "p75", 0.3))]
+    median = base.mark_line(color="#0b3d91", strokeWidth=1.5).encode(
+        x=x, y="p50:Q", tooltip=[alt.Tooltip("step:Q")] + [alt.Tooltip(f"{p}:Q", format=".4g") for p in PCTS])
+    return alt.layer(*bands, median).add_params(layer_param(layers)).properties(
+        width=HALF, height=HEIGHT, title=title)
+
+
+def series_chart(data: alt.Data, all_cols: list[str], layers: list[str], cols: list[str], title: str,
+                 log: bool = False, y_title: str = "value") -> alt.Chart:
+    """Lines of ``cols`` over steps for the selected layer; ``data`` is ``columnar`` with ``all_cols``."""
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    base = (alt.Chart(data).transform_filter(layer_filter().filter).transform_flatten(["step", *all_cols])
+            .transform_fold(cols, as_=["series", "value"]))
+    if log:
+        base = base.transform_filter("datum.value > 0")
+    chart = base.mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
+        x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=y_title, scale=scale),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top") if len(cols) > 1 else None),
+        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")],
+    )
+    return chart.add_params(layer_param(layers)).properties(width=HALF, height=HEIGHT, title=title)
+
+
+def matrix_transforms(chart: alt.Chart) -> alt.Chart:
+    """Expand ``values`` arrays into cells with ``row`` and ``col`` (row-major)."""
+    return (chart.transform_flatten(["values"], as_=["value"])
+            .transform_window(i="row_number()", groupby=["key"])
+            .transform_calculate(row="floor((datum.i - 1) / datum.cols)", col="(datum.i - 1) % datum.cols",
+                                 row2="floor((datum.i - 1) / datum.cols) + 1", col2="(datum.i - 1) % datum.cols + 1"))

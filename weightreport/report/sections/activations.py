@@ -1,0 +1,131 @@
+"""The activations section: output percentile bands, dead and saturated units, probe captures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import altair as alt
+import pandas as pd
+
+from weightreport.report.analysis.frames import PCTS
+from weightreport.report.analysis.run_tables import RunTables
+from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
+from weightreport.report.charts.common import (
+    HALF,
+    HEATMAP_DIGITS,
+    HEIGHT,
+    Chart,
+    Datasets,
+    columnar,
+    make,
+    nums,
+)
+from weightreport.report.charts.figures import bands_chart, matrix_transforms
+from weightreport.report.sections.base import Section, SectionType
+
+KEY, TITLE = "activations", "Activations"
+MAX_PROBES_PER_MODULE = 4
+MAX_UNIT_LAYERS = 8
+
+
+@dataclass
+class Activations(Section):
+    """Activation percentile bands, dead/saturated fractions, and probe matrices.
+
+    Attributes:
+        bands: ``tensor, step, p1 ... p99`` downsampled.
+        units: ``tensor, step, dead, saturated`` (fractions of units).
+        probes: ``module, kind, index, step, rows, cols, values`` at the last snapshot.
+    """
+
+    bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)
+    probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    layers: list[str] = field(default_factory=list)
+
+
+def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
+    """Percentile bands of activations, dead/saturated unit fractions, probe heatmaps."""
+    if acts.empty and probes.empty:
+        return Activations(key=KEY, title=TITLE,
+                           note="No activations were recorded (activations=False, or no forward "
+                                "pass in training mode at a snapshot step) and no probe was given.")
+    bands = acts[acts["step"].isin(pick_steps(acts["step"]))] if not acts.empty else acts
+    units = bands[bands["units"].notna() & (bands["units"] > 0)]
+    units = pd.DataFrame({"tensor": units["tensor"], "step": units["step"],
+                          "dead": units["dead_units"] / units["units"],
+                          "saturated": units["saturated_units"] / units["units"]})
+    if not probes.empty:
+        last = probes[probes["step"] == probes["step"].max()]
+        last = last[last["index"] < MAX_PROBES_PER_MODULE].sort_values(["module", "kind", "index"])
+    else:
+        last = probes
+    layers = model_order(acts["tensor"], run.manifest) if not acts.empty else []
+    return Activations(
+        key=KEY, title=TITLE,
+        bands=bands[["tensor", "step", *PCTS]].sort_values(["tensor", "step"]).reset_index(drop=True),
+        units=units.sort_values(["tensor", "step"]).reset_index(drop=True),
+        probes=last.reset_index(drop=True), layers=layers,
+        caption=f"Percentile bands of each module's output over time, the fraction of dead "
+                f"(ReLU-like, never positive) and saturated (tanh/sigmoid) units, at most "
+                f"{MAX_LAYER_POINTS} snapshots per layer; and the probe batch's captures at the "
+                f"last snapshot (first {MAX_PROBES_PER_MODULE} channels or heads per module).")
+
+
+def build(t: RunTables) -> Activations:
+    """The activations and probe captures of ``t``'s run."""
+    return activations(t.run, t.kind("activation"), t.last("probes"))
+
+
+def _matrix_encoding(chart: alt.Chart, scale: alt.Scale, label: str) -> alt.Chart:
+    return chart.mark_rect().encode(
+        x=alt.X("col:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True)), x2="col2:Q",
+        y=alt.Y("row:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True, reverse=True)), y2="row2:Q",
+        color=alt.Color("value:Q", scale=scale, title=None),
+        tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip("row:Q"), alt.Tooltip("col:Q"),
+                 alt.Tooltip("value:Q", format=".3g")],
+    )
+
+
+def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
+    recs = []
+    for p in probes.itertuples(index=False):
+        label = f"{p.module} · {p.kind} {int(p.index)}"
+        recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
+                     "values": nums(p.values, HEATMAP_DIGITS)})
+    order = [r["label"] for r in recs]
+    chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
+                             alt.Scale(scheme="viridis"), "label")
+    return chart.properties(width=150, height=150).facet(
+        facet=alt.Facet("label:N", sort=order, title=None, header=alt.Header(labelLimit=170)),
+        columns=4).resolve_scale(color="independent", x="independent", y="independent")
+
+
+def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
+    """Output percentile bands and dead/saturated fractions (per layer), and probe heatmaps."""
+    charts = []
+    if not section.bands.empty:
+        charts.append(make("Activation distribution", bands_chart(
+            ds, section.bands, section.layers, "output percentiles over time", "activation"), ds, layered=True))
+    if not section.units.empty:
+        u = section.units
+        worst = (u.groupby("tensor")[["dead", "saturated"]].max().max(axis=1)
+                 .sort_values(ascending=False, kind="stable").head(MAX_UNIT_LAYERS).index)
+        u = u[u["tensor"].isin(set(worst))].melt(["tensor", "step"], ["dead", "saturated"], "kind", "fraction")
+        u = u.dropna(subset=["fraction"])  # a ReLU has no saturated series, a tanh no dead one
+        u = u.assign(series=u["tensor"] + " " + u["kind"])
+        chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
+            ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
+            x=alt.X("step:Q", title="step"), y=alt.Y("fraction:Q", title="fraction of units",
+                                                    scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("series:N", title=None,
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=180)),
+            tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("fraction:Q", format=".1%")],
+        ).properties(width=HALF, height=HEIGHT, title=f"dead / saturated units (≤ {MAX_UNIT_LAYERS} worst layers)")
+        charts.append(make("Dead and saturated units", chart, ds))
+    if not section.probes.empty:
+        charts.append(make("Probe captures", _probe_chart(ds, section.probes), ds, wide=True))
+    return charts
+
+
+SECTION = SectionType(KEY, TITLE, build, activation_charts)
