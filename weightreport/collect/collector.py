@@ -32,6 +32,13 @@ import torch
 from torch import nn
 
 from weightreport import __version__
+from weightreport.collect.arguments import (
+    describe_filter,
+    positive_int,
+    shape_of,
+    to_float,
+    unique_parameters,
+)
 from weightreport.collect.cadence import Cadence, CostMeter
 from weightreport.collect.config import config_dict
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
@@ -49,13 +56,6 @@ from weightreport.runfmt.writer import RunWriter, prepare_directory
 MAX_UNWRITTEN_FLUSHES = 4
 """While writes fail, snapshots are kept in memory up to this many flushes' worth
 (``MAX_UNWRITTEN_FLUSHES × flush_every`` snapshots); later ones are dropped and counted."""
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        msg = f"{name} must be an integer >= {minimum}, not {value!r}"
-        raise WeightReportError(msg)
-    return value
 
 
 class Collector:
@@ -127,11 +127,11 @@ class Collector:
         if budget is not None and is_distributed():
             msg = "budget cannot be used with torch.distributed (every rank must snapshot at the same steps); pass every= instead"
             raise WeightReportError(msg)
-        self.every = _positive_int("every", every)
-        self.flush_every = _positive_int("flush_every", flush_every)
-        bins = _positive_int("bins", bins, 2)
-        trajectory_limit = _positive_int("trajectory_limit", trajectory_limit, 0)
-        activation_sample = _positive_int("activation_sample", activation_sample, 16)
+        self.every = positive_int("every", every)
+        self.flush_every = positive_int("flush_every", flush_every)
+        bins = positive_int("bins", bins, 2)
+        trajectory_limit = positive_int("trajectory_limit", trajectory_limit, 0)
+        activation_sample = positive_int("activation_sample", activation_sample, 16)
         self._config = config_dict(config)
         self.model = unwrap(model)
         self.path = Path(run_dir)
@@ -141,15 +141,15 @@ class Collector:
         resumed = on_rank_zero(lambda: prepare_directory(self.path, mode))
         self._writer = RunWriter(self.path) if self._rank == 0 else None
         modules = select_modules(self.model, include, exclude)
-        params, self._aliases = _unique_parameters(modules)
+        params, self._aliases = unique_parameters(modules)
         self._params = params
         traj = {n: trajectory_indices(n, t.numel(), trajectory_limit, seed) for n, t in params}
         self._settings = {
             "every": self.every, "activations": bool(activations), "gradients": bool(gradients),
-            "include": _describe_filter(include), "exclude": _describe_filter(exclude),
+            "include": describe_filter(include), "exclude": describe_filter(exclude),
             "bins": bins, "trajectory_limit": trajectory_limit, "flush_every": self.flush_every,
             "activation_sample": activation_sample, "seed": seed, "budget": budget,
-            "probe_shape": _shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
+            "probe_shape": shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
         }
         self._capture = ActivationCapture(
             [(n, m) for n, m in modules if not list(m.children())], activation_sample
@@ -336,7 +336,7 @@ class Collector:
         rows = []
         for key, value in scalars.items():
             try:
-                rows.append({"step": self._step, "name": key, "value": _to_float(key, value)})
+                rows.append({"step": self._step, "name": key, "value": to_float(key, value)})
             except WeightReportError as exc:  # a bad value costs its row, not the training
                 warnings.warn(f"weightreport skipped a scalar at step {self._step}: {exc}",
                               RuntimeWarning, stacklevel=4)
@@ -449,52 +449,6 @@ class Collector:
         if self._capture is not None:
             self._capture.close()
         self._shapes.close()
-
-
-def _unique_parameters(modules) -> tuple[list[tuple[str, torch.Tensor]], dict[str, list[str]]]:
-    """Each parameter once, under the first name it has (tied weights are one tensor), and
-    the other names of each shared one."""
-    params, first, aliases = [], {}, {}
-    for m, module in modules:
-        for p, t in module.named_parameters(recurse=False):
-            name = f"{m}.{p}" if m else p
-            if id(t) in first:
-                aliases.setdefault(first[id(t)], []).append(name)
-                continue
-            first[id(t)] = name
-            params.append((name, t))
-    return params, aliases
-
-
-def _to_float(key: str, value: object) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            msg = f"scalar {key!r} is a tensor of {value.numel()} elements; pass one number"
-            raise WeightReportError(msg)
-        return float(value.detach())
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        msg = f"scalar {key!r} must be a number, not {type(value).__name__}"
-        raise WeightReportError(msg) from None
-
-
-def _describe_filter(items) -> list[str] | None:
-    if items is None:
-        return None
-    return [i if isinstance(i, str) else getattr(i, "__name__", str(i)) for i in items]
-
-
-def _shape_of(probe: object) -> object:
-    if probe is None:
-        return None
-    if isinstance(probe, torch.Tensor):
-        return list(probe.shape)
-    if isinstance(probe, (tuple, list)):
-        return [_shape_of(p) for p in probe]
-    if isinstance(probe, dict):
-        return {k: _shape_of(v) for k, v in probe.items()}
-    return type(probe).__name__
 
 
 def _environment(params) -> dict:
