@@ -48,6 +48,7 @@ class _Package(types.ModuleType):
     Importing the submodule ``weightreport.stats.describe`` would otherwise set the
     package's attribute ``describe`` to that module (the import system's rule), and
     ``from weightreport.stats import describe`` would give the module, not the function.
+    (Renaming the module would end the clash; ``inspect.analyse`` still imports it by name.)
     """
 
     def __setattr__(self, name: str, value) -> None:
@@ -56,4 +57,5 @@ class _Package(types.ModuleType):
         super().__setattr__(name, value)
 
 
+_Package.__name__ = _Package.__qualname__ = "module"  # still a module to whoever asks by type name
 sys.modules[__name__].__class__ = _Package
