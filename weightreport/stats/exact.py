@@ -27,14 +27,23 @@ from weightreport.stats.fields import (
     summary,
 )
 from weightreport.stats.grid import histogram_grid
-from weightreport.stats.kernels_describe import SMALL_FIELDS, SMALL_ROW
+from weightreport.stats.kernels_describe import (
+    S_M3,
+    S_M4,
+    S_MAX,
+    S_MEAN,
+    S_MIN,
+    S_OUT3,
+    S_OUT6,
+    S_OUTIQR,
+    S_S1,
+    S_S2,
+    S_ZEROS,
+    SMALL_FIELDS,
+)
 
 _sum = np.add.reduce
 _QV_ARRAY = np.asarray(QUANTILE_FRACTIONS)
-_AT = {name: i for i, name in enumerate(SMALL_ROW)}
-_MEAN, _S1, _S2, _M3, _M4 = (_AT[k] for k in ("mean", "s1", "s2", "m3", "m4"))
-_ZEROS, _OUT3, _OUT6, _OUTIQR = (_AT[k] for k in ("zeros", "outliers_3std", "outliers_6std", "outliers_iqr"))
-_LO, _HI = _AT["min"], _AT["max"]
 
 
 def describe_array(x: np.ndarray, bins: int = 64) -> Description:
@@ -89,10 +98,10 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
 
 def _small_description(row: list[float], counts: list[int], n: int, fixed: int) -> Description:
     """A ``Description`` from one row of ``kernels_describe.describe_small`` (``SMALL_ROW``, quantiles, edges)."""
-    mean, s2 = row[_MEAN], row[_S2]
-    moments = Moments(n, mean, s2 / n, row[_M3], row[_M4], norm_squared(n, mean, row[_S1], s2))
-    stats = summary(n, 0, 0, moments, row[_LO], row[_HI], row[_ZEROS], row[SMALL_FIELDS:fixed], True,
-                    (row[_OUT3], row[_OUT6], row[_OUTIQR]))
+    mean, s2 = row[S_MEAN], row[S_S2]
+    moments = Moments(n, mean, s2 / n, row[S_M3], row[S_M4], norm_squared(n, mean, row[S_S1], s2))
+    stats = summary(n, 0, 0, moments, row[S_MIN], row[S_MAX], row[S_ZEROS], row[SMALL_FIELDS:fixed], True,
+                    (row[S_OUT3], row[S_OUT6], row[S_OUTIQR]))
     return Description(stats, row[fixed:], counts)
 
 
