@@ -22,9 +22,10 @@ from collectives import count_collectives
 from torch import nn
 
 from weightreport.collect import distributed as wd
-from weightreport.stats import split as split_stats
 from weightreport.runfmt.schema import QUANTILES
-from weightreport.stats.describe import SMALL, describe
+from weightreport.stats import SMALL, describe
+from weightreport.stats import split as split_stats
+from weightreport.stats.fields import NAMES
 
 WORLD = 2
 COUNTED = ("numel", "count", "nan_count", "inf_count", "zeros", "outliers_3std",
@@ -213,6 +214,7 @@ def _assert_same(got, want, whole: torch.Tensor, name: str, tight: bool = True) 
     tensors), whose float32 sums of large tensors are good to about 1e-5.
     """
     assert set(got.stats) == set(want.stats), name
+    assert tuple(got.stats) == NAMES, name  # the split path fills the summary fields in order
     assert got.edges == want.edges, name
     assert got.counts == want.counts, name
     for key in COUNTED:

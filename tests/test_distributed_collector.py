@@ -23,7 +23,7 @@ from torch import nn
 
 from weightreport import Collector, load_run
 from weightreport.runfmt.schema import QUANTILES
-from weightreport.stats.describe import SMALL
+from weightreport.stats import SMALL
 
 WORLD = 2
 STEPS = 4

@@ -174,3 +174,19 @@ def test_quick_handoffs_restores_the_switch_interval():
     with pytest.raises(ZeroDivisionError), kernels.quick_handoffs():
         1 / 0  # noqa: B018 - the error is the point
     assert sys.getswitchinterval() == before
+
+
+def test_compiled_grid_equals_histogram_grid():
+    """``kernels_describe._grid`` (the compiled large path's copy) gives ``grid.histogram_grid``'s first index and width."""
+    from weightreport.stats import kernels_describe
+
+    rng = np.random.default_rng(21)
+    cases = [(0.0, 0.0), (3.25, 3.25), (-1.0, 1.0), (1.0, 1.0 + 2**-20), (-7.0, 1000.0), (1e30, 1e30 + 1e24),
+             (-3e38, 3e38), (1e-38, 2e-38), (-1e-45, 0.0)]
+    cases += [tuple(sorted(rng.normal(size=2) * 10.0 ** rng.integers(-30, 30))) for _ in range(300)]
+    cases += [(float(v), float(v) + abs(float(w))) for v, w in rng.normal(size=(100, 2)) * 1000]
+    for bins in (2, 7, 64, 200):
+        for lo, hi in cases:
+            lo, hi = float(np.float32(lo)), float(np.float32(max(lo, hi)))
+            host = histogram_grid(lo, hi, bins)
+            assert kernels_describe._grid(lo, hi, bins) == (host.first_index, host.width), (lo, hi, bins)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 
@@ -13,13 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from weightreport.stats import kernels
-
-from weightreport.stats import compiled as stats_large
-from weightreport.stats.grid import histogram_grid
 from weightreport.runfmt.schema import QUANTILES
-from weightreport.stats.describe import SMALL, describe, describe_array, describe_arrays
+from weightreport.stats import SMALL, describe, describe_array, describe_arrays, kernels
+from weightreport.stats import compiled as stats_large
 from weightreport.stats.compiled import _outside, _outside_from_counts, quantiles_from_counts
+from weightreport.stats.fields import NAMES
+from weightreport.stats.grid import histogram_grid
 from weightreport.stats.torch_ops import device_grid, device_quantiles
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -53,6 +53,7 @@ def check_against_oracles(t: torch.Tensor, bins: int = 64) -> None:
     x = t.detach().cpu().to(torch.float64).reshape(-1).numpy()
     f = x[np.isfinite(x)]
     small = t.numel() <= SMALL
+    assert tuple(s) == NAMES  # every backend fills the summary fields, in order
     assert s["count"] == s["numel"] == t.numel()
     assert s["nan_count"] == int(np.isnan(x).sum())
     assert s["inf_count"] == int(np.isinf(x).sum())
@@ -429,7 +430,7 @@ def test_device_grid_that_does_not_settle_falls_back_to_the_host(monkeypatch):
 
 def test_one_host_transfer_per_describe(monkeypatch):
     """Small tensors, extras and every large tensor on the torch path come back in one transfer."""
-    import weightreport.stats.describe as stats_module
+    stats_module = importlib.import_module("weightreport.stats.describe")
 
     monkeypatch.setattr(kernels, "AVAILABLE", False)  # the accelerator's path, run on the CPU
     calls = []

@@ -4,7 +4,7 @@ Under FSDP2 a parameter is a DTensor whose rank-local shard is one piece of the
 whole; under DDP an activation is one rank's share of the global batch.
 ``local_piece`` finds a tensor's piece and whether the pieces make up the whole,
 ``global_offset`` where it starts, and ``describe_distributed`` describes split
-tensors as wholes (the work is in ``split_stats``, which the snapshot uses directly
+tensors as wholes (the work is in ``stats.split``, which the snapshot uses directly
 to make one collective per snapshot). ``on_rank_zero`` runs set-up on rank 0 and
 gives every rank its outcome; ``reduce_sum``/``reduce_max``/``reduce_min`` are
 element-wise reductions with one ``all_reduce`` each.
@@ -20,18 +20,9 @@ import torch
 import torch.distributed as dist
 
 from weightreport.errors import WeightReportError
-from weightreport.stats.describe import describe
-from weightreport.stats.fields import Description
-from weightreport.stats.split import SplitStats, comm_device
+from weightreport.stats import Description, SplitStats, comm_device, describe
 
 T = TypeVar("T")
-
-_CHUNK = 1 << 22
-"""Elements widened to float64 at a time, which bounds the scratch memory."""
-
-# Round 1's per-tensor fields, in order.
-_COUNT, _NAN, _INF, _N, _LO, _HI, _EXP, _MEAN, _M2, _M3, _M4, _ZEROS = range(12)
-_FIELDS = 12
 
 
 def is_distributed() -> bool:
@@ -130,7 +121,7 @@ def describe_distributed(
 
     Call it on every rank, with the same number and order of tensors and the same
     ``sharded`` flags. Without an initialised process group, or in a group of one,
-    it is ``stats.describe``. Two collectives: ``split_stats.SplitStats``'s exchange
+    it is ``stats.describe``. Two collectives: ``stats.SplitStats``'s exchange
     and its ``finish`` (a snapshot, which exchanges again next time, makes one).
 
     Args:

@@ -5,7 +5,7 @@ transfer; on the CPU the large tensors start on the helper thread while this one
 gathers the extras, and the update norms of large float32 weights are fused into
 their first pass). Under
 torch.distributed every rank takes part: sharded parameters (FSDP2) and each rank's
-activations are described as wholes by ``split_stats.SplitStats``, whose one
+activations are described as wholes by ``stats.SplitStats``, whose one
 collective per snapshot also carries the per-parameter norms, trajectory values,
 activation sizes and per-unit signals to be summed or maxed. The exact outlier
 counts and small tensors of a snapshot ride on the next snapshot's collective, so
@@ -25,9 +25,7 @@ from torch import nn
 from weightreport.collect import distributed as dist
 from weightreport.collect.hooks import Captured, count_units
 from weightreport.runfmt.schema import SCHEMAS
-from weightreport.stats import kernels
-from weightreport.stats.describe import SMALL, Batch, workspace
-from weightreport.stats.split import SplitStats
+from weightreport.stats import SMALL, Batch, SplitStats, kernels, workspace
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 

@@ -2,8 +2,9 @@
 
 Histogram summaries carry min, max, num, sum and sum of squares, so count, mean,
 variance, std, min, max and norm come out exact. Skew, kurtosis, zeros and outlier
-counts cannot be recovered and are left empty; percentiles are interpolated from
-the buckets (``quantiles_exact`` false).
+counts cannot be recovered and are left empty (null); percentiles are interpolated
+from the buckets (``quantiles_exact`` false). Rows are laid out by the collector's own
+summary fields (``stats.fields.partial_row``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from weightreport.errors import WeightReportError
 from weightreport.runfmt.schema import FORMAT_VERSION, QUANTILES
 from weightreport.runfmt.writer import RunWriter, prepare_directory
+from weightreport.stats.fields import PERCENTILE_KEYS, partial_row
 
 _GRAD = re.compile(r"(?:[./_]grads?|[./_]gradients?)$|^grads?[/.]|^gradients?[/.]", re.I)
 _DBL_MAX = 1.0e300  # TensorFlow's outer bucket limits are ±DBL_MAX
@@ -77,13 +79,12 @@ def _stats_row(step: int, tensor: str, kind: str, h, edges, counts) -> dict:
     mean = h.sum / num if num else math.nan
     var = max(h.sum_squares / num - mean * mean, 0.0) if num else math.nan
     qs = _bucket_quantiles(np.array(edges), np.array(counts, dtype=float), num, h.min, h.max)
-    return {
-        "step": step, "tensor": tensor, "kind": kind, "numel": num, "count": num,
-        "nan_count": 0, "inf_count": 0, "mean": mean, "var": var, "std": math.sqrt(var),
-        "min": h.min, "max": h.max, "skew": None, "kurtosis": None,
-        "norm": math.sqrt(max(h.sum_squares, 0.0)), "zeros": None,
-        **{f"p{q}": v for q, v in zip(QUANTILES, qs, strict=True)}, "quantiles_exact": False,
+    known = {
+        "numel": num, "count": num, "nan_count": 0, "inf_count": 0, "mean": mean, "var": var,
+        "std": math.sqrt(var), "min": h.min, "max": h.max, "norm": math.sqrt(max(h.sum_squares, 0.0)),
+        **dict(zip(PERCENTILE_KEYS, qs, strict=True)), "quantiles_exact": False,
     }
+    return {"step": step, "tensor": tensor, "kind": kind, **partial_row(known)}
 
 
 def _bucket_quantiles(edges, counts, num, lo, hi) -> list[float]:

@@ -7,8 +7,8 @@ peak) step by step in ``_describe_stepwise``. ``quantiles_from_counts`` interpol
 percentiles from a histogram; ``_outside`` rounds the IQR and σ thresholds toward the
 compared values' dtype so that counts equal exact arithmetic; ``_outside_from_counts``
 reads a fence's count off the histogram where no occupied bin straddles it. The
-distributed path (``split_stats``) and the small tensors' numpy path use the same
-functions, so every path counts alike. See ``stats`` for the maths.
+distributed path (``split``) uses the same functions, so every path counts alike.
+See ``describe`` for the maths.
 """
 
 from __future__ import annotations
@@ -20,21 +20,27 @@ from itertools import accumulate
 import numpy as np
 import torch
 
-from weightreport.stats import kernels
-
-from weightreport.stats import kernels_describe
+from weightreport.stats import kernels, kernels_describe
 from weightreport.stats.fields import (
+    QUANTILE_FRACTIONS,
     Description,
     empty_description,
     from_shifted_sums,
+    iqr_fences,
 )
-from weightreport.stats.grid import Grid, histogram_grid
-from weightreport.runfmt.schema import QUANTILES
+from weightreport.stats.grid import EXACT_INT, Grid, histogram_grid
+from weightreport.stats.kernels_describe import (
+    _FLOAT32_MAX,
+    _SCALE_SLACK,
+    L_OUT3,
+    L_OUT6,
+    L_OUTIQR,
+    L_STATUS,
+    L_ZEROS,
+    LARGE_FIELDS,
+)
 
-_EXACT_FLOAT32 = 2**24  # float32 holds every integer below this exactly
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_QF = np.array([q / 100.0 for q in QUANTILES])
-_QF_LIST = _QF.tolist()
+_QF = np.array(QUANTILE_FRACTIONS)
 
 
 def quantiles_from_counts(counts: np.ndarray | list[int], grid: Grid, n: int) -> np.ndarray:
@@ -55,7 +61,7 @@ def quantiles_from_counts(counts: np.ndarray | list[int], grid: Grid, n: int) ->
         return (grid.first_index + b + inside) * grid.width
 
     out = []
-    for q in _QF_LIST:
+    for q in QUANTILE_FRACTIONS:
         pos = q * (n - 1)
         below = math.floor(pos)
         lo_v, hi_v = value_at(below), value_at(math.ceil(pos))
@@ -106,16 +112,14 @@ def _describe_compiled(x: torch.Tensor, bins: int,
     if not scale or not (math.isfinite(lo) and math.isfinite(hi)):  # NaN, Inf, or a scale far from 1
         return _describe_stepwise(x, bins), norms
     row, counts = kernels_describe.large_finish(a, bins, _QF, lo, hi, scale, sums[0], sums[1], shift)
-    if row[0]:
+    if row[L_STATUS]:
         return _describe_stepwise(x, bins), norms
     values = row.tolist()
-    zeros, out3, out6, outiqr = values[3:7]
-    fields = kernels_describe.LARGE_FIELDS
-    nq = len(QUANTILES)
     n = a.size
-    head = {"numel": n, "count": n, "nan_count": 0, "inf_count": 0}
-    return from_shifted_sums(head, n, shift, sums, scale, lo, hi, values[fields : fields + nq],
-                             values[fields + nq :], counts.tolist(), zeros, (out3, out6, outiqr)), norms
+    edges_at = LARGE_FIELDS + _QF.size
+    return from_shifted_sums((n, 0, 0), n, shift, sums, scale, lo, hi, values[LARGE_FIELDS:edges_at],
+                             values[edges_at:], counts.tolist(), values[L_ZEROS],
+                             (values[L_OUT3], values[L_OUT6], values[L_OUTIQR])), norms
 
 
 def _describe_stepwise(x: torch.Tensor, bins: int) -> Description:
@@ -130,16 +134,16 @@ def _describe_stepwise(x: torch.Tensor, bins: int) -> Description:
     """
     a = x.numpy()
     numel = a.size
-    head = {"numel": numel, "count": numel, "nan_count": 0, "inf_count": 0}
+    head = (numel, 0, 0)
     sample = a[:: max(1, numel // 4096)]
     peak = float(np.abs(sample).max())
     first = _range_moments(a, peak) if math.isfinite(peak) else None
     if first is None:  # rare: compact the finite values
         nan_count = int(np.isnan(a).sum())
         a = a[np.isfinite(a)]
-        head.update(nan_count=nan_count, inf_count=numel - nan_count - a.size)
+        head = (numel, nan_count, numel - nan_count - a.size)
         if a.size == 0:
-            return empty_description(head, bins)
+            return empty_description(*head, bins)
         first = _range_moments(a, float(np.abs(a[:: max(1, a.size // 4096)]).max()))
     lo, hi, scale, shift, sums = first
     if not scale <= _scale_of(max(-lo, hi)) <= scale * _SCALE_SLACK:  # the sample misjudged the peak
@@ -149,14 +153,14 @@ def _describe_stepwise(x: torch.Tensor, bins: int) -> Description:
     delta = sums[0] / n
     mean = (shift + delta) * scale
     sigma = math.sqrt(max(sums[1] / n - delta * delta, 0.0)) * scale
-    h, pre = _exact_for(a, grid.width, abs(grid.first_index) + grid.bins >= _EXACT_FLOAT32)
+    h, pre = _exact_for(a, grid.width, abs(grid.first_index) + grid.bins >= EXACT_INT)
     below3, above3 = _outside(mean - 3 * sigma, mean + 3 * sigma, h)
     below6, above6 = _outside(mean - 6 * sigma, mean + 6 * sigma, h)
     counts, out3, out6, zeros = kernels.histogram(h, 1.0 / (grid.width * pre), grid.first_index, grid.bins,
                                                   below3 * pre, above3 * pre, below6 * pre, above6 * pre)
     counts = counts.tolist()
     qs = np.clip(quantiles_from_counts(counts, grid, n), lo, hi)
-    fence_lo, fence_hi = _iqr_fences(qs)
+    fence_lo, fence_hi = iqr_fences(qs)
     below, above = _outside(fence_lo, fence_hi, a)
     outiqr = _outside_from_counts(counts, grid, lo, hi, float(below), float(above))
     if outiqr is None:  # a fence falls in an occupied bin: count exactly
@@ -164,10 +168,6 @@ def _describe_stepwise(x: torch.Tensor, bins: int) -> Description:
     return from_shifted_sums(head, n, shift, sums, scale, lo, hi, qs, grid.edges, counts,
                              zeros, (out3, out6, outiqr))
 
-
-_SCALE_SLACK = 2.0**24
-"""The moments' scale may lie this far below the peak's power of two: shifted values up
-to 2**24 keep a block's float32 sum of fourth powers far from overflow."""
 
 _KEYS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
@@ -234,12 +234,6 @@ def _outside_from_counts(counts: list[int], grid: Grid, lo: float, hi: float,
             return None
         total += sum(counts[k + 1 :])
     return total
-
-
-def _iqr_fences(qs):
-    """Tukey's fences from the reported percentiles (already clamped to [min, max])."""
-    iqr = qs[4] - qs[2]
-    return qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
 
 
 def _outside(below, above, like):

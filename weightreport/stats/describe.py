@@ -2,12 +2,11 @@
 
 ``describe(tensors, bins)`` is the whole job for one snapshot, with one batched host
 transfer. Small tensors (up to ``SMALL`` elements: biases, norms, a small layer's
-weights) travel to the host and are described there exactly, in float64 with numpy:
-one sort gives the range, the histogram, the percentiles (numpy's own interpolation)
-and the threshold counts. Large tensors are described where they live:
+weights) travel to the host and are described there exactly, in float64
+(``exact.py``). Large tensors are described where they live:
 - on an accelerator (and on a CPU without numba) with torch ops that never wait for
-  the host (``stats_torch.py``); their numbers join the small tensors' transfer;
-- on the CPU with compiled kernels (``stats_large.py``, ``kernels.py``): range and moments in one pass,
+  the host (``torch_ops.py``); their numbers join the small tensors' transfer;
+- on the CPU with compiled kernels (``compiled.py``, ``kernels.py``): range and moments in one pass,
   the histogram with the 3σ, 6σ and zero counts in a second, and the IQR fences read
   off the histogram (a third pass only where a fence falls in an occupied bin).
   This thread describes the small tensors, then joins a helper thread in taking the
@@ -22,40 +21,30 @@ The maths for a large tensor ``x`` with ``n`` finite values:
 - Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
   never float32 (which stops counting at 2**24).
 - Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the
-  compiled path rounds each threshold toward the comparison's dtype (``stats_large._outside``),
+  compiled path rounds each threshold toward the comparison's dtype (``compiled._outside``),
   the torch path compares in float64.
 - Percentiles are interpolated from the histogram's cumulative counts, within one
   bin of the exact value; small tensors get exact ones.
+
+Every path fills the summary columns of ``fields.SUMMARY`` through ``fields.summary``.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
 
 import numpy as np
 import torch
 
 from weightreport.stats import kernels
-
-from weightreport.stats import kernels_describe
-from weightreport.stats.fields import (
-    Description,
-    empty_description,
-    moment_columns,
-    percentile_columns,
-)
-from weightreport.stats.grid import histogram_grid
-from weightreport.runfmt.schema import QUANTILES
-from weightreport.stats.compiled import _describe_compiled, _iqr_fences
+from weightreport.stats.compiled import _describe_compiled
+from weightreport.stats.exact import describe_array, describe_arrays
+from weightreport.stats.fields import Description
 from weightreport.stats.torch_ops import TorchDescription
 
 SMALL = 16384
 """Tensors up to this many elements are described exactly on the host."""
-
-
 
 
 def flat(t: torch.Tensor) -> torch.Tensor:
@@ -182,7 +171,7 @@ class Batch:
 
 
 def _compiled(x: torch.Tensor, bins: int) -> bool:
-    """Whether a large tensor goes through the compiled CPU kernels (else ``stats_torch``)."""
+    """Whether a large tensor goes through the compiled CPU kernels (else ``torch_ops``)."""
     return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
 
 
@@ -200,146 +189,6 @@ def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
     if len(devices) == 1:
         return torch.cat([p.double() for p in parts]).cpu().numpy()
     return np.concatenate([p.cpu().numpy() for p in parts], dtype=np.float64)  # model spread over devices
-
-
-# --- small tensors: exact, on the host ---------------------------------------------------
-
-
-def describe_array(x: np.ndarray, bins: int = 64) -> Description:
-    """Exact statistics and histogram of a 1-D float64 array, in numpy.
-
-    Args:
-        x: the values (NaN and ±Inf allowed).
-        bins: histogram bins.
-    """
-    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
-        return _describe_array(x, bins)
-
-
-def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> list[Description]:
-    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit.
-
-    With numba, one compiled call describes every all-finite piece, repeating
-    numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
-    """
-    starts = list(accumulate(sizes, initial=0))[:-1]
-    if not kernels.AVAILABLE:
-        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
-    ordered = block.copy()
-    for a, n in zip(starts, sizes, strict=True):
-        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
-    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
-    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
-    keys, grids, out = [], [], []
-    j = 0
-    for k, n in enumerate(sizes):
-        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
-            keys.append(k)
-            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
-            out.append(None)
-        else:
-            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
-        j += n > 0
-    if not keys:
-        return out
-    if len(keys) < len(sizes):
-        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
-        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
-    mine = [sizes[k] for k in keys]
-    rows, counts = kernels_describe.describe_small(
-        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
-        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
-    fixed = kernels_describe.SMALL_FIELDS + len(QUANTILES)
-    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
-        out[k] = _small_description(row[:fixed], hist, row[fixed:], sizes[k])
-    return out
-
-
-def _small_description(values: list[float], counts: list[int], edges: list[float], n: int) -> Description:
-    """A ``Description`` from one row of ``kernels_describe.describe_small``."""
-    mean, m2, m3, m4, norm, zeros, out3, out6, outiqr, lo, hi = values[: kernels_describe.SMALL_FIELDS]
-    stats = {
-        "numel": n, "count": n, "nan_count": 0, "inf_count": 0,
-        **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi, "norm": norm, "zeros": int(zeros),
-        **percentile_columns(values[kernels_describe.SMALL_FIELDS :], lo, hi), "quantiles_exact": True,
-        "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
-    }
-    return Description(stats, edges, counts)
-
-
-def _describe_array(x: np.ndarray, bins: int) -> Description:
-    finite = np.isfinite(x)
-    all_finite = bool(finite.all())
-    nan_count = 0 if all_finite else int(np.isnan(x).sum())
-    f = x if all_finite else x[finite]
-    head = {"numel": x.size, "count": x.size, "nan_count": nan_count,
-            "inf_count": int(x.size - nan_count - f.size)}
-    if f.size == 0:
-        return empty_description(head, bins)
-    # One sort gives the range, the histogram, the percentiles and the counts
-    # against fixed thresholds, each as a binary search.
-    s = np.sort(f)
-    n = s.size
-    lo, hi = float(s[0]), float(s[-1])
-    grid = histogram_grid(lo, hi, bins)
-    edges = grid.edges
-    qs = _sorted_percentiles(s)
-    fence_lo, fence_hi = _iqr_fences(qs)
-    # Values below each edge (the last is n), below the low fence and below 0; then
-    # values up to the high fence and up to 0.
-    at = np.searchsorted(s, [*edges, fence_lo, 0.0])
-    below = at.tolist()
-    upto_hi, upto_zero = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
-    counts = np.diff(at[: bins + 1]).tolist()
-    # Sums as numpy.mean and numpy.var compute them (np.add.reduce, without the method
-    # wrappers), so ties at k·std fall the same way; ufuncs, not np.dot: BLAS threads
-    # would spin against torch's on the same cores.
-    mean = float(_sum(f)) / n
-    d = f - mean
-    d2 = d * d
-    s2 = float(_sum(d2))
-    m2 = s2 / n
-    s1 = float(_sum(d))
-    m3, m4 = float(_sum(d2 * d)) / n, float(_sum(d2 * d2)) / n
-    std = math.sqrt(m2)
-    a = np.abs(d)
-    stats = {
-        **head, **moment_columns(mean, m2, m3, m4), "min": lo, "max": hi,
-        "norm": math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0)),
-        "zeros": upto_zero - below[bins + 2], **percentile_columns(qs, lo, hi), "quantiles_exact": True,
-        "outliers_3std": int(np.count_nonzero(a > 3 * std)),
-        "outliers_6std": int(np.count_nonzero(a > 6 * std)),
-        "outliers_iqr": below[bins + 1] + n - upto_hi,
-    }
-    return Description(stats, edges, counts)
-
-
-_sum = np.add.reduce
-_QV_ARRAY = np.asarray(QUANTILES, dtype=np.float64) / 100  # as numpy.percentile divides them
-_QV = _QV_ARRAY.tolist()
-
-
-def _sorted_percentiles(s: np.ndarray) -> list[float]:
-    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
-
-    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
-    and the next index (both the last one at the top), then numpy's two-sided lerp.
-    Python floats are IEEE doubles, so seven quantiles cost less in plain Python.
-    ``tests/test_stats.py`` checks the equality bit for bit.
-    """
-    n = s.size
-    out = []
-    for q in _QV:
-        virtual = (n - 1) * q
-        if virtual >= n - 1:  # numpy takes the last value on both sides
-            out.append(float(s[-1]))
-            continue
-        prev = math.floor(virtual)
-        a, b = float(s[prev]), float(s[prev + 1])
-        gamma = virtual - prev
-        diff = b - a
-        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
-    return out
 
 
 class _Workspace:

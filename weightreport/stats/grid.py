@@ -15,8 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-_EXACT_INT = 2**24  # float32 holds every integer below this exactly
-_EXACT_EDGE = 2**52  # float64 holds every integer below this exactly
+EXACT_INT = 2**24  # float32 holds every integer below this exactly
+EXACT_EDGE = 2**52  # float64 holds every integer below this exactly
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,11 @@ def histogram_grid(lo: float, hi: float, bins: int) -> Grid:
         if first * width > lo:  # lo / width underflowed to -0.0 (a tiny negative lo, a huge width)
             first -= 1
         # Edges are (first + i) * width in float64: keep first + bins an exact integer.
-        if (first + bins) * width > hi and abs(first) + bins < _EXACT_EDGE:
+        if (first + bins) * width > hi and abs(first) + bins < EXACT_EDGE:
             break
         width *= 2.0
     used = math.floor(hi / width) - first + 1
     spare = bins - used
-    if spare > 1 and abs(first) + bins < _EXACT_INT:
+    if spare > 1 and abs(first) + bins < EXACT_INT:
         first -= spare // 2  # centre the data; only where the shifted index stays exact
     return Grid(first_index=float(first), width=width, bins=bins)

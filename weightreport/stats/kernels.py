@@ -21,13 +21,13 @@ its counting; it spreads consecutive elements over four sub-histograms so that
 runs of equal bins do not stall on one counter.
 
 Each kernel runs on the thread that calls it, and releases the GIL. Callers split
-whole tensors between the calling thread and one ``helper()`` thread (``stats``,
+whole tensors between the calling thread and one ``helper()`` thread (``describe``,
 ``snapshot``). Splitting single arrays and numba's ``parallel=True`` loops were both
 slower on two cores: the parallel loops lost their vectorisation, and a torch op
 just before leaves its OpenMP workers spinning on the second core for about a
 millisecond, so the snapshot path keeps torch's parallel ops away from the kernels.
 
-``AVAILABLE`` is False when numba is not installed; ``stats`` then uses torch ops on
+``AVAILABLE`` is False when numba is not installed; ``describe`` then uses torch ops on
 the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
 that path. numba is imported at the first kernel call, which compiles (about a
 second) and caches the machine code beside this file, or in ``NUMBA_CACHE_DIR``:
@@ -283,7 +283,7 @@ def outside(x, below, above):  # pragma: no cover - compiled
     """The count of ``x < below or x > above``.
 
     The thresholds must already be in ``x``'s dtype, rounded so that comparing in
-    that dtype gives the answer exact arithmetic would (see ``stats_large._outside``):
+    that dtype gives the answer exact arithmetic would (see ``compiled._outside``):
     ``below <= above``, or no value of the dtype lies between them, so that no value
     is counted twice.
     """

@@ -3,10 +3,10 @@ passes, and small tensors exactly as numpy describes them.
 
 ``large_start`` and ``large_finish`` run a large float32 tensor's arithmetic before and
 after the passes of ``kernels`` (the sample's scale and shift; the grid, thresholds,
-histogram, percentiles and IQR count), so that ``stats`` spends no Python per step.
+histogram, percentiles and IQR count), so that ``compiled`` spends no Python per step.
 ``describe_small`` describes many small tensors in one call and repeats numpy's own
 arithmetic (pairwise sums, ``np.percentile``'s interpolation, ``grid.histogram_grid``),
-so its numbers equal ``stats.describe_array``'s bit for bit. The kernels are registered
+so its numbers equal ``exact.describe_array``'s bit for bit. The kernels are registered
 with ``kernels._jit``: compiled at the first call of any, numba imported only then.
 """
 
@@ -16,13 +16,19 @@ import math
 
 import numpy as np
 
+from weightreport.stats.fields import Q1, Q3, positions
+from weightreport.stats.grid import EXACT_EDGE, EXACT_INT
 from weightreport.stats.kernels import _jit, histogram, outside
 
 # --- a large float32 tensor's whole description in one call ---------------------------------
 
-LARGE_FIELDS = 8
-"""Per large tensor from ``large_finish``: status, first bin index, bin width, zeros, 3σ,
-6σ and IQR outliers, unused; then the quantiles, then the histogram's edges."""
+LARGE_ROW = ("status", "first", "width", "zeros", "outliers_3std", "outliers_6std", "outliers_iqr")
+"""The fixed slots of ``large_finish``'s row (status 0: complete; 1: describe step by step),
+followed by the quantiles, then the histogram's edges."""
+LARGE_FIELDS = len(LARGE_ROW)
+_LARGE_AT = positions(LARGE_ROW)
+L_STATUS, L_FIRST, L_WIDTH, L_ZEROS = (_LARGE_AT[k] for k in ("status", "first", "width", "zeros"))
+L_OUT3, L_OUT6, L_OUTIQR = (_LARGE_AT[k] for k in ("outliers_3std", "outliers_6std", "outliers_iqr"))
 
 _SAMPLE = 4096
 """The strided sample of a large tensor has at least this many values."""
@@ -30,7 +36,7 @@ _SAMPLE = 4096
 
 @_jit(False)
 def large_start(x):  # pragma: no cover - compiled
-    """The first step of ``stats_large._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
+    """The first step of ``compiled._describe_stepwise`` for float32 ``x``: the scale and shift of its sample.
 
     Returns:
         (scale, shift), or (0, 0) where a value of the sample is not finite or the
@@ -52,18 +58,18 @@ def large_start(x):  # pragma: no cover - compiled
 
 @_jit(False)
 def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: no cover - compiled
-    """The steps of ``stats_large._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
+    """The steps of ``compiled._describe_stepwise`` after the first pass, for all-finite float32 ``x``.
 
     With the same arithmetic: the check of the sample's scale against the range, the
-    grid of ``grid.histogram_grid``, the thresholds of ``stats_large._outside``,
-    ``histogram``, the percentiles of ``stats_large.quantiles_from_counts``, and the IQR
-    count of ``stats_large._outside_from_counts`` (``outside`` where it cannot tell). The
+    grid of ``grid.histogram_grid``, the thresholds of ``compiled._outside``,
+    ``histogram``, the percentiles of ``compiled.quantiles_from_counts``, and the IQR
+    count of ``compiled._outside_from_counts`` (``outside`` where it cannot tell). The
     moments' sums are not computed here: reassociated float32 sums must come from
     kernels called from Python (see ``range_moments_distances``).
 
     Returns:
-        One float64 row (``LARGE_FIELDS`` fields, the quantiles, the ``bins + 1``
-        edges) and the int64 counts. Its status field is 0 where the row is complete,
+        One float64 row (``LARGE_ROW``, the quantiles, the ``bins + 1``
+        edges) and the int64 counts. Its status slot is 0 where the row is complete,
         1 where the caller must describe ``x`` step by step (the sample misjudged the
         peak, or the grid needs float64).
     """
@@ -72,11 +78,11 @@ def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: n
     out = np.zeros(LARGE_FIELDS + nq + bins + 1)
     top = _scale_of(max(-lo, hi))
     if not scale <= top <= scale * _SCALE_SLACK:  # the sample misjudged the peak
-        out[0] = 1
+        out[L_STATUS] = 1
         return out, np.zeros(bins, np.int64)
     first, width = _grid(lo, hi, bins)
     if abs(first) + bins >= _EXACT_FLOAT32 or not _LOW_UNIT <= width <= _HIGH_UNIT:
-        out[0] = 1
+        out[L_STATUS] = 1
         return out, np.zeros(bins, np.int64)
     delta = s1 / n
     mean = (shift + delta) * scale
@@ -92,12 +98,13 @@ def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: n
         lo_v = _value_at(below, counts, cum, first, width, bins)
         hi_v = _value_at(math.ceil(pos), counts, cum, first, width, bins)
         qs[j] = min(max(lo_v + (hi_v - lo_v) * (pos - below), lo), hi)
-    iqr = qs[4] - qs[2]
-    fence_lo, fence_hi = _thresholds(qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr)
+    iqr = qs[Q3] - qs[Q1]  # fields.iqr_fences
+    fence_lo, fence_hi = _thresholds(qs[Q1] - 1.5 * iqr, qs[Q3] + 1.5 * iqr)
     outiqr = _outside_counted(counts, cum, first, width, lo, hi, np.float64(fence_lo), np.float64(fence_hi))
     if outiqr < 0:  # a fence falls in an occupied bin: count exactly
         outiqr = outside(x, fence_lo, fence_hi)
-    out[1], out[2], out[3], out[4], out[5], out[6] = first, width, zeros, out3, out6, outiqr
+    out[L_FIRST], out[L_WIDTH], out[L_ZEROS] = first, width, zeros
+    out[L_OUT3], out[L_OUT6], out[L_OUTIQR] = out3, out6, outiqr
     edges = out[LARGE_FIELDS + nq :]
     for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
         edges[i] = (first + np.float64(i)) * width
@@ -106,20 +113,22 @@ def large_finish(x, bins, quantiles, lo, hi, scale, s1, s2, shift):  # pragma: n
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _LOW_UNIT, _HIGH_UNIT = 2.0**-100, 2.0**100  # units (powers of two) that float32 arithmetic keeps exact
-_SCALE_SLACK = 2.0**24  # as stats_large._SCALE_SLACK
-_EXACT_FLOAT32 = 2**24
-_EXACT_EDGE = 2.0**52
+_SCALE_SLACK = 2.0**24
+"""The moments' scale may lie this far below the peak's power of two: shifted values up
+to 2**24 keep a block's float32 sum of fourth powers far from overflow."""
+_EXACT_FLOAT32 = EXACT_INT
+_EXACT_EDGE = float(EXACT_EDGE)
 
 
 @_jit(False)
 def _scale_of(peak):  # pragma: no cover - compiled
-    """``stats_large._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
+    """``compiled._scale_of``: the power of two at or just above ``peak`` (1 for 0)."""
     return math.ldexp(1.0, min(math.frexp(peak)[1], 1023)) if peak > 0 else 1.0
 
 
 @_jit(False)
 def _sample_shift(x, step, scale):  # pragma: no cover - compiled
-    """``stats_large._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
+    """``compiled._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
     m = (x.size + step - 1) // step
     scaled = np.empty(m)
     s = np.float32(scale)
@@ -157,7 +166,7 @@ def _grid(lo, hi, bins):  # pragma: no cover - compiled
 
 @_jit(False)
 def _thresholds(below, above):  # pragma: no cover - compiled
-    """``stats_large._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
+    """``compiled._outside`` for float32: ``below`` rounded up and ``above`` down to float32."""
     b, a = np.float32(below), np.float32(above)
     if np.float64(b) < below:
         b = np.nextafter(b, np.float32(np.inf))
@@ -168,7 +177,7 @@ def _thresholds(below, above):  # pragma: no cover - compiled
 
 @_jit(False)
 def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - compiled
-    """``stats_large.quantiles_from_counts``' value of the value at ``rank``."""
+    """``compiled.quantiles_from_counts``' value of the value at ``rank``."""
     b = min(np.searchsorted(cum, rank, side="right"), bins - 1)
     before = cum[b - 1] if b > 0 else 0
     inside = min(max((rank - before + 0.5) / max(counts[b], 1), 0.0), 1.0)
@@ -177,7 +186,7 @@ def _value_at(rank, counts, cum, first, width, bins):  # pragma: no cover - comp
 
 @_jit(False)
 def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma: no cover - compiled
-    """``stats_large._outside_from_counts``, with -1 for its None."""
+    """``compiled._outside_from_counts``, with -1 for its None."""
     total = 0
     whole = cum[-1]
     if below > hi:
@@ -199,9 +208,17 @@ def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
 
-SMALL_FIELDS = 11
-"""Per small tensor: mean, m2, m3, m4, norm, zeros, 3σ, 6σ and IQR outliers, min and max;
-then the quantiles, then the histogram's edges."""
+SMALL_ROW = ("mean", "s1", "s2", "m3", "m4", "zeros", "outliers_3std", "outliers_6std", "outliers_iqr",
+             "min", "max")
+"""The fixed slots of ``describe_small``'s rows: the mean, the sums of the deviations from it
+and of their squares, the third and fourth central moments, the counts, the range; then
+the quantiles, then the histogram's edges."""
+SMALL_FIELDS = len(SMALL_ROW)
+_SMALL_AT = positions(SMALL_ROW)
+S_MEAN, S_S1, S_S2, S_M3, S_M4 = (_SMALL_AT[k] for k in ("mean", "s1", "s2", "m3", "m4"))
+S_ZEROS, S_OUT3, S_OUT6, S_OUTIQR = (_SMALL_AT[k] for k in ("zeros", "outliers_3std", "outliers_6std",
+                                                      "outliers_iqr"))
+S_MIN, S_MAX = _SMALL_AT["min"], _SMALL_AT["max"]
 
 
 @_jit(False)
@@ -286,9 +303,9 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
     faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
     bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
-    computes them. Returns one float64 row per piece (``SMALL_FIELDS`` fields, the
+    computes them. Returns one float64 row per piece (``SMALL_ROW``, the
     quantiles, the edges) and one int64 row of histogram counts. Every number is
-    computed with the operations, in the order, of ``stats._describe_array``'s numpy
+    computed with the operations, in the order, of ``exact._describe_array``'s numpy
     code, so the two agree bit for bit.
     """
     nq = quantiles.size
@@ -310,8 +327,8 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
             gamma = virtual - prev
             diff = b - a
             qs[j] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
-        iqr = qs[4] - qs[2]
-        fence_lo, fence_hi = qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr
+        iqr = qs[Q3] - qs[Q1]  # fields.iqr_fences
+        fence_lo, fence_hi = qs[Q1] - 1.5 * iqr, qs[Q3] + 1.5 * iqr
         edges = row[SMALL_FIELDS + nq :]
         for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
             edges[i] = (firsts[k] + np.float64(i)) * widths[k]
@@ -330,10 +347,9 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
             out6 += a > 6 * std
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
-        row[0], row[1], row[2], row[3] = mean, s2 / n, m3, m4
-        row[4] = math.sqrt(max(s2 + 2.0 * mean * s1 + n * mean * mean, 0.0))
-        row[5], row[6], row[7], row[8] = zeros, out3, out6, outiqr
-        row[9], row[10] = s[0], s[n - 1]
+        row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
+        row[S_ZEROS], row[S_OUT3], row[S_OUT6], row[S_OUTIQR] = zeros, out3, out6, outiqr
+        row[S_MIN], row[S_MAX] = s[0], s[n - 1]
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]

@@ -3,11 +3,12 @@
 Under FSDP2 a parameter is a DTensor whose rank-local shard is one piece of the
 whole; under DDP an activation is one rank's share of the global batch.
 ``SplitStats.exchange`` describes such tensors as wholes, exactly as
-``stats.describe`` describes one tensor, at the cost of a single collective per call:
+``describe`` describes one tensor, at the cost of a single collective per call:
 
-- Each rank sends, per split tensor, its piece's element/NaN/Inf/finite/zero
-  counts, min, max and central sums ``M2..M4`` about the piece's own mean (scaled by
-  a power of two), and the piece's histogram on its own exact grid
+- Each rank sends, per split tensor, a row laid out as ``PIECE`` (whose fields say
+  how they merge): its piece's element/NaN/Inf/finite/zero counts, min, max and
+  central sums ``M2..M4`` about the piece's own mean (scaled by a power of two), and
+  the piece's histogram on its own exact grid
   (``grid.histogram_grid`` of the piece's range). Every rank merges the moments in
   rank order with the pairwise formulas of Chan and Pébay, free of the cancellation
   that raw power sums suffer. The global grid's width is a power of two at least
@@ -16,17 +17,17 @@ whole; under DDP an activation is one rank's share of the global batch.
 - What needs the merged numbers (the values beyond 3 and 6 standard deviations from
   the global mean, and outside the IQR fences of the global histogram) is counted on
   each rank right after the exchange and rides on the *next* call's collective, as do
-  the raw pieces of small tensors (up to ``stats.SMALL`` elements in all), which rank 0
-  describes exactly with ``stats.describe_arrays``. So a call returns the
+  the raw pieces of small tensors (up to ``describe.SMALL`` elements in all), which rank 0
+  describes exactly with ``exact.describe_arrays``. So a call returns the
   descriptions of the call before it; ``finish`` sends what is still owed (one more
   collective) and returns the last call's.
 - The caller's own per-rank vectors (norms, counts, per-channel maxima) ride along
   and come back summed or maxed at once.
 
 Replicated tensors (``sharded`` false) are described by rank 0 alone with
-``stats.describe``. Counts equal the single-process ones exactly and percentiles of
+``describe``. Counts equal the single-process ones exactly and percentiles of
 large tensors are the same histogram interpolation; moments are float64 throughout
-(chunks of ``_CHUNK`` elements), closer to exact than ``stats.describe``'s float32
+(chunks of ``_CHUNK`` elements), closer to exact than ``describe``'s float32
 sums. Descriptions come back on rank 0 only, the reduced vectors on every rank.
 Where a piece's grid would not nest in the global one (its range within 2**52
 widths of a huge offset), that tensor is binned on the global grid with one extra
@@ -44,23 +45,58 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from weightreport.stats.compiled import _outside, quantiles_from_counts
+from weightreport.stats.describe import SMALL, _to_host, describe, flat
+from weightreport.stats.exact import describe_arrays
 from weightreport.stats.fields import (
+    LOCAL,
+    MAX,
+    MIN,
+    MOMENTS,
+    SUM,
     Description,
+    Field,
+    Moments,
     empty_description,
-    moment_columns,
-    percentile_columns,
+    iqr_fences,
+    norm_squared,
+    positions,
+    summary,
 )
 from weightreport.stats.grid import Grid, histogram_grid
-from weightreport.stats.describe import SMALL, _to_host, describe, describe_arrays, flat
-from weightreport.stats.compiled import _outside as stats_outside
-from weightreport.stats.compiled import quantiles_from_counts
 
 _CHUNK = 1 << 22
 """Elements widened to float64 at a time, which bounds the scratch memory."""
 
-# The per-tensor fields each rank sends, in order; then the piece's grid and counts.
-_COUNT, _NAN, _INF, _N, _LO, _HI, _EXP, _MEAN, _M2, _M3, _M4, _ZEROS, _FIRST, _WIDTH = range(14)
-_FIELDS = 14
+PIECE = (
+    Field("numel", float, SUM, 0.0),
+    Field("nan_count", float, SUM, 0.0),
+    Field("inf_count", float, SUM, 0.0),
+    Field("n", float, SUM, 0.0),  # finite values
+    Field("min", float, MIN, math.inf),
+    Field("max", float, MAX, -math.inf),
+    Field("exponent", float, MOMENTS, 0.0),  # of the moments' power-of-two scale
+    Field("mean", float, MOMENTS, 0.0),  # in units of the scale
+    Field("m2", float, MOMENTS, 0.0),  # central sums, in units of the scale's powers
+    Field("m3", float, MOMENTS, 0.0),
+    Field("m4", float, MOMENTS, 0.0),
+    Field("zeros", float, SUM, 0.0),
+    Field("first", float, LOCAL, 0.0),  # the piece's grid
+    Field("width", float, LOCAL, 0.0),
+)
+"""The per-tensor row each rank sends (``empty``: for a piece without finite values),
+followed by the histogram's counts on the piece's grid."""
+_FIELDS = len(PIECE)
+_AT = positions(PIECE)
+_COUNT, _NAN, _INF, _N, _LO, _HI = (_AT[k] for k in ("numel", "nan_count", "inf_count", "n", "min", "max"))
+_EXP, _MEAN, _M2, _M3, _M4 = (_AT[k] for k in ("exponent", "mean", "m2", "m3", "m4"))
+_ZEROS, _FIRST, _WIDTH = _AT["zeros"], _AT["first"], _AT["width"]
+_SUMMED = [_AT[f.name] for f in PIECE if f.merge == SUM]
+_EMPTY_ROW = [f.empty for f in PIECE]
+_MEASURED = [_AT[k] for k in ("mean", "m2", "m3", "m4", "zeros")]  # ``_piece_moments``' order
+if _FIRST + 1 != _WIDTH or _WIDTH + 1 != _FIELDS:
+    msg = "split.PIECE must end with the piece's grid (first, width): the counts follow it"
+    raise AssertionError(msg)
 
 _OWED = 3
 """Counts each large tensor owes to the next exchange: beyond 3σ, beyond 6σ, outside the IQR fences."""
@@ -205,9 +241,7 @@ class SplitStats:
             q = quantiles_from_counts(totals, grid, int(n[k]))
             q = np.clip(q, merged[k, _LO], merged[k, _HI])  # as reported, fences too
             pending.quantiles.append(q)
-            iqr = q[4] - q[2]
-            parts.append(_count_owed(finite[k][0], *_mean_std(merged[k]),
-                                     q[2] - 1.5 * iqr, q[4] + 1.5 * iqr).to(device))
+            parts.append(_count_owed(finite[k][0], *_mean_std(merged[k]), *iqr_fences(q)).to(device))
         pending.owed = torch.cat([*parts, torch.zeros(0, dtype=torch.float64, device=device)])
         return pending
 
@@ -246,7 +280,7 @@ class SplitStats:
                                          pending.quantiles[j], counts[j])
         for k, i in enumerate(split):
             if out[i] is None:  # large, and no finite value
-                out[i] = empty_description(_head(merged[k]), bins)
+                out[i] = empty_description(*_head(merged[k]), bins)
         return pending.context, out
 
 
@@ -278,25 +312,26 @@ def _local_rows(flats: list[torch.Tensor], bins: int):
     finite, rows = [], []
     for raw in flats:
         x = raw
-        head = [float(x.numel()), 0.0, 0.0]
+        row = list(_EMPTY_ROW)
+        row[_COUNT] = float(x.numel())
         lo, hi = (float(next(ranges)), float(next(ranges))) if x.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: NaN or Inf present
             nan = int(torch.isnan(x).sum())
             x = x[torch.isfinite(x)]
-            head[1:] = [float(nan), float(raw.numel() - nan - x.numel())]
+            row[_NAN], row[_INF] = float(nan), float(raw.numel() - nan - x.numel())
             lo, hi = (float(v) for v in torch.aminmax(x)) if x.numel() else (0.0, 0.0)
         finite.append((x, raw))
         if not x.numel():
-            rows.append(torch.tensor([*head, 0.0, math.inf, -math.inf, *[0.0] * 8, *[0.0] * bins],
-                                     dtype=torch.float64))
+            rows.append(torch.tensor([*row, *[0.0] * bins], dtype=torch.float64))
             continue
         peak = max(abs(lo), abs(hi))
         exponent = min(math.frexp(peak)[1], 1023) if peak > 0 else 0  # 2**1024 overflows
         grid = histogram_grid(lo, hi, bins)
-        fixed = torch.tensor([*head, x.numel(), lo, hi, exponent], dtype=torch.float64)
-        place = torch.tensor([grid.first_index, grid.width], dtype=torch.float64)
-        rows.append(torch.cat([fixed.to(x.device), _piece_moments(x, math.ldexp(1.0, exponent)),
-                               place.to(x.device), _binned(x, grid).double()]))
+        row[_N], row[_LO], row[_HI], row[_EXP] = x.numel(), lo, hi, exponent
+        row[_FIRST], row[_WIDTH] = grid.first_index, grid.width
+        fixed = torch.tensor(row, dtype=torch.float64).to(x.device)
+        fixed[_MEASURED] = _piece_moments(x, math.ldexp(1.0, exponent))
+        rows.append(torch.cat([fixed, _binned(x, grid).double()]))
     return finite, rows
 
 
@@ -351,8 +386,7 @@ def _merge(per_rank: np.ndarray) -> np.ndarray:
     rank order; the merged ``_MEAN.._M4`` stay at that scale, whose exponent is ``_EXP``.
     """
     out = np.zeros(per_rank.shape[1:])
-    for f in (_COUNT, _NAN, _INF, _N, _ZEROS):
-        out[:, f] = per_rank[:, :, f].sum(axis=0)
+    out[:, _SUMMED] = per_rank[:, :, _SUMMED].sum(axis=0)  # counts: exact in any order
     out[:, _LO] = per_rank[:, :, _LO].min(axis=0)
     out[:, _HI] = per_rank[:, :, _HI].max(axis=0)
     has = per_rank[:, :, _N] > 0
@@ -397,10 +431,9 @@ def _mean_std(row: np.ndarray) -> tuple[float, float]:
     return row[_MEAN] * scale, math.sqrt(max(row[_M2] / row[_N], 0.0)) * scale
 
 
-def _head(row: np.ndarray) -> dict:
-    count = int(row[_COUNT])
-    return {"numel": count, "count": count, "nan_count": int(row[_NAN]),
-            "inf_count": int(row[_INF])}
+def _head(row: np.ndarray) -> tuple[int, int, int]:
+    """numel, nan_count and inf_count of a merged row."""
+    return int(row[_COUNT]), int(row[_NAN]), int(row[_INF])
 
 
 def _description(row: np.ndarray, grid: Grid, counts: np.ndarray, qs: np.ndarray,
@@ -408,19 +441,12 @@ def _description(row: np.ndarray, grid: Grid, counts: np.ndarray, qs: np.ndarray
     """A large tensor's ``Description`` from its merged row, summed histogram and owed counts."""
     n, scale = float(row[_N]), math.ldexp(1.0, int(row[_EXP]))
     mean, m2, m3, m4 = (float(v) for v in (row[_MEAN], row[_M2] / n, row[_M3] / n, row[_M4] / n))
-    moments = moment_columns(mean, m2, m3, m4)  # skew and kurtosis do not depend on the scale
-    var = m2 * scale * scale  # inf where float64 cannot hold it, as in stats
-    moments.update(mean=mean * scale, var=var, std=math.sqrt(m2) * scale)
-    lo, hi = float(row[_LO]), float(row[_HI])
     if int(counts.sum()) != int(n):
         msg = f"internal error: histogram holds {int(counts.sum())} of {int(n)} values"
         raise AssertionError(msg)
-    stats = {
-        **_head(row), **moments, "min": lo, "max": hi,
-        "norm": scale * math.sqrt(max(float(row[_M2]) + n * mean * mean, 0.0)),
-        "zeros": int(row[_ZEROS]), **percentile_columns(qs, lo, hi), "quantiles_exact": False,
-        "outliers_3std": int(owed[0]), "outliers_6std": int(owed[1]), "outliers_iqr": int(owed[2]),
-    }
+    moments = Moments(n, mean, m2, m3, m4, norm_squared(n, mean, 0.0, float(row[_M2])), scale)
+    stats = summary(*_head(row), moments, float(row[_LO]), float(row[_HI]), row[_ZEROS], qs, False,
+                    owed, root_first=True)
     return Description(stats, grid.edges, [int(c) for c in counts])
 
 
@@ -436,7 +462,7 @@ def _binned(x: torch.Tensor, grid: Grid) -> torch.Tensor:
 
 def _count_owed(x: torch.Tensor, mean: float, std: float, below: float, above: float) -> torch.Tensor:
     """``[beyond 3 std, beyond 6 std, outside the fences]`` of the finite values ``x``, float64."""
-    below, above = (float(v) for v in stats_outside(below, above, x))  # rounded toward x's dtype
+    below, above = (float(v) for v in _outside(below, above, x))  # rounded toward x's dtype
     counts = torch.zeros(3, dtype=torch.int64, device=x.device)
     for chunk in x.split(_CHUNK):
         a = chunk.to(torch.float64, copy=True).sub_(mean).abs_()

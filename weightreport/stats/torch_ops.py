@@ -1,8 +1,9 @@
 """Statistics of a large tensor with torch ops only, so an accelerator never waits for the host.
 
-``TorchDescription(x, bins)`` queues everything ``stats.describe`` reports for one
+``TorchDescription(x, bins)`` queues everything ``describe`` reports for one
 tensor: counts, range, the histogram grid, moments, histogram, percentiles and
-outlier counts, as one float64 vector (``values``) on the tensor's device. Nothing
+outlier counts, as one float64 vector (``values``, laid out as ``VALUES``) on the
+tensor's device. Nothing
 is read back until the caller's single transfer of every tensor's vector; then
 ``finish`` turns the numbers into a ``Description``.
 
@@ -18,7 +19,7 @@ bounds the scratch memory):
 
 The grid loop widens the bin width a few times at most; where the host's loop would
 need more (float64 values with a relative spread below about 2**-45), ``finish``
-returns None and ``stats.describe`` describes that tensor on the host: a second
+returns None and ``describe`` describes that tensor on the host: a second
 transfer, for that tensor only.
 """
 
@@ -29,8 +30,15 @@ import math
 import numpy as np
 import torch
 
-from weightreport.stats.fields import Description, empty_description, from_shifted_sums
-from weightreport.stats.grid import _EXACT_EDGE, _EXACT_INT, Grid
+from weightreport.stats.fields import (
+    QUANTILE_FRACTIONS,
+    Description,
+    empty_description,
+    from_shifted_sums,
+    iqr_fences,
+    positions,
+)
+from weightreport.stats.grid import EXACT_EDGE, EXACT_INT, Grid
 
 CHUNK = 1 << 24
 """Elements widened to float64 at a time (128 MiB of scratch)."""
@@ -38,12 +46,19 @@ CHUNK = 1 << 24
 _GRID_TRIES = 6
 """Widenings of the bin width tried on the device; ``histogram_grid`` rarely needs two."""
 
-_QF = torch.tensor([1, 5, 25, 50, 75, 95, 99], dtype=torch.float64) / 100.0
+_QF = torch.tensor(QUANTILE_FRACTIONS, dtype=torch.float64)
 
-# The layout of ``values``: fixed fields, then the quantiles, then the counts.
-(_NUMEL, _NAN, _N, _LO, _HI, _FIRST, _WIDTH, _OK, _MEAN, _S1, _S2, _S3, _S4, _ZEROS,
- _OUT3, _OUT6, _OUTIQR) = range(17)
-_FIELDS = 17
+VALUES = ("numel", "nan_count", "n", "min", "max", "first", "width", "ok", "shift", "s1", "s2", "s3",
+          "s4", "zeros", "outliers_3std", "outliers_6std", "outliers_iqr")
+"""The fixed slots of a tensor's ``values``, followed by the quantiles, then the histogram's counts.
+``ok``: whether the device's grid settled; ``shift``: the moments' centre (the mean of
+``x / scale``); ``s1..s4``: the sums of the powers of ``x / scale - shift``."""
+_AT = positions(VALUES)
+_FIELDS = len(VALUES)
+_NUMEL, _NAN, _N, _LO, _HI = (_AT[k] for k in ("numel", "nan_count", "n", "min", "max"))
+_FIRST, _WIDTH, _OK, _SHIFT, _ZEROS = (_AT[k] for k in ("first", "width", "ok", "shift", "zeros"))
+_SUMS = [_AT[k] for k in ("s1", "s2", "s3", "s4")]
+_OUTLIERS = [_AT[k] for k in ("outliers_3std", "outliers_6std", "outliers_iqr")]
 
 
 def _pow2(k: torch.Tensor) -> torch.Tensor:
@@ -84,7 +99,7 @@ def device_grid(lo: torch.Tensor, hi: torch.Tensor, bins: int):
         width = _pow2(k)
         first = torch.floor(lo / width)
         first = torch.where(first * width > lo, first - 1, first)
-        done = ((first + bins) * width > hi) & (first.abs() + bins < _EXACT_EDGE) & ~settled
+        done = ((first + bins) * width > hi) & (first.abs() + bins < EXACT_EDGE) & ~settled
         first_found = torch.where(done, first, first_found)
         k_found = torch.where(done, k, k_found)
         settled = settled | done
@@ -92,14 +107,14 @@ def device_grid(lo: torch.Tensor, hi: torch.Tensor, bins: int):
     width = _pow2(k_found)
     used = torch.floor(hi / width) - first_found + 1
     spare = bins - used
-    centre = (spare > 1) & (first_found.abs() + bins < _EXACT_INT)
+    centre = (spare > 1) & (first_found.abs() + bins < EXACT_INT)
     first_found = torch.where(centre, first_found - torch.floor(spare / 2), first_found)
     return first_found, k_found, settled
 
 
 def device_quantiles(counts: torch.Tensor, first: torch.Tensor, width: torch.Tensor,
                      n: torch.Tensor) -> torch.Tensor:
-    """``stats_large.quantiles_from_counts`` with tensor ops (``first``, ``width``, ``n``: 0-d tensors)."""
+    """``compiled.quantiles_from_counts`` with tensor ops (``first``, ``width``, ``n``: 0-d tensors)."""
     bins = counts.numel()
     q = _QF.to(counts.device)
     cum = torch.cumsum(counts, 0).double()
@@ -174,18 +189,20 @@ class TorchDescription:
         mean, sigma = _times_pow2(mean_s, e), _times_pow2(sigma_s, e)
         qs = device_quantiles(counts[:bins], first, width, n)
         qs = torch.minimum(torch.maximum(qs, lo_safe), hi_safe)
-        iqr = qs[4] - qs[2]
         bounds = torch.stack([mean - 3 * sigma, mean + 3 * sigma, mean - 6 * sigma, mean + 6 * sigma,
-                              qs[2] - 1.5 * iqr, qs[4] + 1.5 * iqr])
+                              *iqr_fences(qs)])
         outside = torch.zeros(3, dtype=torch.int64, device=dev)
         for c in chunks:
             c = c.double()  # NaN compares false; ±Inf is excluded below
             finite = torch.isfinite(c)
             outside += torch.stack([
                 (((c < bounds[2 * j]) | (c > bounds[2 * j + 1])) & finite).sum() for j in range(3)])
-        head = torch.stack([
-            torch.tensor(float(x.numel()), **f64), nan.double(), n.double(), lo, hi, first,
-            width, ok.double(), mean0, *sums, zeros.double(), *outside.double()])
+        slots = {"numel": torch.tensor(float(x.numel()), **f64), "nan_count": nan.double(),
+                 "n": n.double(), "min": lo, "max": hi, "first": first, "width": width,
+                 "ok": ok.double(), "shift": mean0, "zeros": zeros.double()}
+        slots.update(zip(("s1", "s2", "s3", "s4"), sums, strict=True))
+        slots.update(zip(("outliers_3std", "outliers_6std", "outliers_iqr"), outside.double(), strict=True))
+        head = torch.stack([slots[k] for k in VALUES])
         return torch.cat([head, qs, counts[:bins].double()])
 
     def finish(self, values: np.ndarray) -> Description | None:
@@ -195,16 +212,16 @@ class TorchDescription:
         then describes the tensor on the host.
         """
         numel, nan, n = int(values[_NUMEL]), int(values[_NAN]), int(values[_N])
-        head = {"numel": numel, "count": numel, "nan_count": nan, "inf_count": numel - nan - n}
+        head = (numel, nan, numel - nan - n)
         if n == 0:
-            return empty_description(head, self.bins)
+            return empty_description(*head, self.bins)
         if not values[_OK]:
             return None
         lo, hi = float(values[_LO]), float(values[_HI])
         scale = math.ldexp(1.0, min(math.frexp(max(abs(lo), abs(hi)))[1], 1023))
-        nq = len(_QF)
+        nq = _QF.numel()
         grid = Grid(first_index=float(values[_FIRST]), width=float(values[_WIDTH]), bins=self.bins)
         return from_shifted_sums(
-            head, n, float(values[_MEAN]), values[_S1 : _S4 + 1].tolist(), scale, lo, hi,
+            head, n, float(values[_SHIFT]), values[_SUMS].tolist(), scale, lo, hi,
             values[_FIELDS : _FIELDS + nq], grid.edges, values[_FIELDS + nq :].astype(np.int64).tolist(),
-            int(values[_ZEROS]), values[_OUT3 : _OUTIQR + 1].tolist())
+            int(values[_ZEROS]), values[_OUTLIERS].tolist())

@@ -1,0 +1,174 @@
+"""Small tensors described exactly on the host: numpy, or one compiled call repeating numpy's arithmetic.
+
+``describe_array`` describes one float64 array in numpy: one sort gives the range,
+the histogram (``grid.histogram_grid``), the percentiles (numpy's own interpolation)
+and the threshold counts, each as a binary search; the moments are numpy's sums.
+``describe_arrays`` describes many consecutive pieces of one block, the all-finite
+ones in one call of ``kernels_describe.describe_small``, whose numbers equal
+``describe_array``'s bit for bit (``tests/test_stats.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import accumulate
+
+import numpy as np
+
+from weightreport.stats import kernels, kernels_describe
+from weightreport.stats.fields import (
+    QUANTILE_FRACTIONS,
+    Description,
+    Moments,
+    empty_description,
+    iqr_fences,
+    norm_squared,
+    summary,
+)
+from weightreport.stats.grid import histogram_grid
+from weightreport.stats.kernels_describe import (
+    S_M3,
+    S_M4,
+    S_MAX,
+    S_MEAN,
+    S_MIN,
+    S_OUT3,
+    S_OUT6,
+    S_OUTIQR,
+    S_S1,
+    S_S2,
+    S_ZEROS,
+    SMALL_FIELDS,
+)
+
+_sum = np.add.reduce
+_QV_ARRAY = np.asarray(QUANTILE_FRACTIONS)
+
+
+def describe_array(x: np.ndarray, bins: int = 64) -> Description:
+    """Exact statistics and histogram of a 1-D float64 array, in numpy.
+
+    Args:
+        x: the values (NaN and ±Inf allowed).
+        bins: histogram bins.
+    """
+    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+        return _describe_array(x, bins)
+
+
+def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> list[Description]:
+    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit.
+
+    With numba, one compiled call describes every all-finite piece, repeating
+    numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
+    """
+    starts = list(accumulate(sizes, initial=0))[:-1]
+    if not kernels.AVAILABLE:
+        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+    ordered = block.copy()
+    for a, n in zip(starts, sizes, strict=True):
+        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
+    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
+    keys, grids, out = [], [], []
+    j = 0
+    for k, n in enumerate(sizes):
+        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
+            keys.append(k)
+            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
+            out.append(None)
+        else:
+            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
+        j += n > 0
+    if not keys:
+        return out
+    if len(keys) < len(sizes):
+        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
+        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
+    mine = [sizes[k] for k in keys]
+    rows, counts = kernels_describe.describe_small(
+        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
+        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
+    fixed = SMALL_FIELDS + _QV_ARRAY.size
+    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
+        out[k] = _small_description(row, hist, sizes[k], fixed)
+    return out
+
+
+def _small_description(row: list[float], counts: list[int], n: int, fixed: int) -> Description:
+    """A ``Description`` from one row of ``kernels_describe.describe_small`` (``SMALL_ROW``, quantiles, edges)."""
+    mean, s2 = row[S_MEAN], row[S_S2]
+    moments = Moments(n, mean, s2 / n, row[S_M3], row[S_M4], norm_squared(n, mean, row[S_S1], s2))
+    stats = summary(n, 0, 0, moments, row[S_MIN], row[S_MAX], row[S_ZEROS], row[SMALL_FIELDS:fixed], True,
+                    (row[S_OUT3], row[S_OUT6], row[S_OUTIQR]))
+    return Description(stats, row[fixed:], counts)
+
+
+def _describe_array(x: np.ndarray, bins: int) -> Description:
+    finite = np.isfinite(x)
+    all_finite = bool(finite.all())
+    nan_count = 0 if all_finite else int(np.isnan(x).sum())
+    f = x if all_finite else x[finite]
+    inf_count = int(x.size - nan_count - f.size)
+    if f.size == 0:
+        return empty_description(x.size, nan_count, inf_count, bins)
+    # One sort gives the range, the histogram, the percentiles and the counts
+    # against fixed thresholds, each as a binary search.
+    s = np.sort(f)
+    n = s.size
+    lo, hi = float(s[0]), float(s[-1])
+    grid = histogram_grid(lo, hi, bins)
+    edges = grid.edges
+    qs = _sorted_percentiles(s)
+    fence_lo, fence_hi = iqr_fences(qs)
+    # Values below each edge (the last is n), below the low fence and below 0; then
+    # values up to the high fence and up to 0.
+    at = np.searchsorted(s, [*edges, fence_lo, 0.0])
+    below = at.tolist()
+    upto_hi, upto_zero = np.searchsorted(s, [fence_hi, 0.0], side="right").tolist()
+    counts = np.diff(at[: bins + 1]).tolist()
+    # Sums as numpy.mean and numpy.var compute them (np.add.reduce, without the method
+    # wrappers), so ties at k·std fall the same way; ufuncs, not np.dot: BLAS threads
+    # would spin against torch's on the same cores.
+    mean = float(_sum(f)) / n
+    d = f - mean
+    d2 = d * d
+    s2 = float(_sum(d2))
+    m2 = s2 / n
+    s1 = float(_sum(d))
+    m3, m4 = float(_sum(d2 * d)) / n, float(_sum(d2 * d2)) / n
+    std = math.sqrt(m2)
+    a = np.abs(d)
+    outliers = (int(np.count_nonzero(a > 3 * std)), int(np.count_nonzero(a > 6 * std)),
+                below[bins + 1] + n - upto_hi)
+    moments = Moments(n, mean, m2, m3, m4, norm_squared(n, mean, s1, s2))
+    stats = summary(x.size, nan_count, inf_count, moments, lo, hi, upto_zero - below[bins + 2], qs,
+                    True, outliers)
+    return Description(stats, edges, counts)
+
+
+_QV = QUANTILE_FRACTIONS
+
+
+def _sorted_percentiles(s: np.ndarray) -> list[float]:
+    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
+
+    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
+    and the next index (both the last one at the top), then numpy's two-sided lerp.
+    Python floats are IEEE doubles, so seven quantiles cost less in plain Python.
+    ``tests/test_stats.py`` checks the equality bit for bit.
+    """
+    n = s.size
+    out = []
+    for q in _QV:
+        virtual = (n - 1) * q
+        if virtual >= n - 1:  # numpy takes the last value on both sides
+            out.append(float(s[-1]))
+            continue
+        prev = math.floor(virtual)
+        a, b = float(s[prev]), float(s[prev + 1])
+        gamma = virtual - prev
+        diff = b - a
+        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return out
