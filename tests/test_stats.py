@@ -430,7 +430,7 @@ def test_device_grid_that_does_not_settle_falls_back_to_the_host(monkeypatch):
 
 def test_one_host_transfer_per_describe(monkeypatch):
     """Small tensors, extras and every large tensor on the torch path come back in one transfer."""
-    stats_module = importlib.import_module("weightreport.stats.describe")
+    stats_module = importlib.import_module("weightreport.stats.batch")
 
     monkeypatch.setattr(kernels, "AVAILABLE", False)  # the accelerator's path, run on the CPU
     calls = []

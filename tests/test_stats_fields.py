@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def test_fields_are_the_schemas_stat_columns():
 def _split_description(x: torch.Tensor):
     """The split path's description of ``x`` cut into three ranks' pieces, without a process group."""
     cuts = [0, x.numel() // 3, x.numel() // 2, x.numel()]
-    rows = [split._local_rows([x[a:b]], 64)[1][0].numpy() for a, b in zip(cuts, cuts[1:], strict=False)]
+    rows = [split._local_rows([x[a:b]], 64)[1][0].numpy() for a, b in itertools.pairwise(cuts)]
     per_rank = np.stack(rows)[:, None, :]
     row = split._merge(per_rank[:, :, : split._FIELDS])[0]
     grid = histogram_grid(row[split._LO], row[split._HI], 64)

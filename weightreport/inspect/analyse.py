@@ -12,7 +12,7 @@ from pathlib import Path
 from weightreport.inspect.checkpoint import load_state_dict
 from weightreport.inspect.spectral import spectral_summary
 from weightreport.runfmt.writer import dump_json
-from weightreport.stats.describe import describe
+from weightreport.stats import describe
 
 SPECTRAL_KEYS = ("spectral_norm", "stable_rank", "alpha", "alpha_xmin", "alpha_ks",
                  "correlation_traps")

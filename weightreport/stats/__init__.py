@@ -1,6 +1,6 @@
 """The statistics engine: one description of a tensor, filled by four backends.
 
-``describe(tensors, bins)`` is the entry (``describe.py``): small tensors on the exact
+``describe(tensors, bins)`` is the entry (``batch.py``): small tensors on the exact
 host path (``exact.py``), large CPU tensors through the compiled kernels
 (``compiled.py``, ``kernels.py``, ``kernels_describe.py``), the others with torch ops
 (``torch_ops.py``); ``SplitStats`` (``split.py``) describes tensors split across
@@ -13,15 +13,13 @@ The names below are imported on first use, so that ``weightreport.stats.fields``
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 _EXPORTS = {
-    "describe": "weightreport.stats.describe",
-    "Batch": "weightreport.stats.describe",
-    "SMALL": "weightreport.stats.describe",
-    "flat": "weightreport.stats.describe",
-    "workspace": "weightreport.stats.describe",
+    "describe": "weightreport.stats.batch",
+    "Batch": "weightreport.stats.batch",
+    "SMALL": "weightreport.stats.batch",
+    "flat": "weightreport.stats.batch",
+    "workspace": "weightreport.stats.batch",
     "describe_array": "weightreport.stats.exact",
     "describe_arrays": "weightreport.stats.exact",
     "Description": "weightreport.stats.fields",
@@ -40,22 +38,3 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-class _Package(types.ModuleType):
-    """This package, whose ``describe`` stays the function once its module is imported.
-
-    Importing the submodule ``weightreport.stats.describe`` would otherwise set the
-    package's attribute ``describe`` to that module (the import system's rule), and
-    ``from weightreport.stats import describe`` would give the module, not the function.
-    (Renaming the module would end the clash; ``inspect.analyse`` still imports it by name.)
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "describe" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_Package.__name__ = _Package.__qualname__ = "module"  # still a module to whoever asks by type name
-sys.modules[__name__].__class__ = _Package

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from weightreport.stats.batch import SMALL, _to_host, describe, flat
 from weightreport.stats.compiled import _outside, quantiles_from_counts
-from weightreport.stats.describe import SMALL, _to_host, describe, flat
 from weightreport.stats.exact import describe_arrays
 from weightreport.stats.fields import (
     LOCAL,
