@@ -35,7 +35,7 @@ HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.
 """What ``save_pretrained`` writes, in the order a directory is searched (safetensors first)."""
 GLOBS = ("*.safetensors", "*.ckpt", "*.pt", "*.pth", "*.bin")
 """A directory without the Hugging Face names may hold one checkpoint of these."""
-GROUP_BYTES = 64 * 2**20
+GROUP_BYTES = 16 * 2**20
 """Tensors are read in groups of at most this many bytes (widened to float32), or one tensor."""
 
 
