@@ -108,7 +108,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """``weightreport inspect CHECKPOINT``: a weight report from a checkpoint."""
     from weightreport.inspect.page import build_inspect_report
 
-    built = build_inspect_report(args.checkpoint, html=args.output, json=args.json)
+    stop = lambda: None  # noqa: E731
+    progress = None
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        bar = Progress("inspecting", BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True)
+        task = bar.add_task("inspecting", total=None)
+        bar.start()
+        stop = bar.stop
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+    try:
+        built = build_inspect_report(args.checkpoint, html=args.output, json=args.json, progress=progress)
+    finally:
+        stop()
     print(built.html)
     if built.json is not None:
         print(built.json)
@@ -175,9 +191,11 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     i = sub.add_parser("inspect", help="a weight report from a checkpoint, with no training")
     i.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
-                   help="a .safetensors, .pt, .pth or .bin state dict (loaded without running code)")
+                   help="a .safetensors, .pt, .pth, .bin or Lightning .ckpt file, a shard index "
+                   "(*.index.json) or a save_pretrained directory; read tensor by tensor, without "
+                   "running code")
     i.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
-                   help="the HTML file (default: reports/<checkpoint name>.html)")
+                   help="the HTML file (default: reports/<checkpoint or directory name>.html)")
     i.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the numbers as JSON")
     i.set_defaults(func=cmd_inspect)
     f = sub.add_parser("diff", help="compare two runs: curves, per-layer distances, statistics, findings")

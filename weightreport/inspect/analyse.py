@@ -1,15 +1,20 @@
 """``weightreport inspect``: a weight report from a bare checkpoint, with no training.
 
-``inspect_checkpoint`` reads the checkpoint safely (``checkpoint.py``), describes
-every tensor with the collector's own statistics (``stats.describe``) and adds the
-spectral measures of every 2-D or conv weight (``spectral.py``).
+``inspect_checkpoint`` opens the checkpoint (``checkpoint.py``) and streams it: each
+small group of tensors is read, described with the collector's own statistics
+(``stats.describe``), given the spectral measures of every 2-D or conv weight
+(``spectral.py``), and dropped before the next group is read. Peak memory is a small
+multiple of the largest tensor (or of ``GROUP_BYTES``), never the checkpoint's size.
+Describing group by group gives the same numbers as one batch: ``describe`` treats
+every tensor on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from weightreport.inspect.checkpoint import load_state_dict
+from weightreport.inspect.checkpoint import GROUP_BYTES, Checkpoint, open_checkpoint
 from weightreport.inspect.spectral import spectral_summary
 from weightreport.runfmt.writer import dump_json
 from weightreport.stats import describe
@@ -17,33 +22,48 @@ from weightreport.stats import describe
 SPECTRAL_KEYS = ("spectral_norm", "stable_rank", "alpha", "alpha_xmin", "alpha_ks",
                  "correlation_traps")
 
+Progress = Callable[[int, int], None]
+"""``progress(bytes_done, bytes_total)``: called once before the first tensor and after each group."""
 
-def inspect_checkpoint(path: str | Path, bins: int = 64) -> dict:
+
+def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: Progress | None = None,
+                       budget: int = GROUP_BYTES) -> dict:
     """Statistics, histograms and spectral measures of every tensor in a checkpoint.
 
     Args:
-        path: the checkpoint (``.safetensors``, ``.pt``, ``.pth``, ``.bin``).
+        path: a checkpoint file (``.safetensors``, ``.pt``, ``.pth``, ``.bin``, ``.ckpt``),
+            a shard index (``*.index.json``), a ``save_pretrained`` directory, or an
+            already opened ``Checkpoint``.
         bins: histogram bins.
+        progress: called with (bytes read, total bytes) as the tensors are read.
+        budget: the most widened bytes read at once (a larger tensor is read alone).
 
     Returns:
-        ``{"checkpoint": file name, "tensors": [{"tensor", "shape", "numel", <stats>,
-        "edges", "counts", "alpha", "stable_rank", ...}]}``; the spectral keys are
-        None for tensors that are not matrices.
+        ``{"checkpoint": name, "tensors": [{"tensor", "shape", "dtype", "numel", <stats>,
+        "edges", "counts", "alpha", "stable_rank", ...}], "total_params"}``; ``dtype``
+        is the stored one; the spectral keys are None for tensors that are not matrices.
     """
-    path = Path(path)
-    tensors = load_state_dict(path)
-    descriptions, _ = describe(list(tensors.values()), bins)
+    ck = path if isinstance(path, Checkpoint) else open_checkpoint(path)
+    entries = ck.entries
+    total, done = sum(e.nbytes for e in entries), 0
+    if progress is not None:
+        progress(0, total)
     rows = []
-    for (name, t), desc in zip(tensors.items(), descriptions, strict=True):
-        row = {"tensor": name, "shape": list(t.shape), **desc.stats,
-               "edges": desc.edges, "counts": desc.counts}
-        spectral = spectral_summary(t)
-        for key in SPECTRAL_KEYS:
-            row[key] = spectral[key] if spectral else None
-        row["singular_values"] = spectral["singular_values"] if spectral else None
-        rows.append(row)
-    return {"checkpoint": path.name, "tensors": rows,
-            "total_params": sum(t.numel() for t in tensors.values())}
+    for group in ck.groups(budget):
+        descriptions, _ = describe([t for _, t in group], bins)
+        for (entry, t), desc in zip(group, descriptions, strict=True):
+            row = {"tensor": entry.name, "shape": list(entry.shape), "dtype": entry.dtype, **desc.stats,
+                   "edges": desc.edges, "counts": desc.counts}
+            spectral = spectral_summary(t)
+            for key in SPECTRAL_KEYS:
+                row[key] = spectral[key] if spectral else None
+            row["singular_values"] = spectral["singular_values"] if spectral else None
+            rows.append(row)
+            done += entry.nbytes
+        del group, descriptions, t
+        if progress is not None:
+            progress(done, total)
+    return {"checkpoint": ck.name, "tensors": rows, "total_params": sum(e.numel for e in entries)}
 
 
 def write_json(result: dict, out: str | Path) -> Path:

@@ -1,14 +1,26 @@
-"""Reading checkpoints safely: safetensors, or ``torch.load(weights_only=True)``.
+"""Reading checkpoints safely and tensor by tensor: safetensors, or ``torch.load(weights_only=True)``.
 
 A checkpoint never runs code: pickles that name anything beyond tensors and plain
 containers are refused by torch's weights-only unpickler, and that refusal becomes
 a ``WeightReportError``.
+
+``open_checkpoint(path)`` resolves what people pass: a single file, a Hugging Face
+``save_pretrained`` directory, a shard index (``*.index.json``), a Lightning ``.ckpt``.
+It reads only headers up front; ``Checkpoint.groups`` then yields the tensors in
+small groups, each read when asked for and dropped by the caller before the next.
+Every group reopens its file (safetensors' and torch's mmaps keep every page they
+have touched resident until the file is closed), so memory stays near one group's
+size, never the checkpoint's.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,57 +30,319 @@ from weightreport.errors import WeightReportError
 NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights")
 """Keys under which training scripts commonly nest the model's state dict."""
 
+HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+            "pytorch_model.bin.index.json")
+"""What ``save_pretrained`` writes, in the order a directory is searched (safetensors first)."""
+GLOBS = ("*.safetensors", "*.ckpt", "*.pt", "*.pth", "*.bin")
+"""A directory without the Hugging Face names may hold one checkpoint of these."""
+GROUP_BYTES = 16 * 2**20
+"""Tensors are read in groups of at most this many bytes (widened to float32), or one tensor."""
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The floating-point tensors of a checkpoint, by qualified name, in file order.
 
-    Args:
-        path: a ``.safetensors`` file, or a ``.pt``/``.pth``/``.bin``/``.ckpt`` state dict
-            (possibly nested under ``state_dict``, ``model``, ...).
+@dataclass(frozen=True)
+class Entry:
+    """One floating-point tensor of a checkpoint, before it is read.
+
+    Attributes:
+        name: the qualified name (a nested state dict's wrapper key removed).
+        shape, dtype: as stored (``dtype`` as torch names it, e.g. ``bfloat16``).
+        numel: elements.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    numel: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes as stored."""
+        return self.numel * getattr(torch, self.dtype).itemsize
+
+    @property
+    def widened(self) -> int:
+        """Bytes once widened for description (half types become float32)."""
+        return self.numel * max(getattr(torch, self.dtype).itemsize, 4)
+
+
+@dataclass
+class _Source:
+    """One file of a checkpoint and the floating tensors it contributes, in file order."""
+
+    path: Path
+    entries: list[Entry]
+    opener: Callable[[], object]  # a context manager yielding name -> tensor
+    _legacy: dict | None = field(default=None, repr=False)
+
+
+@dataclass
+class Checkpoint:
+    """A resolved checkpoint: its display name, its files and their tensors.
+
+    Attributes:
+        path: what was passed.
+        name: the name the report shows (the file's, or a directory's for a
+            ``save_pretrained`` directory or an index file).
+        stem: the default report file name (without ``.html``).
+    """
+
+    path: Path
+    name: str
+    stem: str
+    sources: list[_Source]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every floating tensor, in order: shard by shard, file order within each."""
+        return [e for s in self.sources for e in s.entries]
+
+    def groups(self, budget: int = GROUP_BYTES) -> Iterator[list[tuple[Entry, torch.Tensor]]]:
+        """The tensors, read group by group (at most ``budget`` widened bytes, or one tensor).
+
+        The caller should drop a group's tensors before asking for the next.
+        """
+        for source in self.sources:
+            todo = list(source.entries)
+            while todo:
+                group, size = [], 0
+                while todo and (not group or size + todo[0].widened <= budget):
+                    size += todo[0].widened
+                    group.append(todo.pop(0))
+                with source.opener() as get:
+                    yield [(e, get(e.name)) for e in group]
+
+
+def open_checkpoint(path: str | Path) -> Checkpoint:
+    """Resolve a checkpoint file, index or directory and read its tensors' headers.
 
     Raises:
-        WeightReportError: the file is missing, unreadable, unsafe or holds no tensors.
+        WeightReportError: the path is missing, incomplete, unreadable, unsafe or holds no tensors.
     """
     path = Path(path)
-    if not path.is_file():
-        msg = f"{path}: no such checkpoint file; pass a .safetensors, .pt, .pth or .bin file"
+    if path.is_dir():
+        files, index = _resolve_dir(path)
+        name = stem = path.resolve().name or str(path)
+    elif path.is_file():
+        index = path if path.name.endswith(".index.json") else None
+        files = _index_files(path) if index else [path]
+        if index:
+            name = stem = path.resolve().parent.name or path.stem
+        else:
+            name, stem = path.name, path.stem or "checkpoint"
+    else:
+        msg = (f"{path}: no such checkpoint file or directory; pass a .safetensors, .pt, .pth, .bin "
+               "or .ckpt file, a shard index or a save_pretrained directory")
         raise WeightReportError(msg)
-    raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path)
-    tensors = {k: v for k, v in _flatten(raw).items() if v.is_floating_point()}
-    if not tensors:
-        msg = f"{path} holds no floating-point tensors; is it a model checkpoint?"
+    sources = [_source(f) for f in files]
+    if index is not None:
+        _check_index(index, sources)
+    seen: set[str] = set()
+    for source in sources:
+        for e in source.entries:
+            if e.name in seen:
+                msg = f"{source.path} repeats tensor {e.name!r} from another shard; the checkpoint is inconsistent"
+                raise WeightReportError(msg)
+            seen.add(e.name)
+    if not seen:
+        where = path if len(files) == 1 else f"{path} ({len(files)} files)"
+        msg = f"{where} holds no floating-point tensors; is it a model checkpoint?"
         raise WeightReportError(msg)
-    return tensors
+    return Checkpoint(path=path, name=name, stem=stem, sources=sources)
 
 
-def _load_safetensors(path: Path) -> dict:
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The floating-point tensors of a checkpoint, by qualified name, in file order (all in memory).
+
+    Args:
+        path: anything ``open_checkpoint`` takes.
+
+    Raises:
+        WeightReportError: the checkpoint is missing, unreadable, unsafe or holds no tensors.
+    """
+    out = {}
+    for group in open_checkpoint(path).groups():
+        for entry, tensor in group:
+            out[entry.name] = tensor.clone()  # off the file's mmap, which closes after the group
+    return out
+
+
+# --- resolving what was passed --------------------------------------------------------------
+
+
+def _resolve_dir(path: Path) -> tuple[list[Path], Path | None]:
+    """The files of a directory's checkpoint, and its index if it has one."""
+    for name in HF_FILES:
+        candidate = path / name
+        if candidate.is_file():
+            if name.endswith(".index.json"):
+                return _index_files(candidate), candidate
+            return [candidate], None
+    found = sorted({p for g in GLOBS for p in path.glob(g) if p.is_file()})
+    if len(found) == 1:
+        return found, None
+    if found:
+        names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
+        msg = f"{path} holds several checkpoints ({names}) and no index; pass one of them"
+        raise WeightReportError(msg)
+    msg = (f"{path} holds no model weights (looked for {', '.join(HF_FILES)}, *.safetensors, *.ckpt, *.pt); "
+           "pass a checkpoint file or a save_pretrained directory")
+    raise WeightReportError(msg)
+
+
+def _read_index(index: Path) -> dict[str, str]:
+    """An index's ``weight_map`` (tensor → shard file name)."""
     try:
-        from safetensors.torch import load_file
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{index} is not a readable shard index ({type(exc).__name__}: {exc})"
+        raise WeightReportError(msg) from None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        msg = f'{index} is not a shard index (no "weight_map" of tensor names to shard files)'
+        raise WeightReportError(msg)
+    return weight_map
+
+
+def _index_files(index: Path) -> list[Path]:
+    """The shard files an index names, sorted, each checked to be beside it."""
+    shards = sorted(set(_read_index(index).values()))
+    for shard in shards:
+        if Path(shard).name != shard or shard in ("", ".", ".."):
+            msg = f"{index} names shard {shard!r}, which is not a file name beside it; refusing to read it"
+            raise WeightReportError(msg)
+    missing = [s for s in shards if not (index.parent / s).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more shards)" if len(missing) > 1 else ""
+        msg = (f"{index.name} names {missing[0]}{more}, which is not in {index.parent}; "
+               "the checkpoint is incomplete")
+        raise WeightReportError(msg)
+    if not shards:
+        msg = f"{index} names no shards; the checkpoint is empty"
+        raise WeightReportError(msg)
+    return [index.parent / s for s in shards]
+
+
+def _check_index(index: Path, sources: list[_Source]) -> None:
+    """Every floating tensor the index names is in the shard it names."""
+    have = {(s.path.name, e.name) for s in sources for e in s.entries}
+    floating = {e.name for s in sources for e in s.entries}
+    for tensor, shard in _read_index(index).items():
+        if (shard, tensor) not in have and tensor in floating:
+            msg = f"{index.name} puts {tensor!r} in {shard}, but another shard holds it; the index is stale"
+            raise WeightReportError(msg)
+
+
+def _source(path: Path) -> _Source:
+    if path.suffix == ".safetensors":
+        return _safetensors_source(path)
+    return _torch_source(path)
+
+
+# --- safetensors ----------------------------------------------------------------------------
+
+
+def _safe_open(path: Path):
+    try:
+        from safetensors import safe_open
     except ImportError:
         msg = "reading .safetensors needs the safetensors package; pip install safetensors"
         raise WeightReportError(msg) from None
     try:
-        return load_file(str(path), device="cpu")
+        return safe_open(str(path), framework="pt", device="cpu")
     except Exception as exc:
         msg = f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})"
         raise WeightReportError(msg) from None
 
 
-def _load_torch(path: Path) -> object:
+def _safetensors_source(path: Path) -> _Source:
+    entries = []
+    with _safe_open(path) as f:
+        keys = f.offset_keys() if hasattr(f, "offset_keys") else _offset_keys(path, f.keys())
+        for key in keys:
+            piece = f.get_slice(key)
+            dtype = _SAFE_DTYPES.get(piece.get_dtype())
+            if dtype is None or not getattr(torch, dtype).is_floating_point:
+                continue
+            shape = tuple(int(d) for d in piece.get_shape())
+            entries.append(Entry(key, shape, dtype, _numel(shape)))
+
+    @contextmanager
+    def opener():
+        with _safe_open(path) as f:
+            yield lambda name: _read_safetensor(f, path, name)
+
+    return _Source(path, entries, opener)
+
+
+def _read_safetensor(f, path: Path, name: str) -> torch.Tensor:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        return f.get_tensor(name)
+    except Exception as exc:
+        msg = f"{path}: tensor {name!r} is unreadable ({type(exc).__name__}: {exc})"
+        raise WeightReportError(msg) from None
+
+
+def _offset_keys(path: Path, keys: list[str]) -> list[str]:
+    """Keys in file order, from the header (safetensors before 0.4.3 has no ``offset_keys``)."""
+    with path.open("rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(n))
+    return sorted(keys, key=lambda k: header[k]["data_offsets"][0])
+
+
+_SAFE_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+                "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+"""safetensors dtype codes of the floating types torch reads; others (integers, bool) are skipped."""
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+# --- torch.load ----------------------------------------------------------------------------
+
+
+def _torch_source(path: Path) -> _Source:
+    legacy = not zipfile.is_zipfile(path)  # mmap needs torch's zip format (torch >= 1.6)
+    raw = _load_torch(path, mmap=not legacy)
+    tensors = {k: v for k, v in _flatten(raw).items() if v.is_floating_point()}
+    entries = [Entry(k, tuple(v.shape), str(v.dtype).removeprefix("torch."), v.numel())
+               for k, v in tensors.items()]
+    kept = tensors if legacy else None
+    del raw, tensors
+
+    @contextmanager
+    def opener():
+        # A legacy file was read whole (it cannot be mapped); a zip file is mapped again
+        # per group, so that the pages of the groups before are released.
+        got = kept if kept is not None else _flatten(_load_torch(path, mmap=True))
+        yield got.__getitem__
+
+    return _Source(path, entries, opener)
+
+
+def _load_torch(path: Path, mmap: bool) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         blocked = [line.strip() for line in text.splitlines() if "GLOBAL" in line]
         if blocked:
-            msg = (f"{path} was refused: loading it would run code ({blocked[0][:160]}); "
+            lightning = path.suffix == ".ckpt" or "lightning" in blocked[0]
+            why = ("; a Lightning checkpoint pickles such objects in hyper_parameters, callbacks or "
+                   "loops: save torch.load(..., weights_only=False)['state_dict'] from a trusted copy"
+                   if lightning else "")
+            msg = (f"{path} was refused: loading it would run code ({blocked[0][:160]}){why}; "
                    "re-save it as a plain state dict or .safetensors")
         else:
             msg = f"{path} is not a readable PyTorch checkpoint (the weights-only unpickler rejected it)"
         raise WeightReportError(msg) from None
     except Exception as exc:
         msg = f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})"
-        raise WeightReportError(msg) from None
+        raise WeightReportError(" ".join(msg.split())) from None
 
 
 def _flatten(obj: object, prefix: str = "") -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,25 +21,31 @@ class BuiltInspection:
 
 
 def build_inspect_report(checkpoint: str | Path, html: str | Path | None = None,
-                         json: str | Path | None = None, title: str | None = None) -> BuiltInspection:
+                         json: str | Path | None = None, title: str | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> BuiltInspection:
     """Inspect a checkpoint and write its HTML report and, optionally, its JSON.
 
     Args:
-        checkpoint: a ``.safetensors``, ``.pt``, ``.pth`` or ``.bin`` state dict.
-        html: the HTML file (default ``reports/<checkpoint stem>.html``).
+        checkpoint: a ``.safetensors``, ``.pt``, ``.pth``, ``.bin`` or ``.ckpt`` file, a shard
+            index (``*.index.json``) or a ``save_pretrained`` directory.
+        html: the HTML file (default ``reports/<checkpoint stem>.html``; a directory's or an
+            index's checkpoint is named after the directory).
         json: the JSON file, or None for none.
-        title: the page title (default: the file name).
+        title: the page title (default: the checkpoint's name).
+        progress: called with (bytes read, total bytes) while the tensors are read.
 
     Raises:
         WeightReportError: the checkpoint is missing, unreadable or unsafe; an output is unwritable.
     """
     from weightreport.inspect.analyse import inspect_checkpoint
     from weightreport.inspect.charts import inspect_charts
+    from weightreport.inspect.checkpoint import open_checkpoint
     from weightreport.inspect.model import inspect_model
     from weightreport.runfmt.writer import dump_json
 
-    result = inspect_checkpoint(checkpoint)
-    html_path = Path(html) if html is not None else REPORTS_DIR / f"{Path(checkpoint).stem or 'checkpoint'}.html"
+    ck = open_checkpoint(checkpoint)
+    result = inspect_checkpoint(ck, progress=progress)
+    html_path = Path(html) if html is not None else REPORTS_DIR / f"{ck.stem}.html"
     model = inspect_model(result, title)
     write_output(html_path, render_inspect_html(model, inspect_charts(model)).encode("utf-8"))
     json_path = None

@@ -29,10 +29,10 @@ def as_matrix(t: torch.Tensor) -> torch.Tensor | None:
     (out, in·k…); None for vectors and matrices with a side of 1."""
     if t.dim() < 2:
         return None
-    w = t.detach().reshape(t.shape[0], -1).double()
+    w = t.detach().reshape(t.shape[0], -1)
     if min(w.shape) < 2:
         return None
-    return w[:MAX_SIDE, :MAX_SIDE]
+    return w[:MAX_SIDE, :MAX_SIDE].double()  # cut before widening: a large embedding is never copied whole
 
 
 def esd(w: torch.Tensor) -> np.ndarray:
