@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,17 +91,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``weightreport check RUN``: exit 1 when findings reach ``--fail-on``."""
-    from weightreport.report.analysis.findings import at_or_above, run_findings
+    """``weightreport check RUN``: exit 1 when findings reach ``--fail-on`` or match ``--fail-on-code``."""
+    from weightreport.report.analysis.findings import gate, run_findings
     from weightreport.runfmt.reader import load_run
 
     found = run_findings(load_run(args.run), _thresholds(args))
-    failing = at_or_above(found, args.fail_on)
+    failing = gate(found, args.fail_on, args.fail_on_code)
+    if args.format == "json":
+        from weightreport.runfmt.writer import dump_json
+
+        print(dump_json({"run": str(args.run), "passed": not failing, "fail_on": args.fail_on,
+                         "fail_on_code": sorted(args.fail_on_code), "failing": len(failing),
+                         "findings": [{**dataclasses.asdict(f), "fails": f in failing} for f in found]}))
+        return 1 if failing else 0
     for f in found:
         mark = "FAIL" if f in failing else "    "
         print(f"{mark} {f.severity:<7} {f.code:<20} {f.tensor or '(run)'}: {f.message}")
     verdict = "failed" if failing else "passed"
-    print(f"{PROG} check {verdict}: {len(failing)} finding(s) at or above {args.fail_on}, {len(found)} in all")
+    codes = f" or with code {', '.join(sorted(args.fail_on_code))}" if args.fail_on_code else ""
+    print(f"{PROG} check {verdict}: {len(failing)} finding(s) at or above {args.fail_on}{codes}, {len(found)} in all")
     return 1 if failing else 0
 
 
@@ -187,6 +196,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("run", type=Path, metavar="RUN", help="the run directory")
     c.add_argument("--fail-on", choices=("warning", "error"), default="error",
                    help="the lowest severity that fails the check (default: error)")
+    c.add_argument("--fail-on-code", action="append", default=[], metavar="CODE",
+                   help="also fail on any finding with this code, whatever its severity (repeatable)")
+    c.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text lines (default) or one JSON object")
     _config_arg(c)
     c.set_defaults(func=cmd_check)
     i = sub.add_parser("inspect", help="a weight report from a checkpoint, with no training")

@@ -19,7 +19,7 @@ from weightreport.report.render.env import templates_dir
 from weightreport.report.sections import SECTION_KEYS, SECTIONS
 from weightreport.runfmt.reader import load_run
 
-ALL_CODES = ("nan_inf, exploding_gradients, vanishing_gradients, update_ratio, outliers, dead_units, "
+ALL_CODES = ("run_failed, run_incomplete, data_missing, nan_inf, exploding_gradients, vanishing_gradients, update_ratio, outliers, dead_units, "
              "saturated_units, bn_drift, bn_gamma_collapse, overfitting, plateau, loss_spike, "
              "weight_norm_growth")
 

@@ -68,6 +68,8 @@ def test_check_exit_codes(tiny_run, xss_run, tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing")]) == 2
     cfg = tmp_path / "cfg.toml"
     cfg.write_text("ignore = ['nan_inf']\n")
+    assert main(["check", str(xss_run), "--config", str(cfg)]) == 1  # the run itself failed
+    cfg.write_text("ignore = ['nan_inf', 'run_failed']\n")
     assert main(["check", str(xss_run), "--config", str(cfg)]) == 0
     cfg.write_text("no_such_threshold = 1\n")
     assert main(["check", str(tiny_run), "--config", str(cfg)]) == 2

@@ -307,9 +307,9 @@ class Collector:
         if is_distributed():  # a rank that stopped would leave the others waiting in a collective
             raise exc
         if self._off is None:
-            self._off = f"{where} raised {type(exc).__name__}: {exc}"
+            self._off = f"at step {self._step}, {where} raised {type(exc).__name__}: {exc}"
             warnings.warn(
-                f"weightreport stopped recording at step {self._step}: {self._off}. Training goes on; "
+                f"weightreport stopped recording {self._off}. Training goes on; "
                 f"{self.path} keeps what was recorded until now. This is a bug in weightreport: please "
                 "report it with this message.", RuntimeWarning, stacklevel=3)
             self._remove_hooks()
@@ -456,5 +456,6 @@ def _environment(params) -> dict:
     return {
         "python": platform.python_version(), "torch": torch.__version__,
         "weightreport": __version__, "platform": sys.platform, "device": device,
+        "world_size": torch.distributed.get_world_size() if is_distributed() else 1,
     }
 

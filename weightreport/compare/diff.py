@@ -68,7 +68,7 @@ class RunDiff:
 
 def _findings(run, stats: pd.DataFrame, scalars: pd.DataFrame, th: Thresholds | None) -> list[Finding]:
     bn = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
-    return find_all(stats, scalars, bn, th, model_order(stats["tensor"], run.manifest))
+    return find_all(stats, scalars, bn, th, model_order(stats["tensor"], run.manifest), run)
 
 
 def _hist(run, steps: list[int], tensors: set[str]) -> dict[tuple[str, int], tuple]:

@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from weightreport.errors import WeightReportError
-from weightreport.runfmt.schema import FORMAT_VERSION, MANIFEST, PART_GLOB, SCHEMAS, TABLES_DIR
+from weightreport.runfmt.schema import (
+    FORMAT_VERSION,
+    MANIFEST,
+    PART_GLOB,
+    SCHEMAS,
+    TABLES_DIR,
+    part_name,
+)
 
 
 class CorruptPartWarning(UserWarning):
@@ -81,6 +88,39 @@ class Run:
                 )
         table = pa.concat_tables(pieces) if pieces else schema.empty_table()
         return table.to_pandas()
+
+    def problems(self) -> list[str]:
+        """What is missing or unreadable in the run directory, one sentence each (empty when whole).
+
+        Checks that every part's footer reads, that the stats and histograms tables
+        (written together at every flush that holds a snapshot) have the same parts, and
+        that the stats hold as many snapshots as run.json counts (a distributed run's last
+        may lag one behind, see docs/format.md). Reads footers and the step column only.
+        """
+        found = []
+        numbers: dict[str, set[int]] = {}
+        for table in ("stats", "histograms"):
+            numbers[table] = set()
+            for part in self.parts(table):
+                try:
+                    pq.read_metadata(part)
+                except Exception as exc:  # a truncated or corrupt footer
+                    found.append(f"{part.relative_to(self.path)} is unreadable ({type(exc).__name__})")
+                numbers[table].add(int(part.stem.split("-")[1]))
+        for table, other in (("stats", "histograms"), ("histograms", "stats")):
+            for n in sorted(numbers[other] - numbers[table]):
+                found.append(f"{TABLES_DIR}/{table}/{part_name(n)} is missing ({other} has part {n})")
+        expected = int(self.manifest.get("snapshots", 0) or 0)
+        held = len(self.snapshot_steps())
+        lag = 1 if (self.manifest.get("environment") or {}).get("world_size", 1) not in (1, None) else 0
+        if expected and held < expected - lag:
+            found.append(f"the stats hold {held} of the {expected} snapshots run.json counts")
+        dropped = int(self.manifest.get("dropped_snapshots", 0) or 0)
+        if dropped:
+            found.append(f"{dropped} snapshot(s) were dropped while the run directory could not be written")
+        if self.manifest.get("collector_error"):
+            found.append(f"the collector stopped recording: {self.manifest['collector_error']}")
+        return found
 
     def snapshot_steps(self) -> np.ndarray:
         """Every step at which the stats table has rows, reading one part's steps at a time.

@@ -59,6 +59,8 @@ class Inputs:
         batchnorm: the batchnorm table (may be empty).
         thresholds: the thresholds.
         order: tensor names in model order (first layer first).
+        manifest: the run's run.json (empty when the checks run on tables alone).
+        problems: what is missing or unreadable in the run directory (``Run.problems``).
     """
 
     stats: pd.DataFrame
@@ -66,6 +68,8 @@ class Inputs:
     batchnorm: pd.DataFrame
     thresholds: Thresholds
     order: list[str]
+    manifest: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
 def listed_steps(values: Iterable) -> tuple[int, ...]:

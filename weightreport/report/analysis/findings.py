@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from weightreport.errors import WeightReportError
 from weightreport.report.analysis.checks import CHECKS, CODES
 from weightreport.report.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
 from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
@@ -18,7 +19,7 @@ from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.runfmt.schema import SCHEMAS
 
 __all__ = ["CHECKS", "CODES", "FINDING_STATS_COLUMNS", "MAX_STEPS_LISTED", "SEVERITIES", "Finding",
-           "at_or_above", "find_all", "run_findings"]
+           "at_or_above", "find_all", "gate", "run_findings"]
 
 FINDING_STATS_COLUMNS = ["step", "tensor", "kind", "numel", "count", "nan_count", "inf_count", "mean",
                          "std", "min", "max", "norm", "outliers_6std", "outliers_iqr", "update_ratio",
@@ -34,7 +35,8 @@ def _empty(name: str, columns: list[str]) -> pd.DataFrame:
 
 
 def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame | None = None,
-             thresholds: Thresholds | None = None, order: list[str] | None = None) -> list[Finding]:
+             thresholds: Thresholds | None = None, order: list[str] | None = None,
+             run=None) -> list[Finding]:
     """Run every check; findings sorted by severity, code, tensor.
 
     Args:
@@ -43,11 +45,15 @@ def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame
         batchnorm: the batchnorm table (none when None).
         thresholds: the thresholds (the defaults when None).
         order: tensor names in model order (default: sorted names).
+        run: the ``Run`` the tables come from, for the checks on the run itself (its
+            status, and what is missing from its directory); None to check the tables alone.
     """
     th = thresholds or Thresholds()
     data = Inputs(stats=stats, scalars=scalars,
                   batchnorm=batchnorm if batchnorm is not None else _empty("batchnorm", FINDING_BN_COLUMNS),
-                  thresholds=th, order=order if order is not None else sorted(set(stats["tensor"])))
+                  thresholds=th, order=order if order is not None else sorted(set(stats["tensor"])),
+                  manifest=run.manifest if run is not None else {},
+                  problems=run.problems() if run is not None else [])
     found = [f for check in CHECKS for f in check(data) if f.code not in th.ignore]
     return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.code, f.tensor, f.steps))
 
@@ -57,7 +63,21 @@ def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:
     stats = read_stats(run, columns=FINDING_STATS_COLUMNS)
     batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
     return find_all(stats, run.table("scalars"), batchnorm,
-                    thresholds, model_order(stats["tensor"], run.manifest))
+                    thresholds, model_order(stats["tensor"], run.manifest), run)
+
+
+def gate(findings: list[Finding], level: str, codes=()) -> list[Finding]:
+    """The findings that fail a check: at ``level`` or worse, or with one of ``codes``.
+
+    Raises:
+        WeightReportError: a code is not a finding code.
+    """
+    unknown = sorted(set(codes) - set(CODES))
+    if unknown:
+        msg = f"unknown finding code {unknown[0]!r} for --fail-on-code; the codes are {', '.join(CODES)}"
+        raise WeightReportError(msg)
+    worse = at_or_above(findings, level)
+    return [f for f in findings if f in worse or f.code in codes]
 
 
 def at_or_above(findings: list[Finding], level: str) -> list[Finding]:

@@ -101,4 +101,4 @@ class RunTables:
     def findings(self) -> list[Finding]:
         """The health findings of the run (BatchNorm read at the sampled snapshots)."""
         batchnorm = self.run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=self.steps)
-        return find_all(self.stats, self.scalars, batchnorm, self.thresholds, self.order)
+        return find_all(self.stats, self.scalars, batchnorm, self.thresholds, self.order, self.run)

@@ -55,6 +55,17 @@ def fmt_int(value) -> str:
         return "—"
 
 
+def fmt_pct(value, digits: int = 2) -> str:
+    """A fraction as a percentage with ``digits`` significant digits (0.0123 → ``1.2 %``)."""
+    try:
+        v = float(value) * 100
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(v):
+        return "—"
+    return f"{v:.{digits}g} %"
+
+
 _MD_SPECIAL = "\\`*_[]|~#!"
 
 
@@ -95,5 +106,5 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, int=fmt_int, sortkey=sort_key, json_script=json_script, md=md_escape)
+    env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape)
     return env

@@ -41,6 +41,32 @@ class Overview(Section):
     environment: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    config: dict[str, str] = field(default_factory=dict)
+    overhead: dict[str, float] | None = None
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    source: str | None = None
+
+
+def _flat(config: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """A nested config as ``(dotted key, value)`` pairs, sorted by key."""
+    out = []
+    for key, value in sorted(config.items(), key=lambda kv: str(kv[0])):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.extend(_flat(value, name + "."))
+        else:
+            out.append((name, value))
+    return out
+
+
+def _plain(value) -> str:
+    """A config value as the reader would write it (``—`` for none)."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "[]"
+    return str(value)
 
 
 def _shape(shape) -> str:
@@ -65,6 +91,8 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
                               num_params=int(mod.get("num_params", 0) or 0),
                               output_shape=_shape(out) if out else "—"))
     settings = {str(k): "—" if v is None else str(v) for k, v in sorted((m.get("settings") or {}).items())}
+    config = {k: _plain(v) for k, v in _flat(m.get("config") or {})}
+    source = (m.get("source") or {}).get("kind") if isinstance(m.get("source"), dict) else m.get("source")
     env = {str(k): str(v) for k, v in sorted((m.get("environment") or {}).items())}
     return Overview(
         key=KEY, title=TITLE, name=run.name, status=str(m.get("status", "complete")),
@@ -73,6 +101,8 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
         total_params=int(model.get("total_params", 0) or 0),
         trainable_params=int(model.get("trainable_params", 0) or 0),
         modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars) if findings is None else findings,
+        config=config, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
+        problems=run.problems(), source=str(source) if source else None,
         caption="The run's identity, the model's modules in definition order, and problems found "
                 "in the recorded statistics.")
 
