@@ -63,3 +63,30 @@ def test_frozen_parameters_are_recorded_and_marked(tmp_path):
     assert listed["0.weight"]["trainable"] is False and listed["2.weight"]["trainable"] is True
     params = run.table("stats").query("kind == 'param' and step == 1")
     assert {"0.weight", "0.bias"} <= set(params.tensor)
+
+
+def test_frozen_and_zero_initialised_tensors_raise_no_update_findings(tmp_path):
+    """A frozen layer gets no update_ratio finding, and zero-initialised biases get neither update_ratio
+    nor weight_norm_growth findings while they grow from zero."""
+    from weightreport.cli import main
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
+    model[0].requires_grad_(False)
+    for layer in (model[2], model[4]):
+        nn.init.zeros_(layer.bias)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    with Collector(model, tmp_path / "run", every=2, optimizer=opt) as wr:
+        for _ in range(40):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+            wr.step()
+    from weightreport.report.analysis.findings import run_findings
+
+    found = run_findings(load_run(tmp_path / "run"))
+    flagged = {(f.code, f.tensor) for f in found}
+    assert not {t for c, t in flagged if c in ("update_ratio", "weight_norm_growth")} & {
+        "0.weight", "0.bias", "2.bias", "4.bias"}, flagged
+    assert main(["check", str(tmp_path / "run")]) == 0

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding
+from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding, scaled
 
 
 def _early_late(g: pd.DataFrame, col: str) -> tuple[float, float]:
@@ -114,12 +114,16 @@ def check_gradients_across_depth(data: Inputs) -> list[Finding]:
 
 @check("update_ratio", anchor="dynamics")
 def check_update_ratio(data: Inputs) -> list[Finding]:
-    """Median per-step update-to-weight ratio far from about 1e-3."""
-    th, out = data.thresholds, []
+    """Median per-step update-to-weight ratio far from about 1e-3 (frozen parameters are left out, and a
+    weight near zero counts only from the first snapshot whose RMS reaches ``NEAR_ZERO_RMS``)."""
+    th, out, frozen = data.thresholds, [], data.frozen
     p = data.stats[data.stats["kind"] == "param"].sort_values(["tensor", "step"])
     for tensor, g in p.groupby("tensor", sort=True):
+        if tensor in frozen:  # not trained on purpose: no update is expected
+            continue
         gap = g["step"].diff()
-        per_step = (g["update_ratio"] / gap.where(gap > 0)).to_numpy(dtype=float)
+        ratio = g["update_ratio"].where(scaled(g).shift(1, fill_value=False))  # relative to a real scale
+        per_step = (ratio / gap.where(gap > 0)).to_numpy(dtype=float)
         per_step = per_step[np.isfinite(per_step)]
         if per_step.size < 2:
             continue
@@ -165,42 +169,72 @@ def check_outliers(data: Inputs) -> list[Finding]:
     return out
 
 
-def _units(data: Inputs, col: str, code: str, warn: float, err: float, word: str, hint: str) -> list[Finding]:
+def _module_types(data: Inputs) -> dict[str, str]:
+    """Module name → its type's name, from the manifest."""
+    return {str(m.get("name")): str(m.get("type", "")) for m in (data.manifest.get("model") or {}).get("modules") or []}
+
+
+SMOOTH_KINDS = ("GELU", "SiLU", "Mish", "Softplus")
+"""Activations whose units die where the slope falls below 1e-3 (``collect.hooks.SMOOTH``)."""
+DEAD_WORDS = {"Hardswish": "dead (always 0: inputs below −3)",
+              **dict.fromkeys(SMOOTH_KINDS, "dead (slope below 1e-3)")}
+"""How a dead unit is described, by module type; any other type: "dead (never positive)"."""
+DEAD_HINTS = {
+    "exact": "Lower the learning rate, use LeakyReLU/GELU, or check the initialisation.",
+    "smooth": "Its inputs sit far below zero, where the slope vanishes: normalise them (BatchNorm, "
+              "LayerNorm), check the initialisation and the biases, or lower the learning rate.",
+}
+
+
+def _units(data: Inputs, col: str, code: str, warn: float, err: float, word, hint) -> list[Finding]:
+    """Findings for layers whose fraction of ``col`` units reaches ``warn``; ``word`` and ``hint``
+    are functions of the layer's module type, so the message and the advice fit the layer."""
     act = data.stats[(data.stats["kind"] == "activation") & data.stats["units"].notna() & (data.stats["units"] > 0)]
     act = act[act[col].notna()]
     if act.empty:
         return []
     act = act.assign(frac=act[col] / act["units"])
-    out = []
+    types, out = _module_types(data), []
     for row in at_last(act).sort_values("tensor").itertuples():
         if row.frac < warn:
             continue
+        kind = types.get(row.tensor, "")
         hit = act[(act["tensor"] == row.tensor) & (act["frac"] >= warn)]["step"]
         out.append(finding(
             code, "error" if row.frac >= err else "warning", row.tensor, hit,
             f"{int(getattr(row, col))} of {int(row.units)} units of {row.tensor} ({row.frac:.0%}) "
-            f"are {word} on the whole batch at the last snapshot", hint, "activations",
+            f"are {word(kind)} on the whole batch at the last snapshot", hint(kind), "activations",
             fraction=row.frac, units=int(row.units), count=int(getattr(row, col))))
     return out
 
 
 @check("dead_units", anchor="activations")
 def check_dead_units(data: Inputs) -> list[Finding]:
-    """ReLU-like layers whose fraction of dead units reaches the threshold."""
+    """Layers that can die (ReLU, GELU, ...) whose fraction of dead units reaches the threshold."""
     th = data.thresholds
-    return _units(data, "dead_units", "dead_units", th.dead_fraction, th.dead_fraction_error,
-                  "dead (never positive)",
-                  "Lower the learning rate, use LeakyReLU/GELU, or check the initialisation.")
+
+    def word(kind: str) -> str:
+        return DEAD_WORDS.get(kind, "dead (never positive)")
+
+    def hint(kind: str) -> str:
+        return DEAD_HINTS["smooth" if kind in SMOOTH_KINDS else "exact"]
+
+    return _units(data, "dead_units", "dead_units", th.dead_fraction, th.dead_fraction_error, word, hint)
 
 
 @check("saturated_units", anchor="activations")
 def check_saturated_units(data: Inputs) -> list[Finding]:
-    """tanh/sigmoid layers whose fraction of saturated units reaches the threshold."""
+    """tanh, sigmoid and clamping layers whose fraction of saturated units reaches the threshold."""
     th = data.thresholds
+
+    def hint(kind: str) -> str:
+        if kind in ("Hardtanh", "Hardsigmoid"):
+            return "Normalise the layer's input (BatchNorm/LayerNorm) or lower the learning rate."
+        return ("Normalise the layer's input (BatchNorm/LayerNorm), lower the learning rate, or "
+                "use a non-saturating activation.")
+
     return _units(data, "saturated_units", "saturated_units", th.saturated_fraction,
-                  th.saturated_fraction_error, "saturated",
-                  "Normalise the layer's input (BatchNorm/LayerNorm), lower the learning rate, or "
-                  "use a non-saturating activation.")
+                  th.saturated_fraction_error, lambda kind: "saturated", hint)
 
 
 @check("bn_drift", anchor="batchnorm")

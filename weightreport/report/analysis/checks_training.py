@@ -4,12 +4,17 @@ declared with ``@check``; they run after ``checks_tensors``' checks."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, check, finding
+from weightreport.report.analysis.finding import Finding, Inputs, check, finding, scaled
 
 LOSS, VAL_LOSS = "loss", "val_loss"
+GROWTH_FLOOR_RMS = 1e-2
+"""Norm growth is measured from a norm of at least this RMS, so that tensors born near zero
+(biases, ViT's N(0, 1e-6) ones) are no finding while they grow to an ordinary scale."""
 MIN_POINTS = 10
 
 
@@ -118,14 +123,21 @@ def check_loss_spike(data: Inputs) -> list[Finding]:
 
 @check("weight_norm_growth", anchor="stats")
 def check_weight_norm_growth(data: Inputs) -> list[Finding]:
-    """Weight norms growing many-fold and still growing at the end."""
-    th, out = data.thresholds, []
+    """Weight norms growing many-fold and still growing at the end. Frozen parameters are left out; a
+    weight near zero counts from the first snapshot whose RMS reaches ``NEAR_ZERO_RMS``, and growth is
+    measured from at least an RMS of ``GROWTH_FLOOR_RMS`` (a bias born at zero growing to 0.02 is
+    no blow-up)."""
+    th, out, frozen = data.thresholds, [], data.frozen
     p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
     for tensor, g in p.groupby("tensor", sort=True):
+        if tensor in frozen:
+            continue
+        g = g[scaled(g)]
         if len(g) < 3:
             continue
         norms = g["norm"].to_numpy(dtype=float)
-        first, mid, last = norms[0], norms[len(norms) // 2], norms[-1]
+        floor = GROWTH_FLOOR_RMS * math.sqrt(max(float(g["numel"].iloc[0]), 1.0))
+        first, mid, last = max(norms[0], floor), max(norms[len(norms) // 2], floor), norms[-1]
         if first <= 0 or mid <= 0:
             continue
         growth, late = last / first, last / mid

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -70,6 +71,25 @@ class Inputs:
     order: list[str]
     manifest: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def frozen(self) -> set[str]:
+        """Parameters the manifest marks not trainable (``requires_grad=False``)."""
+        modules = (self.manifest.get("model") or {}).get("modules") or []
+        return {str(p.get("name")) for m in modules for p in m.get("params") or []
+                if p.get("trainable") is False}
+
+
+NEAR_ZERO_RMS = 1e-3
+"""Below this root-mean-square a weight has no meaningful scale of its own (a bias started at
+zero, ViT's N(0, 1e-6) biases): relative updates and norm growth are measured only from
+the first snapshot at or above it."""
+
+
+def scaled(g: pd.DataFrame) -> pd.Series:
+    """For one tensor's rows in step order: True from its first snapshot with RMS ≥ ``NEAR_ZERO_RMS``."""
+    rms = g["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(g["numel"].to_numpy(dtype=float), 1.0))
+    return pd.Series(np.maximum.accumulate(rms >= NEAR_ZERO_RMS), index=g.index)
 
 
 def listed_steps(values: Iterable) -> tuple[int, ...]:
