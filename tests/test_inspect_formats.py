@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from weightreport.stats.describe import SMALL
+from weightreport.stats import SMALL
 
 from weightreport import WeightReportError
 from weightreport.cli import main
