@@ -60,10 +60,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import_tensorboard(args: argparse.Namespace) -> int:
-    """``weightreport import-tensorboard LOGDIR RUN_DIR``."""
-    from weightreport.integrations.tensorboard import import_tensorboard
+    """``weightreport import-tensorboard LOGDIR RUN_DIR [--run NAME]``: one line per run written."""
+    from weightreport.integrations.tensorboard import import_logdir
 
-    print(import_tensorboard(args.logdir, args.run_dir))
+    for run_dir in import_logdir(args.logdir, args.run_dir, run=args.run):
+        print(run_dir)
     return 0
 
 
@@ -182,8 +183,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--no-pdf", action="store_true", help="build the HTML reports only")
     d.set_defaults(func=cmd_demo)
     t = sub.add_parser("import-tensorboard", help="convert TensorBoard event files into a run directory")
-    t.add_argument("logdir", type=Path, metavar="LOGDIR", help="a folder of TensorBoard event files")
-    t.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the new run directory")
+    t.add_argument("logdir", type=Path, metavar="LOGDIR",
+                   help="a folder of TensorBoard event files, or of run folders (lightning_logs, runs)")
+    t.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="the new run directory; for several runs, the folder they go in (RUN_DIR/<run>)")
+    t.add_argument("--run", default=None, metavar="NAME",
+                   help="import only this run of LOGDIR (version_1, or exp1 for runs/exp1)")
     t.set_defaults(func=cmd_import_tensorboard)
     m = sub.add_parser("summary", help="a short Markdown (or JSON) summary of a run for a pull request")
     m.add_argument("run", type=Path, metavar="RUN", help="the run directory")
