@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from weightreport.stats import SMALL
 
 from weightreport import WeightReportError
 from weightreport.cli import main
 from weightreport.inspect.analyse import inspect_checkpoint
 from weightreport.inspect.checkpoint import open_checkpoint
+from weightreport.stats import SMALL
 
 ROOT = Path(__file__).resolve().parent.parent
 

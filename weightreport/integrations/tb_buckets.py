@@ -1,12 +1,10 @@
 """TensorBoard histogram buckets → weightreport histograms and stats rows.
 
 Histogram summaries carry min, max, num, sum and sum of squares, so count, mean,
-variance, std, min, max and norm come out exact. Skew, kurtosis and zeros cannot be
-recovered and are left empty (null); percentiles are interpolated from the buckets
-(``quantiles_exact`` false). Outlier counts are lower bounds: the elements of the
-buckets lying wholly beyond mean ± 3σ, mean ± 6σ, or the IQR fences of the interpolated
-percentiles (exact 0 when min and max lie inside), so a warning raised on them holds. Rows are laid out by the collector's own
-summary fields (``stats.fields.partial_row``).
+variance, std, min, max and norm come out exact. Skew, kurtosis, zeros and the outlier
+counts cannot be recovered and are left empty (null; the outliers finding skips them);
+percentiles are interpolated from the buckets (``quantiles_exact`` false). Rows are laid
+out by the collector's own summary fields (``stats.fields.partial_row``).
 """
 
 from __future__ import annotations
@@ -60,19 +58,7 @@ def stats_row(step: int, tensor: str, kind: str, h, edges, counts) -> dict:
         "std": math.sqrt(var), "min": h.min, "max": h.max, "norm": math.sqrt(max(h.sum_squares, 0.0)),
         **dict(zip(PERCENTILE_KEYS, qs, strict=True)), "quantiles_exact": False,
     }
-    if num:
-        p25, p75 = np.interp([25, 75], [float(q) for q in QUANTILES], qs)
-        fences = [(mean - k * known["std"], mean + k * known["std"]) for k in (3, 6)]
-        fences.append((p25 - 1.5 * (p75 - p25), p75 + 1.5 * (p75 - p25)))
-        for key, (low, high) in zip(("outliers_3std", "outliers_6std", "outliers_iqr"), fences, strict=True):
-            known[key] = beyond(edges, counts, low, high)
     return {"step": step, "tensor": tensor, "kind": kind, **partial_row(known)}
-
-
-def beyond(edges: list[float], counts: list[int], low: float, high: float) -> int:
-    """Elements in buckets wholly below ``low`` or wholly above ``high``: a lower bound."""
-    return int(sum(c for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)
-                   if b < low or a > high))
 
 
 def bucket_quantiles(edges, counts, num, lo, hi) -> list[float]:

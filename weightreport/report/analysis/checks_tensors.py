@@ -152,6 +152,7 @@ def check_outliers(data: Inputs) -> list[Finding]:
     p = data.stats[data.stats["kind"] == "param"]
     if p.empty:
         return []
+    p = p[p["outliers_6std"].notna() & p["outliers_iqr"].notna()]  # an imported run may not know them
     for row in at_last(p).sort_values("tensor").itertuples():
         z_count, iqr = int(row.outliers_6std), int(row.outliers_iqr)
         frac = iqr / row.count if row.count > 0 else 0.0

@@ -11,6 +11,8 @@ from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "overview", "Overview"
+SOURCE_NAMES = {"tensorboard": "TensorBoard"}
+"""How run.json's ``source`` kind is named in the report."""
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Overview(Section):
     snapshots: int = 0
     model_class: str = ""
     total_params: int = 0
-    trainable_params: int = 0
+    trainable_params: int | None = 0
     modules: list[ModuleRow] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
@@ -97,12 +99,12 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
     return Overview(
         key=KEY, title=TITLE, name=run.name, status=str(m.get("status", "complete")),
         error=m.get("error"), last_step=int(m.get("last_step", 0) or 0),
-        snapshots=int(m.get("snapshots", 0) or 0), model_class=str(model.get("class", "")),
+        snapshots=int(m.get("snapshots", 0) or 0), model_class=str(model.get("class") or ""),
         total_params=int(model.get("total_params", 0) or 0),
-        trainable_params=int(model.get("trainable_params", 0) or 0),
+        trainable_params=None if model.get("trainable_params") is None else int(model["trainable_params"]),
         modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars) if findings is None else findings,
         config=config, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
-        problems=run.problems(), source=str(source) if source else None,
+        problems=run.problems(), source=SOURCE_NAMES.get(str(source), str(source)) if source else None,
         caption="The run's identity, the model's modules in definition order, and problems found "
                 "in the recorded statistics.")
 
