@@ -193,11 +193,12 @@ def main() -> None:
             total_watched += timed(ten_watched)
             total_bare += timed(ten_bare)
     total_watched += timed(default.close)
-    recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
+    recorded = json.loads((run_dir / "run.json").read_text()).get("overhead")  # absent before it existed
+    own = (f"run.json: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run; "
+           if recorded else "")
     print(f"whole run, {STEPS} steps, no collector {total_bare:8.2f} s")
     print(f"whole run, {STEPS} steps, defaults     {total_watched:8.2f} s  "
-          f"(run.json: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run; "
-          f"wall {time.perf_counter() - start:.1f} s for both)")
+          f"({own}wall {time.perf_counter() - start:.1f} s for both)")
 
     print()
     print(f"snapshot / TensorBoard          {tsnap / ttb:8.3f}   (target <= 0.1, aim 0.05)")
