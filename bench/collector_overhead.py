@@ -1,6 +1,8 @@
 """What the collector costs a training loop, measured the way users pay it.
 
-Run: python bench/collector_overhead.py   (CPU; needs tensorboard)
+Run: python bench/collector_overhead.py [steps] [whole]   (CPU; needs tensorboard; both parts
+by default. On this project's shared 2-core machines a training step of this model took
+0.3–0.9 s, so the two parts take 5–10 minutes each.)
 
 Same model as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of about 2.4M
 parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process. Every figure
@@ -90,123 +92,130 @@ def timed(f) -> float:
     return time.perf_counter() - t
 
 
-def main() -> None:
+def main(parts: set[str]) -> None:
+    """Run the ``parts`` asked for: ``steps`` (every per-step figure) and ``whole`` (the whole run)."""
     tmp = Path(tempfile.mkdtemp())
     base = make_model()
     nparams = sum(p.numel() for p in base.parameters())
     print(f"params={nparams / 1e6:.2f}M  threads={torch.get_num_threads()}")
 
-    # --- snapshot, TensorBoard and floor, each right after a real step ------------------
-    t = Trainer(copy.deepcopy(base))
-    t.step()
-    wr = Collector(t.model, tmp / "snap", every=1, activations=False, optimizer=t.opt)
-    writer = SummaryWriter(str(tmp / "tb"))
-    k = [0]
+    if "steps" in parts:
+        # --- snapshot, TensorBoard and floor, each right after a real step ------------------
+        t = Trainer(copy.deepcopy(base))
+        t.step()
+        wr = Collector(t.model, tmp / "snap", every=1, activations=False, optimizer=t.opt)
+        writer = SummaryWriter(str(tmp / "tb"))
+        k = [0]
 
-    def tb():
-        k[0] += 1
-        for name, p in t.model.named_parameters():
-            writer.add_histogram(name, p, k[0])
-            writer.add_histogram(name + ".grad", p.grad, k[0])
+        def tb():
+            k[0] += 1
+            for name, p in t.model.named_parameters():
+                writer.add_histogram(name, p, k[0])
+                writer.add_histogram(name + ".grad", p.grad, k[0])
 
-    def floor():
-        s = 0.0
-        for p in t.model.parameters():
-            s += p.detach().sum().item() + p.grad.sum().item()
+        def floor():
+            s = 0.0
+            for p in t.model.parameters():
+                s += p.detach().sum().item() + p.grad.sum().item()
 
-    loss = [0.0]
-    measures = {"snapshot": lambda: wr.step(loss=loss[0]), "tensorboard": tb, "floor": floor}
-    times = {name: [] for name in measures}
-    order = list(measures)
-    for r in range(ROUNDS + 1):  # the first round warms up
-        for name in order[r % 3:] + order[: r % 3]:
-            loss[0] = t.step()
-            spent = timed(measures[name])
-            if r:
-                times[name].append(spent)
-    wr.close()
-    writer.close()
-    tsnap, ttb, tfloor = (statistics.median(times[n]) for n in ("snapshot", "tensorboard", "floor"))
-    tstep = statistics.median(timed(t.step) for _ in range(10))
-    print(f"train step                      {tstep * 1e3:8.1f} ms")
-    print(f"snapshot (wr.step, after step)  {tsnap * 1e3:8.1f} ms  ({tsnap / tstep:.2%} of a step)")
-    print(f"tensorboard add_histogram       {ttb * 1e3:8.1f} ms  ({ttb / tstep:.2%} of a step)")
-    print(f"read-once floor                 {tfloor * 1e3:8.1f} ms  ({tfloor / tstep:.2%} of a step)")
+        loss = [0.0]
+        measures = {"snapshot": lambda: wr.step(loss=loss[0]), "tensorboard": tb, "floor": floor}
+        times = {name: [] for name in measures}
+        order = list(measures)
+        for r in range(ROUNDS + 1):  # the first round warms up
+            for name in order[r % 3:] + order[: r % 3]:
+                loss[0] = t.step()
+                spent = timed(measures[name])
+                if r:
+                    times[name].append(spent)
+        wr.close()
+        writer.close()
+        tsnap, ttb, tfloor = (statistics.median(times[n]) for n in ("snapshot", "tensorboard", "floor"))
+        tstep = statistics.median(timed(t.step) for _ in range(10))
+        print(f"train step                      {tstep * 1e3:8.1f} ms")
+        print(f"snapshot (wr.step, after step)  {tsnap * 1e3:8.1f} ms  ({tsnap / tstep:.2%} of a step)")
+        print(f"tensorboard add_histogram       {ttb * 1e3:8.1f} ms  ({ttb / tstep:.2%} of a step)")
+        print(f"read-once floor                 {tfloor * 1e3:8.1f} ms  ({tfloor / tstep:.2%} of a step)")
 
-    # --- activation capture: whole snapshot steps, on against off -----------------------
-    on, off = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
-    c_on = Collector(on.model, tmp / "on", every=1, activations=True, optimizer=on.opt)
-    c_off = Collector(off.model, tmp / "off", every=1, activations=False, optimizer=off.opt)
-    ons, offs = [], []
+        # --- activation capture: whole snapshot steps, on against off -----------------------
+        on, off = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        c_on = Collector(on.model, tmp / "on", every=1, activations=True, optimizer=on.opt)
+        c_off = Collector(off.model, tmp / "off", every=1, activations=False, optimizer=off.opt)
+        ons, offs = [], []
 
-    def step_on():
-        ons.append(timed(lambda: c_on.step(loss=on.step())))
+        def step_on():
+            ons.append(timed(lambda: c_on.step(loss=on.step())))
 
-    def step_off():
-        offs.append(timed(lambda: c_off.step(loss=off.step())))
+        def step_off():
+            offs.append(timed(lambda: c_off.step(loss=off.step())))
 
-    for p in range(PAIRS + 1):
-        first, second = (step_off, step_on) if p % 2 == 0 else (step_on, step_off)
-        first()
-        second()
-    c_on.close()
-    c_off.close()
-    t_on, t_off = statistics.median(ons[1:]), statistics.median(offs[1:])
-    print(f"snapshot step, activations off  {t_off * 1e3:8.1f} ms")
-    print(f"snapshot step, activations on   {t_on * 1e3:8.1f} ms")
+        for p in range(PAIRS + 1):
+            first, second = (step_off, step_on) if p % 2 == 0 else (step_on, step_off)
+            first()
+            second()
+        c_on.close()
+        c_off.close()
+        t_on, t_off = statistics.median(ons[1:]), statistics.median(offs[1:])
+        print(f"snapshot step, activations off  {t_off * 1e3:8.1f} ms")
+        print(f"snapshot step, activations on   {t_on * 1e3:8.1f} ms")
 
-    # --- off-cadence steps ------------------------------------------------------------
-    plain, quiet_t = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
-    quiet = Collector(quiet_t.model, tmp / "quiet", every=10**9, activations=True, optimizer=quiet_t.opt)
-    plains, quiets = [], []
-    for p in range(PAIRS + 1):
-        pair = [lambda: plains.append(timed(plain.step)),
-                lambda: quiets.append(timed(lambda: quiet.step(loss=quiet_t.step())))]
-        for f in (pair if p % 2 == 0 else pair[::-1]):
-            f()
-    quiet.close()
-    tp, tq = statistics.median(plains[1:]), statistics.median(quiets[1:])
-    print(f"plain step (interleaved)        {tp * 1e3:8.1f} ms")
-    print(f"off-cadence step + collector    {tq * 1e3:8.1f} ms")
+        # --- off-cadence steps ------------------------------------------------------------
+        plain, quiet_t = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        quiet = Collector(quiet_t.model, tmp / "quiet", every=10**9, activations=True, optimizer=quiet_t.opt)
+        plains, quiets = [], []
+        for p in range(PAIRS + 1):
+            pair = [lambda: plains.append(timed(plain.step)),
+                    lambda: quiets.append(timed(lambda: quiet.step(loss=quiet_t.step())))]
+            for f in (pair if p % 2 == 0 else pair[::-1]):
+                f()
+        quiet.close()
+        tp, tq = statistics.median(plains[1:]), statistics.median(quiets[1:])
+        print(f"plain step (interleaved)        {tp * 1e3:8.1f} ms")
+        print(f"off-cadence step + collector    {tq * 1e3:8.1f} ms")
 
-    # --- the whole run at the defaults ----------------------------------------------------
-    bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
-    run_dir = tmp / "whole"
-    total_bare = total_watched = 0.0
-    start = time.perf_counter()
-    t0 = time.perf_counter()
-    default = Collector(watched.model, run_dir, optimizer=watched.opt)  # every=10, activations on
-    total_watched += time.perf_counter() - t0  # creating it (the step-0 snapshot) is part of the run
-    for b in range(STEPS // 10):
-        def ten_bare():
-            for _ in range(10):
-                bare.step()
+    if "whole" in parts:
+        # --- the whole run at the defaults ----------------------------------------------------
+        bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        run_dir = tmp / "whole"
+        total_bare = total_watched = 0.0
+        start = time.perf_counter()
+        t0 = time.perf_counter()
+        default = Collector(watched.model, run_dir, optimizer=watched.opt)  # every=10, activations on
+        total_watched += time.perf_counter() - t0  # creating it (the step-0 snapshot) is part of the run
+        for b in range(STEPS // 10):
+            def ten_bare():
+                for _ in range(10):
+                    bare.step()
 
-        def ten_watched():
-            for _ in range(10):
-                default.step(loss=watched.step())
+            def ten_watched():
+                for _ in range(10):
+                    default.step(loss=watched.step())
 
-        if b % 2 == 0:
-            total_bare += timed(ten_bare)
-            total_watched += timed(ten_watched)
-        else:
-            total_watched += timed(ten_watched)
-            total_bare += timed(ten_bare)
-    total_watched += timed(default.close)
-    recorded = json.loads((run_dir / "run.json").read_text()).get("overhead")  # absent before it existed
-    own = (f"run.json: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run; "
-           if recorded else "")
-    print(f"whole run, {STEPS} steps, no collector {total_bare:8.2f} s")
-    print(f"whole run, {STEPS} steps, defaults     {total_watched:8.2f} s  "
-          f"({own}wall {time.perf_counter() - start:.1f} s for both)")
+            if b % 2 == 0:
+                total_bare += timed(ten_bare)
+                total_watched += timed(ten_watched)
+            else:
+                total_watched += timed(ten_watched)
+                total_bare += timed(ten_bare)
+        total_watched += timed(default.close)
+        recorded = json.loads((run_dir / "run.json").read_text()).get("overhead")  # absent before it existed
+        own = (f"run.json: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run; "
+               if recorded else "")
+        print(f"whole run, {STEPS} steps, no collector {total_bare:8.2f} s")
+        print(f"whole run, {STEPS} steps, defaults     {total_watched:8.2f} s  "
+              f"({own}wall {time.perf_counter() - start:.1f} s for both)")
 
     print()
-    print(f"snapshot / TensorBoard          {tsnap / ttb:8.3f}   (target <= 0.1, aim 0.05)")
-    print(f"snapshot / floor                {tsnap / tfloor:8.2f}")
-    print(f"activation capture overhead     {(t_on - t_off) / t_off:8.2%}   of a snapshot step")
-    print(f"off-cadence overhead            {(tq - tp) / tp:8.2%}   of a plain step")
-    print(f"whole-run overhead at defaults  {(total_watched - total_bare) / total_bare:8.2%}   (target <= 1 %)")
+    if "steps" in parts:
+        print(f"snapshot / TensorBoard          {tsnap / ttb:8.3f}   (target <= 0.1, aim 0.05)")
+        print(f"snapshot / floor                {tsnap / tfloor:8.2f}")
+        print(f"activation capture overhead     {(t_on - t_off) / t_off:8.2%}   of a snapshot step")
+        print(f"off-cadence overhead            {(tq - tp) / tp:8.2%}   of a plain step")
+    if "whole" in parts:
+        print(f"whole-run overhead at defaults  {(total_watched - total_bare) / total_bare:8.2%}   (target <= 1 %)")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(set(sys.argv[1:]) or {"steps", "whole"})
