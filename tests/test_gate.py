@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -19,7 +20,7 @@ def _run(path, steps=6, fail_at=None, close=True):
     x, y = torch.randn(32, 4), torch.randn(32, 1)
     wr = Collector(model, path, every=1, flush_every=1, optimizer=opt, config={"lr": 0.05})
     try:
-        with wr if close else _nothing():
+        with wr if close else contextlib.nullcontext():
             for step in range(1, steps + 1):
                 opt.zero_grad()
                 loss = nn.functional.mse_loss(model(x), y)
@@ -32,14 +33,6 @@ def _run(path, steps=6, fail_at=None, close=True):
     except RuntimeError:
         pass
     return path
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _check(capsys, *args) -> tuple[int, str]:

@@ -45,6 +45,8 @@ class Run:
         self.path = path
         self.manifest = manifest
         self.tables: Mapping[str, pd.DataFrame] = _LazyTables(self)
+        self._steps: np.ndarray | None = None
+        self._problems: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -95,8 +97,11 @@ class Run:
         Checks that every part's footer reads, that the stats and histograms tables
         (written together at every flush that holds a snapshot) have the same parts, and
         that the stats hold as many snapshots as run.json counts (a distributed run's last
-        may lag one behind, see docs/format.md). Reads footers and the step column only.
+        may lag one behind, see docs/format.md). Reads footers and the step column only,
+        once: the answer is kept, as the tables are.
         """
+        if self._problems is not None:
+            return list(self._problems)
         found = []
         numbers: dict[str, set[int]] = {}
         for table in ("stats", "histograms"):
@@ -120,13 +125,17 @@ class Run:
             found.append(f"{dropped} snapshot(s) were dropped while the run directory could not be written")
         if self.manifest.get("collector_error"):
             found.append(f"the collector stopped recording: {self.manifest['collector_error']}")
-        return found
+        self._problems = found
+        return list(found)
 
     def snapshot_steps(self) -> np.ndarray:
         """Every step at which the stats table has rows, reading one part's steps at a time.
 
         Unreadable parts are skipped here without a warning; reading their rows warns.
+        Read once, then kept (the sampled read and the integrity check both need it).
         """
+        if self._steps is not None:
+            return self._steps
         seen: set[int] = set()
         for part in self.parts("stats"):
             try:
@@ -134,7 +143,8 @@ class Run:
             except Exception:  # unreadable parts are reported when the rows are read
                 continue
             seen.update(np.unique(steps).tolist())
-        return np.array(sorted(seen), dtype=np.int64)
+        self._steps = np.array(sorted(seen), dtype=np.int64)
+        return self._steps
 
 
 class _LazyTables(Mapping):
