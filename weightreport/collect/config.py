@@ -78,8 +78,16 @@ def _value(value: object, depth: int) -> object:
     return repr(value)
 
 
+def _empty(value: object) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
+
+
 def non_default_fields(obj: object) -> dict:
-    """The fields of a dataclass instance that differ from their declared defaults."""
+    """The fields of a dataclass instance that differ from their declared defaults.
+
+    Values that are empty either way (``None`` against ``""`` or ``[]``, as a
+    ``__post_init__`` may normalise them) count as the default.
+    """
     out = {}
     for f in dataclasses.fields(obj):
         if f.default is not dataclasses.MISSING:
@@ -92,6 +100,8 @@ def non_default_fields(obj: object) -> dict:
         else:
             default = dataclasses.MISSING
         value = getattr(obj, f.name, None)
+        if _empty(value) and _empty(default):
+            continue
         try:
             same = value == default
         except Exception:  # values that cannot be compared are kept

@@ -8,8 +8,6 @@ Needs the ``transformers`` package: ``pip install 'weightreport[transformers]'``
 
 from __future__ import annotations
 
-import dataclasses
-
 from weightreport.errors import WeightReportError
 from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
 
@@ -39,7 +37,10 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return
-        self._start(model, optimizer, config=changed_arguments(args))
+        from weightreport.collect.config import non_default_fields
+
+        # Not against a second, default TrainingArguments: building one resets accelerate's state mid-run.
+        self._start(model, optimizer, config=non_default_fields(args))
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         if self.collector is not None:
@@ -61,16 +62,3 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
         if self.collector is None:
             return
         self._finish()
-
-
-def changed_arguments(args) -> dict:
-    """The ``TrainingArguments`` whose values differ from their declared defaults, leaving out
-    those that are empty either way (``None`` against ``""`` or ``[]``). A second, default
-    instance is not built to compare with: building one resets accelerate's state mid-run."""
-    from weightreport.collect.config import non_default_fields
-
-    def empty(value) -> bool:
-        return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
-
-    defaults = {f.name: f.default for f in dataclasses.fields(args)}
-    return {k: v for k, v in non_default_fields(args).items() if not (empty(v) and empty(defaults.get(k)))}
