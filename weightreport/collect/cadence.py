@@ -27,7 +27,8 @@ class CostMeter:
     def __init__(self) -> None:
         self.collector_s = 0.0
         self._first: float | None = None
-        self._last: float | None = None
+        self.last: float | None = None
+        """When the last collector call ended (training's time runs from there)."""
 
     @staticmethod
     def start() -> float:
@@ -39,7 +40,7 @@ class CostMeter:
         now = perf_counter()
         if self._first is None:
             self._first = t0
-        self._last = now
+        self.last = now
         spent = now - t0
         self.collector_s += spent
         return spent
@@ -47,7 +48,7 @@ class CostMeter:
     def figures(self, hooks_s: float = 0.0) -> dict:
         """``{"collector_s", "training_s", "fraction"}``: seconds in the collector (calls and
         hooks), the rest of the run's wall time, and the collector's share of the whole."""
-        total = (self._last - self._first) if self._first is not None else 0.0
+        total = (self.last - self._first) if self._first is not None else 0.0
         collector = min(self.collector_s + hooks_s, total) if total > 0 else self.collector_s + hooks_s
         training = max(total - collector, 0.0)
         fraction = collector / total if total > 0 else 0.0

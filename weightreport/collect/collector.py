@@ -194,7 +194,6 @@ class Collector:
         self._arm()
         self._term = TermHandler(self._interrupted)
         self._meter.stop(t0)
-        self._resumed_call = perf_counter()
 
     # --- the training loop's side -------------------------------------------------------
 
@@ -286,7 +285,7 @@ class Collector:
         """Start timing a call; the time since the last call was training's."""
         t0 = perf_counter()
         if training:
-            self._cadence.trained(t0 - self._resumed_call)
+            self._cadence.trained(t0 - self._meter.last)
         self._term.busy = True
         return t0
 
@@ -295,7 +294,6 @@ class Collector:
         if final:
             self._flush(final=True)
         self._meter.stop(t0)
-        self._resumed_call = perf_counter()
         self._term.busy = False
         if final:
             self._term.remove()
