@@ -94,7 +94,8 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
                               output_shape=_shape(out) if out else "—"))
     settings = {str(k): "—" if v is None else str(v) for k, v in sorted((m.get("settings") or {}).items())}
     config = {k: _plain(v) for k, v in _flat(m.get("config") or {})}
-    source = (m.get("source") or {}).get("kind") if isinstance(m.get("source"), dict) else m.get("source")
+    source = m.get("source")
+    source = source.get("kind") if isinstance(source, dict) else source
     env = {str(k): str(v) for k, v in sorted((m.get("environment") or {}).items())}
     return Overview(
         key=KEY, title=TITLE, name=run.name, status=str(m.get("status", "complete")),
