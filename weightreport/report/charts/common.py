@@ -39,6 +39,8 @@ class Chart:
         spec: the Vega-Lite spec (a JSON-ready dict).
         layered: True when the chart follows the section's layer selector.
         wide: True when the chart spans the full content width.
+        glance: True for a whole-network view whose marks carry a ``tensor`` field:
+            clicking one selects that layer in every section (``templates/js/glance.js``).
         id: a stable id from the spec's content (set by ``finish``).
     """
 
@@ -46,6 +48,7 @@ class Chart:
     spec: dict
     layered: bool = False
     wide: bool = False
+    glance: bool = False
     id: str = field(default="")
     datasets: dict[str, list] = field(default_factory=dict)
 

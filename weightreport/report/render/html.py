@@ -34,7 +34,8 @@ def chart_context(charts: dict[str, list[Chart]]) -> tuple[dict, dict, dict]:
     """Template views of the charts, the spec table ``{id: {spec, data}}``, and the datasets."""
     views, specs, datasets = {}, {}, {}
     for key, lst in charts.items():
-        views[key] = [{"id": c.id, "title": c.title, "wide": c.wide, "layered": c.layered, "svg": None}
+        views[key] = [{"id": c.id, "title": c.title, "wide": c.wide, "layered": c.layered,
+                        "glance": c.glance, "svg": None}
                       for c in lst]
         for c in lst:
             specs[c.id] = {"spec": c.spec, "data": sorted(c.datasets)}

@@ -51,13 +51,14 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dic
                                   f"the HTML report has a selector for every layer.")
         for c in lst:
             if not c.layered:
-                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "svg": svg(c.full_spec())})
+                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
+                            "svg": svg(c.full_spec())})
                 continue
             for layer in printed:
                 spec = select_layer(c.spec, layer)
                 spec["datasets"] = _only_layer(copy.deepcopy(c.datasets), layer)
                 out.append({"id": f"{c.id}-{len(out)}", "title": f"{layer} · {c.title}", "wide": c.wide,
-                            "layered": False, "svg": svg(spec)})
+                            "layered": False, "glance": False, "svg": svg(spec)})
         views[section.key] = out
     return views, notes
 

@@ -1,3 +1,4 @@
+// Charts: draw every chart, and follow the layer selectors.
 const specs = JSON.parse(document.getElementById("wr-specs").textContent);
 const datasets = JSON.parse(document.getElementById("wr-data").textContent);
 const views = new Map();
@@ -31,27 +32,16 @@ for (const link of document.querySelectorAll("a.wr-see[data-layer]")) {
     select.dispatchEvent(new Event("change"));
   });
 }
-for (const table of document.querySelectorAll("table.wr-sortable")) {
-  const heads = table.querySelectorAll("thead th");
-  heads.forEach((th, col) => {
-    th.addEventListener("click", () => {
-      const body = table.tBodies[0];
-      const asc = th.getAttribute("aria-sort") !== "ascending";
-      heads.forEach((h) => h.removeAttribute("aria-sort"));
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      const key = (row) => row.cells[col].dataset.sort ?? row.cells[col].textContent;
-      const rows = Array.from(body.rows);
-      rows.sort((a, b) => {
-        const x = key(a), y = key(b);
-        const nx = parseFloat(x), ny = parseFloat(y);
-        let c;
-        if (x === "" || y === "") c = (x === "") - (y === "");
-        else if (!isNaN(nx) && !isNaN(ny)) c = nx - ny;
-        else c = x.localeCompare(y);
-        return asc ? c : -c;
-      });
-      for (const r of rows) body.appendChild(r);
-    });
-  });
-}
-Promise.all(pending).then(() => { document.body.dataset.chartsReady = "true"; });
+// For the page's other scripts: every chart's Vega view by element id, and a promise
+// that settles once every chart has been drawn (or has failed to be).
+window.wrViews = views;
+window.wrChartsReady = Promise.all(pending).then(() => { document.body.dataset.chartsReady = "true"; });
+// Any script selects a layer everywhere by dispatching this event (detail: {layer}).
+document.addEventListener("wr-select-layer", (event) => {
+  const layer = event.detail && event.detail.layer;
+  for (const select of document.querySelectorAll("select.wr-layer")) {
+    if (!Array.from(select.options).some((o) => o.value === layer)) continue;
+    select.value = layer;
+    select.dispatchEvent(new Event("change"));
+  }
+});
