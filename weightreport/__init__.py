@@ -2,7 +2,7 @@
 
 A ``Collector`` records weight, gradient, activation and BatchNorm histories while a
 model trains; ``load_run`` reads them back; ``build_report`` renders them into a
-self-contained HTML file and a PDF.
+self-contained HTML file and a PDF; ``show`` displays that report inline in a notebook.
 
 The public names load lazily (module ``__getattr__``), so each side imports only
 what it needs: ``from weightreport import Collector`` loads no report machinery,
@@ -22,10 +22,11 @@ _EXPORTS = {
     "WeightReportError": "weightreport.errors",
     "build_report": "weightreport.report.build",
     "load_run": "weightreport.runfmt.reader",
+    "show": "weightreport.report.notebook",
 }
 
 __all__ = ["FORMAT_VERSION", "Collector", "Run", "WeightReportError", "__version__", "build_report",
-           "load_run"]
+           "load_run", "show"]
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
