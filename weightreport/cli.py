@@ -154,6 +154,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``weightreport compare RUN...``: one comparison of 2–50 runs (HTML, Markdown or JSON)."""
+    from weightreport.compare.sweep_page import build_compare
+
+    built = build_compare(args.runs, output=args.output, fmt=args.format, thresholds=_thresholds(args))
+    if built.path is None:
+        sys.stdout.write(built.text)
+    else:
+        print(built.path)
+    return 0
+
+
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="thresholds (default: [tool.weightreport] in the nearest pyproject.toml)")
@@ -224,6 +236,14 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--format", choices=("html", "md"), default="html", help="output format (default: html)")
     _config_arg(f)
     f.set_defaults(func=cmd_diff)
+    c = sub.add_parser("compare", help="one report over 2–50 runs (a sweep): config, metrics, curves, layers, findings")
+    c.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="the run directories, in the order to show them (shell globs welcome: runs/sweep/*)")
+    c.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                   help="the output file (default: reports/compare-FIRST-and-N-more.html; md and json print to stdout)")
+    c.add_argument("--format", choices=("html", "md", "json"), default="html", help="output format (default: html)")
+    _config_arg(c)
+    c.set_defaults(func=cmd_compare)
     return p
 
 

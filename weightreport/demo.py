@@ -131,8 +131,10 @@ def _train_classifier(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(1)
+    config = {"model": type(model).__name__, "lr": lr, "epochs": epochs, "batch_size": 64,
+              "optimizer": "SGD(momentum=0.9)", "schedule": "cosine"}
     with Collector(model, fresh_run_dir(run_dir), every=every, optimizer=opt,
-                   probe=xv[:8], name=DEMO_PREFIX + name) as wr:
+                   probe=xv[:8], name=DEMO_PREFIX + name, config=config) as wr:
         for _ in range(epochs):
             model.train()
             perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
@@ -162,10 +164,9 @@ def train_mlp(run_dir: Path, epochs: int = 15) -> Path:
                              lambda x: x.flatten(1), every=5)
 
 
-def train_cnn(run_dir: Path, epochs: int = 15) -> Path:
-    """(c) The small CNN with BatchNorm on the digits."""
-    return _train_classifier(SmallCNN(), run_dir, "cnn-digits", epochs, 0.05,
-                             lambda x: x, every=5)
+def train_cnn(run_dir: Path, epochs: int = 15, lr: float = 0.05, name: str = "cnn-digits") -> Path:
+    """(c) The small CNN with BatchNorm on the digits (``lr`` and ``name`` for a sweep)."""
+    return _train_classifier(SmallCNN(), run_dir, name, epochs, lr, lambda x: x, every=5)
 
 
 DEMOS = {"linear-5to1": train_linear, "mlp-digits": train_mlp, "cnn-digits": train_cnn}

@@ -103,7 +103,12 @@ def key_scalars(scalars: pd.DataFrame) -> list[ScalarRow]:
             pick = idx[np.argmin(v[idx])] if aim == "min" else idx[np.argmax(v[idx])]
             best, best_step = float(v[pick]), int(g["step"].iloc[pick])
         rows.append(ScalarRow(str(name), float(v[0]), float(v[-1]), best, best_step, aim))
-    return sorted(rows, key=lambda r: ("loss" not in r.name, r.goal == "none", r.name.startswith("val_"), r.name))
+    return sorted(rows, key=lambda r: scalar_order(r.name))
+
+
+def scalar_order(name: str) -> tuple:
+    """The sort key that lists scalars as summaries show them: losses, then the others, learning rates last."""
+    return ("loss" not in name, goal(name) == "none", name.startswith("val_"), name)
 
 
 def summarize(run, thresholds: Thresholds | None = None, report: str | None = None) -> Summary:
