@@ -145,9 +145,26 @@ def check_update_ratio(data: Inputs) -> list[Finding]:
     return out
 
 
+LAPLACE_BEYOND_6SD = math.exp(-6 * math.sqrt(2))
+"""The fraction of a Laplace distribution beyond 6σ (2.1e-4). Trained weights are heavy-tailed,
+often close to Laplace, so that many values beyond 6σ is their normal tail, not outliers."""
+TAIL_ALLOWANCE = 2.0
+"""Values beyond 6σ warn above this many times a Laplace tail's count: a tensor that is
+Laplace-distributed sits at 1× (give or take its sampling noise), never near 2×."""
+GAUSSIAN_BEYOND_IQR, LAPLACE_BEYOND_IQR = 0.007, 0.0625
+"""The fractions of a Gaussian and of a Laplace distribution beyond the 1.5·IQR fences."""
+
+
 @check("outliers", anchor="outliers")
 def check_outliers(data: Inputs) -> list[Finding]:
-    """Weights with values beyond 6σ, or many beyond the IQR fences, at the last snapshot."""
+    """Values beyond 6σ, more than a Laplace tail has (warning); or tails heavier than it (info).
+
+    A tensor is warned about when it holds more values beyond 6σ than ``outlier_z_count`` and
+    than twice a Laplace distribution of its size would (``TAIL_ALLOWANCE`` ×
+    ``LAPLACE_BEYOND_6SD`` of its values); a
+    tensor of at least ``outlier_min_numel`` values whose fraction beyond the 1.5·IQR fences
+    exceeds ``outlier_iqr_fraction`` (default 0.1, above a Laplace's 0.0625) gets an info.
+    """
     th, out = data.thresholds, []
     p = data.stats[data.stats["kind"] == "param"]
     if p.empty:
@@ -155,18 +172,27 @@ def check_outliers(data: Inputs) -> list[Finding]:
     p = p[p["outliers_6std"].notna() & p["outliers_iqr"].notna()]  # an imported run may not know them
     for row in at_last(p).sort_values("tensor").itertuples():
         z_count, iqr = int(row.outliers_6std), int(row.outliers_iqr)
-        frac = iqr / row.count if row.count > 0 else 0.0
-        if row.count < th.outlier_min_numel:
-            frac = 0.0
-        if z_count <= th.outlier_z_count and frac <= th.outlier_iqr_fraction:
-            continue
+        frac = iqr / row.count if row.count > 0 and row.count >= th.outlier_min_numel else 0.0
+        tail = TAIL_ALLOWANCE * LAPLACE_BEYOND_6SD * row.count
         z = max(abs(row.max - row.mean), abs(row.min - row.mean)) / row.std if row.std > 0 else math.inf
-        out.append(finding(
-            "outliers", "warning", row.tensor, [row.step],
-            f"{row.tensor} has {z_count} value(s) beyond 6σ (largest |z| = {z:.1f}) and {iqr} "
-            f"({frac:.1%}) beyond the 1.5·IQR fences at the last snapshot",
-            "Look for a few exploding units; weight decay or gradient clipping keeps them bounded.",
-            "outliers", outliers_6std=z_count, outliers_iqr=iqr, iqr_fraction=frac, max_abs_z=z))
+        values = dict(outliers_6std=z_count, outliers_iqr=iqr, iqr_fraction=frac, max_abs_z=z,
+                      laplace_6std=tail)
+        if z_count > max(th.outlier_z_count, tail):
+            out.append(finding(
+                "outliers", "warning", row.tensor, [row.step],
+                f"{row.tensor} has {z_count} value(s) beyond 6σ at the last snapshot (largest |z| = {z:.1f}), "
+                f"more than twice the {tail / TAIL_ALLOWANCE:.1f} that a heavy, Laplace-like tail of {int(row.count)} "
+                f"values would have",
+                "Look for a few exploding units; weight decay or gradient clipping keeps them bounded.",
+                "outliers", **values))
+        elif frac > th.outlier_iqr_fraction:
+            out.append(finding(
+                "outliers", "info", row.tensor, [row.step],
+                f"{frac:.1%} of {row.tensor}'s values lie beyond the 1.5·IQR fences at the last snapshot "
+                f"(a Gaussian puts {GAUSSIAN_BEYOND_IQR:.1%} there, a Laplace {LAPLACE_BEYOND_IQR:.1%}): "
+                "tails heavier than trained weights usually have",
+                "Check the outliers section for a few units that carry most of the weight; weight decay "
+                "keeps tails in check.", "outliers", **values))
     return out
 
 

@@ -57,24 +57,33 @@ def check_overfitting(data: Inputs) -> list[Finding]:
 
 @check("plateau", anchor="curves")
 def check_plateau(data: Inputs) -> list[Finding]:
-    """The training loss barely falling from its start: underfitting."""
+    """The training loss of a finished run barely falling from its start (underfitting), or rising.
+
+    A run still being written (status ``running``) is not judged: its loss may yet fall.
+    """
     loss = series(data.scalars, LOSS)
-    if len(loss) < MIN_POINTS:
+    if len(loss) < MIN_POINTS or data.manifest.get("status") == "running":
         return []
     k = max(1, len(loss) // 10)
     start, end = float(loss["value"].iloc[:k].mean()), float(loss["value"].iloc[-k:].mean())
-    if start == 0:
+    if start == 0 or not (math.isfinite(start) and math.isfinite(end)):
         return []
     improvement = (start - end) / abs(start)
     if improvement >= data.thresholds.plateau_improvement:
         return []
+    values = dict(start=start, end=end, improvement=improvement)
+    where = f"{start:.4g} over the first 10% of steps and {end:.4g} over the last 10%"
+    if improvement < 0:
+        return [finding(
+            "plateau", "warning", "", loss["step"],
+            f"the training loss rose: {where} ({-improvement:.1%} higher)",
+            "Training is not converging: lower the learning rate, check the labels and the loss, "
+            "or clip gradients.", "curves", **values)]
     return [finding(
         "plateau", "warning", "", loss["step"],
-        f"the training loss barely moved: {start:.4g} over the first 10% of steps and {end:.4g} over "
-        f"the last 10% ({improvement:.1%} lower)",
+        f"the training loss barely fell: {where} (only {improvement:.1%} lower)",
         "The model is underfitting: raise the learning rate, train longer, check the labels and "
-        "the loss, or use a larger model.", "curves",
-        start=start, end=end, improvement=improvement)]
+        "the loss, or use a larger model.", "curves", **values)]
 
 
 def spikes(values: np.ndarray, window: int, factor: float, relative: float, range_frac: float) -> np.ndarray:

@@ -37,7 +37,7 @@ def _empty(name: str, columns: list[str]) -> pd.DataFrame:
 def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame | None = None,
              thresholds: Thresholds | None = None, order: list[str] | None = None,
              run=None) -> list[Finding]:
-    """Run every check; findings sorted by severity, code, tensor.
+    """Run every check; findings sorted by severity, code, then the tensor's place in the model.
 
     Args:
         stats: the stats table (at least ``FINDING_STATS_COLUMNS``).
@@ -55,7 +55,9 @@ def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame
                   manifest=run.manifest if run is not None else {},
                   problems=run.problems() if run is not None else [])
     found = [f for check in CHECKS for f in check(data) if f.code not in th.ignore]
-    return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.code, f.tensor, f.steps))
+    place = {name: i for i, name in enumerate(data.order)}
+    return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.code, place.get(f.tensor, len(place)),
+                                        f.tensor, f.steps))
 
 
 def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:

@@ -42,9 +42,11 @@ class Thresholds:
         update_ratio_low: median per-step update-to-weight ratio below this is reported (info:
             slow learning, or a layer that gets no gradient).
         update_ratio_high: ... above this is a warning (the usual target is about 1e-3).
-        outlier_z_count: more than this many values beyond 6σ at the last snapshot.
-        outlier_iqr_fraction: more than this fraction of values beyond the 1.5·IQR fences
-            (only for tensors of at least ``outlier_min_numel`` elements).
+        outlier_z_count: more than this many values beyond 6σ at the last snapshot (and more
+            than a Laplace tail of the tensor's size has) is a warning.
+        outlier_iqr_fraction: more than this fraction of values beyond the 1.5·IQR fences is
+            an info (only for tensors of at least ``outlier_min_numel`` elements; a Laplace
+            distribution, as trained weights often are, has 0.0625 there).
         outlier_min_numel: smaller tensors are not judged by their IQR fraction.
         dead_fraction: this fraction of dead ReLU units at the last snapshot is a warning.
         dead_fraction_error: ... and this fraction is an error.
@@ -77,7 +79,7 @@ class Thresholds:
     update_ratio_low: float = 1e-5
     update_ratio_high: float = 1e-1
     outlier_z_count: int = 0
-    outlier_iqr_fraction: float = 0.05
+    outlier_iqr_fraction: float = 0.1
     outlier_min_numel: int = 256
     dead_fraction: float = 0.25
     dead_fraction_error: float = 0.9
