@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from weightreport import WeightReportError, load_run
+from weightreport import Collector, WeightReportError, load_run
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -53,7 +53,9 @@ def test_lightning_callback_records_fit(tmp_path):
     assert run.manifest["config"] == {"width": 8, "lr": 0.1}  # from save_hyperparameters()
     assert run.manifest["last_step"] == 8
     names = set(run.tables["scalars"].name)
-    assert {"train_loss", "val_loss", "lr"} <= names
+    assert {"loss", "val_loss", "lr"} <= names
+    assert "train_loss" not in names  # the same series as loss: drawn once, named in run.json run_info
+    assert run.manifest["run_info"] == {"loss also logged as": "train_loss"}
     stats = run.tables["stats"]
     assert set(stats[stats.kind == "grad"].tensor) == {"net.0.weight", "net.0.bias",
                                                          "net.2.weight", "net.2.bias"}
@@ -94,12 +96,31 @@ def test_transformers_callback_records_training(tmp_path):
     assert run.manifest["last_step"] == 6
     names = set(run.tables["scalars"].name)
     assert {"loss", "val_loss", "lr"} <= names
+    assert not {n for n in names if n.endswith(("_runtime", "_per_second", "flos"))}, names
+    assert "train_loss" not in names  # the Trainer's mean over the run is not a point of the curve
+    info = run.manifest["run_info"]
+    assert {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
+            "train_loss (mean over the run)"} <= set(info)
+    assert "eval_runtime" in info and "val_runtime" not in names  # evaluation speed is no validation curve
+    from weightreport.report.analysis.summary import summarize
+
+    shown = summarize(run).to_dict()["run_info"]
+    assert shown["train_runtime"] == f"{info['train_runtime']:.4g}" and set(shown) == set(info)
     stats = run.tables["stats"]
     assert sorted(set(stats[stats.kind == "grad"].step)) == [3, 6]
     config = run.manifest["config"]
     assert config["max_steps"] == 6 and config["logging_steps"] == 2
     assert config["eval_steps"] == 3 and config["use_cpu"] is True
     assert "seed" not in config and "per_device_train_batch_size" not in config  # defaults are left out
+
+
+def test_run_info_keeps_what_cannot_be_json_as_repr(tmp_path):
+    """Collector.run_info stores numbers and text as they are, anything else as its repr, last value wins."""
+    model = nn.Linear(2, 1)
+    with Collector(model, tmp_path / "run") as wr:
+        wr.run_info(runtime=1.5, device="cpu", shape=(2, 3))
+        wr.run_info(runtime=2.5)
+    assert load_run(tmp_path / "run").manifest["run_info"] == {"runtime": 2.5, "device": "cpu", "shape": "(2, 3)"}
 
 
 @pytest.mark.parametrize(("module", "package", "extra"), [

@@ -133,6 +133,7 @@ class Collector:
         trajectory_limit = positive_int("trajectory_limit", trajectory_limit, 0)
         activation_sample = positive_int("activation_sample", activation_sample, 16)
         self._config = config_dict(config)
+        self._run_info: dict[str, object] = {}
         self.model = unwrap(model)
         self.path = Path(run_dir)
         self.optimizer = optimizer
@@ -164,6 +165,7 @@ class Collector:
             self._name = manifest.get("name") or name or self.path.name
             if self._config is None:
                 self._config = manifest.get("config")
+            self._run_info = dict(manifest.get("run_info") or {})
         else:
             self._step, self._snapshots, self._resumed_at = 0, 0, []
             self._name = name or self.path.name
@@ -227,6 +229,17 @@ class Collector:
         except Exception as exc:
             self._turn_off("log()", exc)
         self._leave(t0)
+
+    def run_info(self, **values: object) -> None:
+        """Record facts about the run that are not training curves: runtime, throughput, FLOPs.
+
+        They go in run.json ``run_info`` (a later value under a name replaces the earlier one) and
+        in the report's overview. A value that is not a number or text is stored as its ``repr``.
+        """
+        self._check_open()
+        for key, value in values.items():
+            plain = isinstance(value, (bool, int, float, str))
+            self._run_info[str(key)] = value if plain else repr(value)
 
     def close(self) -> None:
         """Take a final snapshot if the last step had none, flush, and mark the run complete."""
@@ -426,7 +439,7 @@ class Collector:
         return {
             "format_version": FORMAT_VERSION, "name": self._name, "status": self._status,
             "error": self._error, "last_step": self._step, "snapshots": self._snapshots,
-            "settings": self._settings, "config": self._config, "model": structure,
+            "settings": self._settings, "config": self._config, "run_info": self._run_info, "model": structure,
             "aliases": self._aliases,
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,

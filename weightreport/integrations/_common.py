@@ -22,6 +22,31 @@ def scalar_items(metrics: Mapping) -> dict[str, float]:
     return out
 
 
+RUN_INFO_SUFFIXES = ("_runtime", "_per_second", "flos", "flops")
+"""Logged names that describe the run, not its training: a trainer's runtime, samples or
+steps per second, and FLOPs. They go in run.json ``run_info``, not the curves."""
+
+
+def split_info(metrics: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """(curves, run info): ``RUN_INFO_SUFFIXES`` names are run info.
+
+    A ``train_loss`` logged beside a runtime is the trainer's mean over the whole run (the
+    Hugging Face Trainer's last log), a summary rather than a point of the curve.
+    """
+    info = {k: v for k, v in metrics.items() if k.lower().endswith(RUN_INFO_SUFFIXES)}
+    if info and "train_loss" in metrics:
+        info["train_loss (mean over the run)"] = metrics["train_loss"]
+        rest = {k: v for k, v in metrics.items() if k not in info and k != "train_loss"}
+    else:
+        rest = {k: v for k, v in metrics.items() if k not in info}
+    return rest, info
+
+
+def same_as_loss(metrics: Mapping[str, float], loss: float) -> list[str]:
+    """Names other than ``loss`` that carry exactly the training loss at this step (``train_loss``)."""
+    return sorted(k for k, v in metrics.items() if k != "loss" and "loss" in k and v == loss)
+
+
 def split_validation(metrics: Mapping[str, float], prefixes=("val_", "val/", "eval_", "valid_")):
     """(training, validation) scalars; validation names are normalised to ``val_*``."""
     train, val = {}, {}
@@ -71,4 +96,4 @@ class CollectorCallback:
             self.report = build_report(self.run_dir).html
 
 
-__all__ = ["CollectorCallback", "scalar_items", "split_validation"]
+__all__ = ["CollectorCallback", "same_as_loss", "scalar_items", "split_info", "split_validation"]

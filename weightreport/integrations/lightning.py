@@ -11,7 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from weightreport.errors import WeightReportError
-from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
+from weightreport.integrations._common import (
+    CollectorCallback,
+    same_as_loss,
+    scalar_items,
+    split_info,
+    split_validation,
+)
 
 try:
     from lightning.pytorch.callbacks import Callback
@@ -29,7 +35,9 @@ class WeightReportCallback(CollectorCallback, Callback):
     Training metrics logged with ``self.log`` are recorded at each step, validation
     metrics (``val_*``) at the end of each validation epoch, and the learning rate of
     the first optimizer; the module's ``hparams`` (``save_hyperparameters()``) become
-    the run's ``config`` unless one is passed. Only the global-zero process writes.
+    the run's ``config`` unless one is passed. A metric that is exactly the step's loss
+    under another name (``self.log("train_loss", loss)``) is not recorded twice: run.json
+    ``run_info`` names it ("loss also logged as"). Only the global-zero process writes.
 
     Args:
         run_dir: the run directory.
@@ -42,6 +50,7 @@ class WeightReportCallback(CollectorCallback, Callback):
                  **collector_options) -> None:
         super().__init__(run_dir, every, build_report, **collector_options)
         self._last_step = 0
+        self._same_as_loss: set[str] = set()
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
@@ -55,9 +64,16 @@ class WeightReportCallback(CollectorCallback, Callback):
         if self.collector is None or trainer.global_step == self._last_step:
             return  # accumulating gradients: no optimizer step yet
         self._last_step = trainer.global_step
-        metrics = scalar_items(trainer.callback_metrics)
+        metrics, info = split_info(scalar_items(trainer.callback_metrics))
+        if info:
+            self.collector.run_info(**info)
         if isinstance(outputs, dict) and "loss" in outputs:
             metrics.setdefault("loss", float(outputs["loss"].detach()))
+            for name in same_as_loss(metrics, metrics["loss"]):  # self.log("train_loss", loss): one curve
+                self._same_as_loss.add(name)
+                del metrics[name]
+            if self._same_as_loss:
+                self.collector.run_info(**{"loss also logged as": ", ".join(sorted(self._same_as_loss))})
         train, _ = split_validation(metrics)
         self.collector.step(**{k: v for k, v in train.items() if not k.endswith("_epoch")})
 

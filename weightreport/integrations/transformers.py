@@ -9,7 +9,12 @@ Needs the ``transformers`` package: ``pip install 'weightreport[transformers]'``
 from __future__ import annotations
 
 from weightreport.errors import WeightReportError
-from weightreport.integrations._common import CollectorCallback, scalar_items, split_validation
+from weightreport.integrations._common import (
+    CollectorCallback,
+    scalar_items,
+    split_info,
+    split_validation,
+)
 
 try:
     from transformers import TrainerCallback
@@ -23,7 +28,8 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
 
     The step is taken in ``on_optimizer_step``, after the update and before the
     Trainer zeroes the gradients, so gradients are recorded. Logged values go in at
-    the step they were logged (``eval_*`` as ``val_*``, ``learning_rate`` as ``lr``).
+    the step they were logged (``eval_*`` as ``val_*``, ``learning_rate`` as ``lr``);
+    runtime, samples and steps per second and FLOPs go in the run's ``run_info`` instead.
     The ``TrainingArguments`` that differ from their defaults become the run's
     ``config`` unless one is passed. Only the main process writes.
 
@@ -55,8 +61,12 @@ class WeightReportCallback(CollectorCallback, TrainerCallback):
             metrics.setdefault("lr", metrics.pop("learning_rate"))
         if "lr" in metrics and self.collector.optimizer is not None:
             metrics.pop("lr")  # the collector records the optimizer's own
+        metrics, info = split_info(metrics)
+        if info:
+            self.collector.run_info(**info)
         train, val = split_validation(metrics)
-        self.collector.log(**train, **val)
+        if train or val:
+            self.collector.log(**train, **val)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.collector is None:

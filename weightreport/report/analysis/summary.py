@@ -74,7 +74,7 @@ class Summary:
             "findings": [dataclasses.asdict(f) for f in o.findings],
             "scalars": [dataclasses.asdict(s) for s in self.scalars],
             "layers": list(self.stats.rows),
-            "overhead": o.overhead, "config": o.config or None, "problems": o.problems,
+            "overhead": o.overhead, "config": o.config or None, "run_info": o.info or None, "problems": o.problems,
         }
 
 

@@ -44,6 +44,8 @@ class Overview(Section):
     settings: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     config: dict[str, str] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
+    """Run facts that are not curves (a trainer's runtime, throughput, FLOPs: run.json ``run_info``)."""
     overhead: dict[str, float] | None = None
     aliases: dict[str, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -71,6 +73,13 @@ def _plain(value) -> str:
     return str(value)
 
 
+def _fact(value) -> str:
+    """A run-info value as text: numbers to 4 significant digits (``—`` for none)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _plain(value)
+
+
 def _shape(shape) -> str:
     return "×".join(str(int(d)) for d in shape) if shape else ""
 
@@ -94,6 +103,7 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
                               output_shape=_shape(out) if out else "—"))
     settings = {str(k): "—" if v is None else str(v) for k, v in sorted((m.get("settings") or {}).items())}
     config = {k: _plain(v) for k, v in _flat(m.get("config") or {})}
+    info = {str(k): _fact(v) for k, v in sorted((m.get("run_info") or {}).items())}
     source = m.get("source")
     source = source.get("kind") if isinstance(source, dict) else source
     env = {str(k): str(v) for k, v in sorted((m.get("environment") or {}).items())}
@@ -104,7 +114,7 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
         total_params=int(model.get("total_params", 0) or 0),
         trainable_params=None if model.get("trainable_params") is None else int(model["trainable_params"]),
         modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars) if findings is None else findings,
-        config=config, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
+        config=config, info=info, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
         problems=run.problems(), source=SOURCE_NAMES.get(str(source), str(source)) if source else None,
         caption="The run's identity, the model's modules in definition order, and problems found "
                 "in the recorded statistics.")
