@@ -14,13 +14,12 @@ import altair as alt
 import numpy as np
 
 from weightreport.compare.sweep import Sweep
+from weightreport.report.charts.cells import layer_heatmap, special_kinds
 from weightreport.report.charts.common import HALF, HEIGHT, Chart, Datasets, finish, make, records
 
-FULL_WIDTH = 760
-SPECIAL = {"zero": ("0", "#3b3b3b"), "nonfinite": ("NaN or Inf", "#d62728"),
-           "unmeasured": ("no scale (RMS < 1e-3 throughout)", "#d9dde3")}
-GLANCE = (("update_ratio", "final update ratio ‖Δw‖/‖w‖", "viridis"),
-          ("norm_ratio", "final weight norm / first snapshot's", "blueorange"))
+NO_SCALE = "no scale (RMS < 1e-3 throughout)"
+GLANCE = (("update_ratio", "final update ratio ‖Δw‖/‖w‖", "viridis", None),
+          ("norm_ratio", "final weight norm / first snapshot's (1: unchanged)", "blueorange", 1.0))
 
 
 def run_scale(labels: list[str]) -> alt.Scale:
@@ -51,36 +50,17 @@ def _curve(sweep: Sweep, metric: str, ds: Datasets, colors: alt.Scale) -> Chart:
     return make(metric, chart, ds)
 
 
-def _heatmap(sweep: Sweep, column: str, title: str, scheme: str, ds: Datasets) -> Chart | None:
+def _heatmap(sweep: Sweep, column: str, title: str, scheme: str, mid: float | None,
+             ds: Datasets) -> Chart | None:
     f = sweep.finals
     if f.empty or not np.isfinite(f[column].to_numpy(float)).any():
         return None
-    labels = [r.label for r in sweep.runs]
-    v = f[column].to_numpy(float)
-    unmeasured = ~f["measured"].to_numpy(bool) if column == "norm_ratio" else np.zeros(len(f), bool)
-    special = np.where(unmeasured, SPECIAL["unmeasured"][0],
-                       np.where(~np.isfinite(v), SPECIAL["nonfinite"][0], np.where(v == 0, SPECIAL["zero"][0], "")))
-    recs = records(f.assign(special=special), ["tensor", "run", column, "special"])
-    present = [SPECIAL[k] for k in SPECIAL if SPECIAL[k][0] in set(special)]
-    n = len(sweep.shared)
-    row = max(3, min(14, 900 // max(n, 1)))
-    col = max(10, min(36, FULL_WIDTH // max(len(labels), 1)))
-    y = alt.Y("tensor:N", sort=sweep.shared, title=None,
-              axis=alt.Axis(labelLimit=260, labelFontSize=10) if row >= 9 else None)
-    x = alt.X("run:N", sort=labels, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=140))
-    tip = [alt.Tooltip("tensor:N"), alt.Tooltip("run:N"), alt.Tooltip(f"{column}:Q", format=".3g")]
-    base = alt.Chart(ds.add(recs)).encode(x=x, y=y, tooltip=tip)
-    cells = base.transform_filter("datum.special === ''").mark_rect().encode(
-        color=alt.Color(f"{column}:Q", title=None, scale=alt.Scale(type="log", scheme=scheme),
-                        legend=alt.Legend(orient="right", format=".1e")))
-    layers = [cells]
-    if present:
-        layers.append(base.transform_filter("datum.special !== ''").mark_rect().encode(
-            fill=alt.Fill("special:N", title=None, legend=alt.Legend(orient="right"),
-                          scale=alt.Scale(domain=[p[0] for p in present], range=[p[1] for p in present]))))
-    chart = alt.layer(*layers).resolve_scale(color="independent").properties(
-        width=alt.Step(col), height=alt.Step(row))
-    return make(title, chart, ds, wide=True)
+    unmeasured = ~f["measured"].to_numpy(bool) if column == "norm_ratio" else None
+    kinds = special_kinds(f[column].to_numpy(float), log=True, unmeasured=unmeasured,
+                          unmeasured_label=NO_SCALE)
+    chart = layer_heatmap(ds, f, column, rows=sweep.shared, columns=[r.label for r in sweep.runs],
+                          scheme=scheme, mid=mid, special=kinds)
+    return make(title, chart, ds, wide=True) if chart is not None else None
 
 
 def sweep_charts(sweep: Sweep) -> dict[str, list[Chart]]:
@@ -91,8 +71,8 @@ def sweep_charts(sweep: Sweep) -> dict[str, list[Chart]]:
     for metric in sweep.metrics:
         if (sweep.curves["metric"] == metric).any():
             out["curves"].append(_curve(sweep, metric, ds, colors))
-    for column, title, scheme in GLANCE:
-        chart = _heatmap(sweep, column, title, scheme, ds)
+    for column, title, scheme, mid in GLANCE:
+        chart = _heatmap(sweep, column, title, scheme, mid, ds)
         if chart is not None:
             out["glance"].append(chart)
     for lst in out.values():
