@@ -114,6 +114,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
+def _series(path: Path) -> list[Path] | None:
+    """The checkpoints of a directory of epoch checkpoints, or None for one checkpoint."""
+    from weightreport.inspect.series import series_members
+
+    return series_members(path)
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``weightreport inspect CHECKPOINT``: a weight report from a checkpoint."""
     from weightreport.inspect.page import build_inspect_report
@@ -132,7 +139,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total)
 
     try:
-        built = build_inspect_report(args.checkpoint, html=args.output, json=args.json, progress=progress)
+        series = args.checkpoint if len(args.checkpoint) > 1 else _series(args.checkpoint[0])
+        if series:
+            from weightreport.inspect.series_page import build_series_report
+
+            built = build_series_report(series, html=args.output, json=args.json)
+        else:
+            built = build_inspect_report(args.checkpoint[0], html=args.output, json=args.json, progress=progress)
     finally:
         stop()
     print(built.html)
@@ -220,10 +233,11 @@ def parser() -> argparse.ArgumentParser:
     _config_arg(c)
     c.set_defaults(func=cmd_check)
     i = sub.add_parser("inspect", help="a weight report from a checkpoint, with no training")
-    i.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
+    i.add_argument("checkpoint", type=Path, nargs="+", metavar="CHECKPOINT",
                    help="a .safetensors, .pt, .pth, .bin or Lightning .ckpt file, a shard index "
                    "(*.index.json) or a save_pretrained directory; read tensor by tensor, without "
-                   "running code")
+                   "running code. Several checkpoints, or a directory of them (epoch=3.ckpt, "
+                   "checkpoint-500/), are a series: each layer's alpha, stable rank and norm across them")
     i.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
                    help="the HTML file (default: reports/<checkpoint or directory name>.html)")
     i.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the numbers as JSON")
