@@ -46,7 +46,13 @@ from weightreport.collect.hooks import ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
 from weightreport.collect.signals import TermHandler
 from weightreport.collect.snapshot import SnapshotTaker
-from weightreport.collect.structure import OutputShapeRecorder, describe_model, unwrap
+from weightreport.collect.structure import (
+    OutputShapeRecorder,
+    describe_model,
+    in_parametrization,
+    is_layer,
+    unwrap,
+)
 from weightreport.errors import WeightReportError
 from weightreport.runfmt.matrices import heatmap_rows
 from weightreport.runfmt.reader import read_manifest
@@ -153,7 +159,7 @@ class Collector:
             "probe_shape": shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
         }
         self._capture = ActivationCapture(
-            [(n, m) for n, m in modules if not list(m.children())], activation_sample
+            [(n, m) for n, m in modules if is_layer(m) and not in_parametrization(n)], activation_sample
         ) if activations else None
         self._shapes = OutputShapeRecorder(self.model)
         self._structure = describe_model(self.model)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
+from torch.nn.utils.parametrize import is_parametrized
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.hooks import RemovableHandle
 
@@ -39,6 +40,36 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+PARAMETRIZATIONS = "parametrizations"
+"""The child under which ``torch.nn.utils.parametrize`` keeps a module's parametrizations
+(weight norm, spectral norm, orthogonal): internals, not layers the user wrote."""
+
+
+def is_layer(module: nn.Module) -> bool:
+    """True for a module the user wrote as one layer: no children, or only its parametrizations."""
+    return all(name == PARAMETRIZATIONS for name, _ in module.named_children())
+
+
+def type_name(module: nn.Module) -> str:
+    """The module's class name; for a parametrized one, the class the user wrote (``Linear``,
+    not torch's generated ``ParametrizedLinear``)."""
+    cls = type(module)
+    if is_parametrized(module) and cls.__bases__:
+        cls = cls.__bases__[0]
+    return cls.__name__
+
+
+def in_parametrization(name: str) -> bool:
+    """True for a module inside some layer's parametrizations (``fc.parametrizations.weight.0``)."""
+    return PARAMETRIZATIONS in name.split(".")
+
+
+def _owner(name: str) -> str:
+    """The parametrized layer that a module inside its parametrizations belongs to."""
+    parts = name.split(".")
+    return ".".join(parts[: parts.index(PARAMETRIZATIONS)])
+
+
 def _param_entry(name: str, param: torch.Tensor) -> dict:
     if isinstance(param, nn.parameter.UninitializedParameter):
         return {"name": name, "shape": None, "numel": 0, "trainable": bool(param.requires_grad)}
@@ -56,7 +87,10 @@ def describe_model(model: nn.Module) -> dict:
 
     Modules are listed in ``named_modules()`` order, root first (name ``""``). Each
     lists only its own direct parameters; ``num_params`` counts its own and all its
-    descendants'. A parameter shared by several modules (tied weights) is listed under
+    descendants'. A parametrized layer (weight norm, spectral norm) is one leaf: the
+    modules inside its ``parametrizations`` are not listed, and their parameters
+    (``fc.parametrizations.weight.original0``) are listed under the layer. A parameter
+    shared by several modules (tied weights) is listed under
     each of them but counted once in every total; every listing after the first says
     ``alias_of``: the name it is recorded under. Lazy parameters not yet
     materialised have ``shape`` None and count as 0.
@@ -72,6 +106,7 @@ def describe_model(model: nn.Module) -> dict:
     model = unwrap(model)
     modules = []
     first: dict[int, str] = {}  # id(parameter) → the name it was first seen under
+    by_name: dict[str, dict] = {}
     for name, module in model.named_modules():
         own = []
         for p, t in module.named_parameters(recurse=False):
@@ -82,15 +117,19 @@ def describe_model(model: nn.Module) -> dict:
             else:
                 first[id(t)] = qualified
             own.append(entry)
-        modules.append({
+        if in_parametrization(name):
+            by_name[_owner(name)]["params"].extend(own)
+            continue
+        by_name[name] = {
             "name": name,
-            "type": type(module).__name__,
+            "type": type_name(module),
             "depth": name.count(".") + 1 if name else 0,
-            "leaf": next(module.children(), None) is None,
+            "leaf": is_layer(module),
             "params": own,
             "num_params": _numel(module.parameters()),
             "output_shape": None,
-        })
+        }
+        modules.append(by_name[name])
     params = list(model.parameters())
     return {
         "class": type(model).__name__,
