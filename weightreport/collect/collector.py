@@ -50,6 +50,7 @@ from weightreport.collect.structure import (
     OutputShapeRecorder,
     describe_model,
     in_parametrization,
+    is_compiled,
     is_layer,
     unwrap,
 )
@@ -62,6 +63,12 @@ from weightreport.runfmt.writer import RunWriter, prepare_directory
 MAX_UNWRITTEN_FLUSHES = 4
 """While writes fail, snapshots are kept in memory up to this many flushes' worth
 (``MAX_UNWRITTEN_FLUSHES × flush_every`` snapshots); later ones are dropped and counted."""
+
+
+COMPILED_NOTE = ("no activations were captured: the model was compiled (torch.compile) and run before the "
+                 "Collector was created, and compiled code does not call hooks added later. Create the "
+                 "Collector before torch.compile to record activations; parameters and gradients are "
+                 "recorded either way")
 
 
 class Collector:
@@ -140,6 +147,8 @@ class Collector:
         activation_sample = positive_int("activation_sample", activation_sample, 16)
         self._config = config_dict(config)
         self._run_info: dict[str, object] = {}
+        self._compiled = is_compiled(model)
+        self._activation_note: str | None = None
         self.model = unwrap(model)
         self.path = Path(run_dir)
         self.optimizer = optimizer
@@ -370,7 +379,11 @@ class Collector:
     def _snapshot(self, timed_from: float | None = None) -> None:
         start = perf_counter() if timed_from is None else timed_from
         hooks_before = self._capture.seconds if self._capture is not None else 0.0
+        armed = self._capture is not None and self._capture.armed  # hooks were on for this step's forward
         captured = self._capture.take() if self._capture is not None else {}
+        if armed and self._compiled and not captured and self._activation_note is None:
+            self._activation_note = COMPILED_NOTE
+            warnings.warn(f"weightreport: {COMPILED_NOTE}", RuntimeWarning, stacklevel=4)
         watched = self._capture.watched if self._capture is not None else []
         tables = self._taker.take(self._step, self.model, captured, watched)
         if self.probe is not None:
@@ -450,7 +463,7 @@ class Collector:
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
             "overhead": self.overhead, "cadence": self._cadence.changes,
-            "dropped_snapshots": self._dropped,
+            "dropped_snapshots": self._dropped, "activation_note": self._activation_note,
             "collector_error": self._off or (self._capture.error if self._capture is not None else None),
         }
 

@@ -149,7 +149,9 @@ class ActivationCapture:
             finally:
                 self.seconds += perf_counter() - t0
 
-        return guarded
+        # Under torch.compile the hook runs as plain Python between compiled graphs (Dynamo
+        # does not trace it, and so does not warn about the clock it reads).
+        return torch.compiler.disable(guarded)
 
     def take(self) -> dict[str, Captured]:
         """Hand over what was captured since the last call, and forget it."""

@@ -70,6 +70,20 @@ def _owner(name: str) -> str:
     return ".".join(parts[: parts.index(PARAMETRIZATIONS)])
 
 
+def is_compiled(model: nn.Module) -> bool:
+    """True for a model wrapped by ``torch.compile`` (at any depth of wrappers) or compiled in place."""
+    while True:
+        if getattr(model, "_compiled_call_impl", None) is not None:  # nn.Module.compile()
+            return True
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module):
+            return True
+        if isinstance(model, _DATA_PARALLEL) and isinstance(model.module, nn.Module):
+            model = model.module
+        else:
+            return False
+
+
 def _param_entry(name: str, param: torch.Tensor) -> dict:
     if isinstance(param, nn.parameter.UninitializedParameter):
         return {"name": name, "shape": None, "numel": 0, "trainable": bool(param.requires_grad)}

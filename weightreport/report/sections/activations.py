@@ -44,12 +44,25 @@ class Activations(Section):
     layers: list[str] = field(default_factory=list)
 
 
+def _why_none(manifest: dict) -> str:
+    """Why a run has no activations and no probe maps, from what its run.json says."""
+    settings = manifest.get("settings") or {}
+    if manifest.get("activation_note"):
+        why = manifest["activation_note"]
+    elif settings.get("activations") is False:
+        why = "no activations were recorded: the collector ran with activations=False"
+    elif "activations" in settings:
+        why = "no activations were recorded: no forward pass in training mode reached a snapshot step"
+    else:
+        why = "this run records no activations"
+    probe = "; no probe batch was given" if settings.get("probe_shape") is None else "; the probe gave no maps"
+    return why[0].upper() + why[1:] + probe + "."
+
+
 def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
     """Percentile bands of activations, dead/saturated unit fractions, probe heatmaps."""
     if acts.empty and probes.empty:
-        return Activations(key=KEY, title=TITLE,
-                           note="No activations were recorded (activations=False, or no forward "
-                                "pass in training mode at a snapshot step) and no probe was given.")
+        return Activations(key=KEY, title=TITLE, note=_why_none(run.manifest))
     bands = acts[acts["step"].isin(pick_steps(acts["step"]))] if not acts.empty else acts
     units = bands[bands["units"].notna() & (bands["units"] > 0)]
     units = pd.DataFrame({"tensor": units["tensor"], "step": units["step"],
