@@ -15,8 +15,6 @@ from weightreport.errors import WeightReportError
 
 LONG_TABLE = 25
 """A table with more rows than this gets a filter box and scrolls inside a bounded height."""
-SHORT_TABLE = 8
-"""A table of the overview (the first screen) with more rows than this scrolls in a smaller box."""
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -137,5 +135,5 @@ def environment() -> Environment:
                       keep_trailing_newline=True)
     env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape,
                        dots=break_at_dots, duration=fmt_duration)
-    env.globals.update(long_table=LONG_TABLE, short_table=SHORT_TABLE)
+    env.globals.update(long_table=LONG_TABLE)
     return env
