@@ -142,3 +142,10 @@ def test_measure_must_be_a_value():
     f = finding("vanishing_gradients", "warning", "x", [1], "m", "s", "dynamics", measure="growth",
                 worse="lower", growth=0.01)
     assert f.worst == 0.01 and f.badness == -0.01
+
+
+def test_run_findings_come_first(xss_run):
+    """A failed run's run_failed row comes before the other errors, and its tensor count says "run"."""
+    rows = ROW.findall(_html(xss_run))
+    assert rows[0][:3] == ("run_failed", "error", "run")
+    assert ("nan_inf", "error") in {r[:2] for r in rows[1:]}

@@ -3,7 +3,8 @@
 A ResNet-50 can have a hundred layers with dead units; the report and the Markdown
 summary show that as one group ("110 layers have dead units; worst: ...") with its
 worst few layers named by their own measure (``Finding.measure``), and the rest listed
-on demand. Groups are ordered by severity, then by how many layers they cover.
+on demand. Groups are ordered by severity, the run's own findings (failed, incomplete, data
+missing) first within theirs, then by how many layers they cover.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from weightreport.report.analysis.checks_run import RUN_CODES
 from weightreport.report.analysis.finding import SEVERITIES, Finding
 
 GROUP_TOP = 3
@@ -176,10 +178,11 @@ class FindingGroup:
 
 
 def group_findings(findings: list[Finding]) -> list[FindingGroup]:
-    """``findings`` as one group per (code, severity), by severity, then most tensors first, then code."""
+    """``findings`` as one group per (code, severity): by severity, the run's own findings first, then most
+    tensors first, then by code."""
     by_key: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         by_key.setdefault((f.code, f.severity), []).append(f)
     groups = [FindingGroup(code, sev, tuple(sorted(fs, key=lambda f: -f.badness)))
               for (code, sev), fs in by_key.items()]
-    return sorted(groups, key=lambda g: (SEVERITIES.index(g.severity), -g.size, g.code))
+    return sorted(groups, key=lambda g: (SEVERITIES.index(g.severity), g.code not in RUN_CODES, -g.size, g.code))
