@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from weightreport.report.analysis.checks_run import RUN_CODES
 from weightreport.report.analysis.finding import SEVERITIES, Finding
@@ -91,7 +92,7 @@ class FindingGroup:
     severity: str
     findings: tuple[Finding, ...]
 
-    @property
+    @cached_property
     def layers(self) -> list[Named]:
         """Each tensor the group covers once (at its worst finding), worst first; none for run findings."""
         seen, out = set(), []
