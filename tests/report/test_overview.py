@@ -149,3 +149,21 @@ def test_run_findings_come_first(xss_run):
     rows = ROW.findall(_html(xss_run))
     assert rows[0][:3] == ("run_failed", "error", "run")
     assert ("nan_inf", "error") in {r[:2] for r in rows[1:]}
+
+
+def test_every_layer_code_has_a_group_phrase():
+    """Every code a check can emit for many tensors has a lead sentence for its group."""
+    from weightreport.report.analysis.checks import CODES
+    from weightreport.report.analysis.checks_run import RUN_CODES
+    from weightreport.report.analysis.finding_groups import PHRASES
+
+    phrased = {k if isinstance(k, str) else k[0] for k in PHRASES}
+    assert set(CODES) - set(RUN_CODES) - {"overfitting", "plateau", "loss_spike"} == phrased
+
+
+def test_duration_filter():
+    """Wall time reads as seconds, minutes or hours; a missing one is a dash."""
+    from weightreport.report.render.env import fmt_duration
+
+    assert [fmt_duration(v) for v in (0.421, 12.34, 245, 7380, None, float("nan"))] == \
+        ["0.421 s", "12.3 s", "4 min 05 s", "2 h 03 min", "—", "—"]
