@@ -22,3 +22,24 @@ for (const table of document.querySelectorAll("table.wr-sortable")) {
     });
   });
 }
+// Tables: a filter box above a long table hides the rows that do not contain its text
+// (a row's data-filter when it has one: the structure table's full module paths); while
+// it filters, the table carries class wr-filtered (the structure then shows full paths).
+for (const input of document.querySelectorAll("input.wr-filter")) {
+  const table = input.closest(".wr-table").querySelector("table");
+  const count = document.createElement("span");
+  count.className = "wr-filter-count";
+  input.after(count);
+  input.addEventListener("input", () => {
+    const words = input.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    const rows = table.tBodies[0].rows;
+    for (const row of rows) {
+      const text = (row.dataset.filter ?? row.textContent).toLowerCase();
+      row.hidden = !words.every((w) => text.includes(w));
+      if (!row.hidden) shown += 1;
+    }
+    count.textContent = words.length ? `${shown} of ${rows.length} rows` : "";
+    table.classList.toggle("wr-filtered", words.length > 0);
+  });
+}

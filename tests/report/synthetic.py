@@ -45,6 +45,17 @@ class Spec:
     probes: bool = True
     flush_every: int = 0
     """Split tables into this many snapshots per part (0: one part)."""
+    dead_spread: bool = False
+    """Give each activation layer its own final dead fraction (``dead_final``) instead of 4 of 16 units."""
+
+
+def dead_final(i: int) -> int:
+    """With ``Spec.dead_spread``: the dead units (of 16) of the ``i``-th activation layer at the last snapshot.
+
+    Spread over 0..15, so that some layers are below the 25% warning, most are warnings and
+    those with 15 (94%) are errors.
+    """
+    return (i * 7) % 16
 
 
 def small_spec(name: str = "tiny-run") -> Spec:
@@ -170,7 +181,11 @@ def write_run(path: Path, spec: Spec, seed: int = 0) -> Path:
     cols["dist_from_init"] = np.where(is_param, cols["norm"] * 0.1 * t.repeat(n_ent), np.nan)
     is_act = cols["kind"] == "activation"
     cols["units"] = np.where(is_act, 16, np.nan)
-    cols["dead_units"] = np.where(is_act, np.floor(4 * t.repeat(n_ent)), np.nan)
+    final = np.full(n_ent, 4.0)
+    if spec.dead_spread:
+        act_idx = np.flatnonzero(kinds == "activation")
+        final[act_idx] = [dead_final(i) for i in range(len(act_idx))]
+    cols["dead_units"] = np.where(is_act, np.floor((final[None, :] * t[:, None]).ravel()), np.nan)
     cols["saturated_units"] = np.where(is_act, 0, np.nan)
     arrays = []
     for f in SCHEMAS["stats"]:

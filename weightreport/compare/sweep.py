@@ -18,14 +18,10 @@ import pandas as pd
 
 from weightreport.errors import WeightReportError
 from weightreport.report.analysis.finding import SEVERITIES, Finding, scaled
+from weightreport.report.analysis.metrics import ScalarRow, key_scalars, scalar_order
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import model_order
-from weightreport.report.analysis.summary import (
-    SUMMARY_STATS_COLUMNS,
-    ScalarRow,
-    key_scalars,
-    scalar_order,
-)
+from weightreport.report.analysis.summary import SUMMARY_STATS_COLUMNS
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.report.sections import overview
 from weightreport.report.sections.curves import curves

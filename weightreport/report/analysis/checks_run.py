@@ -9,6 +9,8 @@ from __future__ import annotations
 from weightreport.report.analysis.finding import Finding, Inputs, check, finding
 
 MAX_PROBLEMS_LISTED = 5
+RUN_CODES = ("run_failed", "run_incomplete", "data_missing")
+"""The codes of findings on the run itself, which the report shows first in their severity."""
 
 
 @check("run_failed", "run_incomplete", anchor="overview")

@@ -31,7 +31,8 @@ def check_nan_inf(data: Inputs) -> list[Finding]:
             f"{kind} of {tensor} holds non-finite values (up to {nan} NaN and {inf} Inf) "
             f"at {len(g)} snapshot(s)",
             "Lower the learning rate, clip gradients, or check the inputs and the loss for "
-            "divisions by zero and log(0).", "stats", nan=nan, inf=inf, snapshots=len(g)))
+            "divisions by zero and log(0).", "stats", measure="nonfinite", nan=nan, inf=inf,
+            nonfinite=nan + inf, snapshots=len(g)))
     if len(scalars):
         bad_s = scalars[~np.isfinite(scalars["value"].to_numpy(dtype=float))]
         for name, g in bad_s.groupby("name", sort=True):
@@ -39,7 +40,7 @@ def check_nan_inf(data: Inputs) -> list[Finding]:
                 "nan_inf", "error", name, g["step"],
                 f"scalar {name} is NaN or infinite at {len(g)} step(s)",
                 "Training diverged: lower the learning rate or add gradient clipping.", "curves",
-                steps_bad=len(g)))
+                measure="steps_bad", steps_bad=len(g)))
     return out
 
 
@@ -67,7 +68,7 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
                 f"the gradient norm of {tensor} grew {growth:.3g}× from its early median "
                 f"({early:.3g} → {late:.3g})",
                 "Clip gradients (torch.nn.utils.clip_grad_norm_), lower the learning rate, or add "
-                "normalisation.", "dynamics", early_norm=early, late_norm=late, growth=growth))
+                "normalisation.", "dynamics", measure="growth", early_norm=early, late_norm=late, growth=growth))
         elif growth <= th.vanishing_drop:
             hit = g[g["norm"] <= th.vanishing_drop * early]["step"]
             out.append(finding(
@@ -76,7 +77,7 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
                 f"({early:.3g} → {late:.3g})",
                 "Check for saturated activations or dead units; residual connections, "
                 "normalisation or a better initialisation keep gradients flowing.", "dynamics",
-                early_norm=early, late_norm=late, growth=growth))
+                measure="growth", worse="lower", early_norm=early, late_norm=late, growth=growth))
     return out
 
 
@@ -109,7 +110,8 @@ def check_gradients_across_depth(data: Inputs) -> list[Finding]:
         code, "warning", str(first["tensor"]), steps,
         f"across depth, the gradient RMS of the first layer {first['tensor']} is {ratio:.3g}× that of "
         f"the last, {last['tensor']} ({first['rms']:.3g} vs {last['rms']:.3g}): {word} by far",
-        hint, "dynamics", first_rms=float(first["rms"]), last_rms=float(last["rms"]), ratio=ratio)]
+        hint, "dynamics", measure="ratio", worse="higher" if ratio > 1 else "lower",
+        first_rms=float(first["rms"]), last_rms=float(last["rms"]), ratio=ratio)]
 
 
 @check("update_ratio", anchor="dynamics")
@@ -140,7 +142,8 @@ def check_update_ratio(data: Inputs) -> list[Finding]:
         out.append(finding(
             "update_ratio", sev, tensor, g["step"].iloc[1:],
             f"the median update-to-weight ratio of {tensor} is {med:.3g} per step, too {msg} "
-            f"(about 1e-3 is typical)", hint, "dynamics", median_ratio=med,
+            f"(about 1e-3 is typical)", hint, "dynamics", measure="median_ratio",
+            worse="higher" if msg == "high" else "lower", median_ratio=med,
             low=th.update_ratio_low, high=th.update_ratio_high))
     return out
 
@@ -184,7 +187,7 @@ def check_outliers(data: Inputs) -> list[Finding]:
                 f"more than twice the {tail / TAIL_ALLOWANCE:.1f} that a heavy, Laplace-like tail of {int(row.count)} "
                 f"values would have",
                 "Look for a few exploding units; weight decay or gradient clipping keeps them bounded.",
-                "outliers", **values))
+                "outliers", measure="max_abs_z", **values))
         elif frac > th.outlier_iqr_fraction:
             out.append(finding(
                 "outliers", "info", row.tensor, [row.step],
@@ -192,7 +195,7 @@ def check_outliers(data: Inputs) -> list[Finding]:
                 f"(a Gaussian puts {GAUSSIAN_BEYOND_IQR:.1%} there, a Laplace {LAPLACE_BEYOND_IQR:.1%}): "
                 "tails heavier than trained weights usually have",
                 "Check the outliers section for a few units that carry most of the weight; weight decay "
-                "keeps tails in check.", "outliers", **values))
+                "keeps tails in check.", "outliers", measure="iqr_fraction", **values))
     return out
 
 
@@ -231,7 +234,7 @@ def _units(data: Inputs, col: str, code: str, warn: float, err: float, word, hin
             code, "error" if row.frac >= err else "warning", row.tensor, hit,
             f"{int(getattr(row, col))} of {int(row.units)} units of {row.tensor} ({row.frac:.0%}) "
             f"are {word(kind)} on the whole batch at the last snapshot", hint(kind), "activations",
-            fraction=row.frac, units=int(row.units), count=int(getattr(row, col))))
+            measure="fraction", fraction=row.frac, units=int(row.units), count=int(getattr(row, col))))
     return out
 
 
@@ -287,7 +290,7 @@ def check_bn_drift(data: Inputs) -> list[Finding]:
             f"variance (median over channels, last snapshots)",
             "Eval-mode outputs will differ from training: use a larger batch, a smaller BatchNorm "
             "momentum, or recompute the statistics (torch.optim.swa_utils.update_bn).", "batchnorm",
-            mean_shift=m, var_ratio=r))
+            measure="mean_shift", mean_shift=m, var_ratio=r))
     return out
 
 
@@ -308,5 +311,5 @@ def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
             f"{small} of {len(g)} channels of {module} ({frac:.0%}) have |γ| below "
             f"{th.bn_gamma_min:g} at the last snapshot: those channels are switched off",
             "Exclude BatchNorm weights from weight decay, or lower the learning rate.", "batchnorm",
-            fraction=frac, collapsed=small, median_abs_gamma=float(g["weight"].abs().median())))
+            measure="fraction", fraction=frac, collapsed=small, median_abs_gamma=float(g["weight"].abs().median())))
     return out

@@ -156,5 +156,5 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
                 f"the norm of {tensor} grew {growth:.3g}× ({first:.3g} → {last:.3g}) and was still "
                 f"growing {late:.3g}× over the second half",
                 "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
-                first_norm=first, last_norm=last, growth=growth, late_growth=late))
+                measure="growth", first_norm=first, last_norm=last, growth=growth, late_growth=late))
     return out

@@ -8,6 +8,7 @@ findings point to. Declaring registers it, in definition order, in ``REGISTERED`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,6 +38,9 @@ class Finding:
         values: the numbers that show it (name → value).
         anchor: the report section whose chart shows it: a registered section key, one
             its check declared.
+        measure: the key of ``values`` that says how bad it is, which ranks the findings of one
+            code (the worst first, where the report groups them); ``""`` when none does.
+        worse: ``"higher"`` when a larger ``measure`` is worse, ``"lower"`` when a smaller one is.
     """
 
     code: str
@@ -48,6 +52,22 @@ class Finding:
     step_range: tuple[int, int] = (0, 0)
     values: dict[str, float] = field(default_factory=dict, hash=False)
     anchor: str = "overview"
+    measure: str = ""
+    worse: str = "higher"
+
+    @property
+    def worst(self) -> float | None:
+        """The ``measure``'s value, or None when the finding has none (or it is not finite)."""
+        v = self.values.get(self.measure) if self.measure else None
+        return v if v is not None and math.isfinite(v) else None
+
+    @property
+    def badness(self) -> float:
+        """How bad the finding is on its measure's scale, larger worse (−∞ without a measure)."""
+        v = self.worst
+        if v is None:
+            return -math.inf
+        return v if self.worse == "higher" else -v
 
 
 @dataclass
@@ -98,13 +118,20 @@ def listed_steps(values: Iterable) -> tuple[int, ...]:
 
 
 def finding(code: str, severity: str, tensor: str, steps: Iterable, message: str, suggestion: str,
-            anchor: str, **values: float) -> Finding:
-    """A ``Finding`` whose listed steps and step range come from ``steps``."""
+            anchor: str, *, measure: str = "", worse: str = "higher", **values: float) -> Finding:
+    """A ``Finding`` whose listed steps and step range come from ``steps``.
+
+    ``measure`` names the one of ``values`` that ranks it (``worse``: ``"higher"`` or
+    ``"lower"`` is worse); it must be one of ``values``.
+    """
+    if measure and measure not in values:
+        msg = f"{code}: measure {measure!r} is not one of its values ({', '.join(sorted(values))})"
+        raise ValueError(msg)
     all_steps = sorted({int(s) for s in steps})
     rng = (all_steps[0], all_steps[-1]) if all_steps else (0, 0)
     clean = {k: (float(v) if v is not None else float("nan")) for k, v in sorted(values.items())}
     return Finding(code, severity, tensor, listed_steps(all_steps), message, suggestion,
-                   step_range=rng, values=clean, anchor=anchor)
+                   step_range=rng, values=clean, anchor=anchor, measure=measure, worse=worse)
 
 
 def at_last(df: pd.DataFrame, by: str | list[str] = "tensor") -> pd.DataFrame:

@@ -13,6 +13,9 @@ from markupsafe import Markup, escape
 import weightreport
 from weightreport.errors import WeightReportError
 
+LONG_TABLE = 25
+"""A table with more rows than this gets a filter box and scrolls inside a bounded height."""
+
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
 
@@ -66,6 +69,30 @@ def fmt_pct(value, digits: int = 2) -> str:
     return f"{v:.{digits}g} %"
 
 
+def break_at_dots(value) -> Markup:
+    """A dotted name (``layer1.0.conv1.weight``) that may wrap after each dot.
+
+    The text is HTML-escaped first, then ``<wbr>`` goes after every dot, so user text
+    stays text: the only markup in the result is the ``<wbr>`` elements added here.
+    """
+    return Markup(str(escape(str(value))).replace(".", ".<wbr>"))
+
+
+def fmt_duration(seconds) -> str:
+    """Seconds as a reader writes a duration (``0.42 s``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``)."""
+    try:
+        v = float(seconds)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(v) or v < 0:
+        return "—"
+    if v < 60:
+        return f"{v:.3g} s"
+    if v < 3600:
+        return f"{int(v // 60)} min {int(v % 60):02d} s"
+    return f"{int(v // 3600)} h {int(v % 3600 // 60):02d} min"
+
+
 _MD_SPECIAL = "\\`*_[]|~#!"
 
 
@@ -106,5 +133,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape)
+    env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape,
+                       dots=break_at_dots, duration=fmt_duration)
+    env.globals.update(long_table=LONG_TABLE)
     return env

@@ -18,6 +18,7 @@ from weightreport.report.sections import (
     outliers,
     overview,
     stats,
+    structure,
     trajectories,
 )
 from weightreport.report.sections.base import Section, SectionType
@@ -35,6 +36,7 @@ SECTIONS: tuple[SectionType, ...] = (
     trajectories.SECTION,
     activations.SECTION,
     batchnorm.SECTION,
+    structure.SECTION,
 )
 """Every report section, in display order."""
 

@@ -1,4 +1,9 @@
-"""The overview section: run identity, status, model structure, environment and health findings."""
+"""The overview section: the run in brief (status, steps, time, metrics, size) and its findings, grouped.
+
+It is the report's first screen, so it stays short whatever the model's size: the
+findings are grouped by code and severity (``analysis.finding_groups``), and the model's
+structure has its own section at the end (``sections/structure.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,26 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from weightreport.report.analysis.finding_groups import FindingGroup, group_findings
 from weightreport.report.analysis.findings import Finding, find_all
+from weightreport.report.analysis.metrics import ScalarRow, key_scalars
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "overview", "Overview"
-SOURCE_NAMES = {"tensorboard": "TensorBoard"}
-"""How run.json's ``source`` kind is named in the report."""
-
-
-@dataclass
-class ModuleRow:
-    """One row of the model structure table."""
-
-    name: str
-    type: str
-    depth: int
-    params: str
-    num_params: int
-    output_shape: str
 
 
 @dataclass
 class Overview(Section):
-    """Run identity, status, model structure, environment and health findings."""
+    """The run in brief and its health findings.
+
+    Attributes:
+        tensors: the number of parameter tensors recorded.
+        wall_s: training plus collector time in seconds (None when the run did not record it).
+        metrics: every logged scalar's first, final, best and range.
+        findings: every finding, in ``find_all``'s order.
+        groups: the findings grouped by code and severity, as the page shows them.
+    """
 
     name: str = ""
     status: str = "complete"
@@ -39,17 +40,19 @@ class Overview(Section):
     model_class: str = ""
     total_params: int = 0
     trainable_params: int | None = 0
-    modules: list[ModuleRow] = field(default_factory=list)
+    tensors: int = 0
+    wall_s: float | None = None
+    metrics: list[ScalarRow] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    groups: list[FindingGroup] = field(default_factory=list)
     config: dict[str, str] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     """Run facts that are not curves (a trainer's runtime, throughput, FLOPs: run.json ``run_info``)."""
     overhead: dict[str, float] | None = None
     aliases: dict[str, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-    source: str | None = None
 
 
 def _flat(config: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -80,44 +83,40 @@ def _fact(value) -> str:
     return _plain(value)
 
 
-def _shape(shape) -> str:
-    return "×".join(str(int(d)) for d in shape) if shape else ""
+def _wall(overhead: dict | None) -> float | None:
+    """Training plus collector seconds from run.json's ``overhead``, None when absent."""
+    try:
+        return float(overhead["training_s"]) + float(overhead["collector_s"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | None = None) -> Overview:
-    """Run identity, status, the structure table, environment and findings.
+    """The run in brief (status, steps, time, metrics, size), its settings, and its findings grouped.
 
     ``findings`` are computed from ``stats`` and ``scalars`` with the default thresholds when None.
     """
     m = run.manifest
     model = m.get("model") or {}
-    rows = []
-    for mod in model.get("modules") or []:
-        prefix = f"{mod.get('name')}." if mod.get("name") else ""
-        params = ", ".join(f"{str(p.get('name')).removeprefix(prefix)} {_shape(p.get('shape'))}"
-                           for p in mod.get("params") or [])
-        out = mod.get("output_shape")
-        rows.append(ModuleRow(name=mod.get("name") or "(root)", type=str(mod.get("type", "")),
-                              depth=int(mod.get("depth", 0) or 0), params=params,
-                              num_params=int(mod.get("num_params", 0) or 0),
-                              output_shape=_shape(out) if out else "—"))
     settings = {str(k): "—" if v is None else str(v) for k, v in sorted((m.get("settings") or {}).items())}
     config = {k: _plain(v) for k, v in _flat(m.get("config") or {})}
     info = {str(k): _fact(v) for k, v in sorted((m.get("run_info") or {}).items())}
-    source = m.get("source")
-    source = source.get("kind") if isinstance(source, dict) else source
     env = {str(k): str(v) for k, v in sorted((m.get("environment") or {}).items())}
+    findings = find_all(stats, scalars) if findings is None else findings
+    params = stats[stats["kind"] == "param"] if "kind" in stats else stats.iloc[:0]
     return Overview(
         key=KEY, title=TITLE, name=run.name, status=str(m.get("status", "complete")),
         error=m.get("error"), last_step=int(m.get("last_step", 0) or 0),
         snapshots=int(m.get("snapshots", 0) or 0), model_class=str(model.get("class") or ""),
         total_params=int(model.get("total_params", 0) or 0),
         trainable_params=None if model.get("trainable_params") is None else int(model["trainable_params"]),
-        modules=rows, environment=env, settings=settings, findings=find_all(stats, scalars) if findings is None else findings,
+        tensors=int(params["tensor"].nunique()) if len(params) else 0, wall_s=_wall(m.get("overhead")),
+        metrics=key_scalars(scalars) if len(scalars) else [],
+        environment=env, settings=settings, findings=findings, groups=group_findings(findings),
         config=config, info=info, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
-        problems=run.problems(), source=SOURCE_NAMES.get(str(source), str(source)) if source else None,
-        caption="The run's identity, the model's modules in definition order, and problems found "
-                "in the recorded statistics.")
+        problems=run.problems(),
+        caption="The run in brief, and the problems found in its recorded statistics, one row per "
+                "kind of problem; the model's structure is the last section.")
 
 
 def build(t: RunTables) -> Overview:
