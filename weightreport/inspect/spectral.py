@@ -8,6 +8,14 @@
   ``1 + n / Σ ln(λ_i / xmin)``, keeping the ``xmin`` whose fit has the smallest
   Kolmogorov-Smirnov distance. Well-trained layers tend to have alpha in 2-6;
   above 6 suggests under-training, below 2 over-fitting to something.
+- Reliability: the fit needs eigenvalues. WeightWatcher skips a layer with fewer than
+  ``min_evals`` = 10 of them and notes that the fit really wants 50 (its
+  ``MIN_NUM_EVALS`` comment). With fewer than ``MIN_ALPHA_EVALS`` = 50 eigenvalues the
+  fitted tail is a handful of points: a Gaussian random, untrained 16 × 27 matrix then
+  fits an alpha inside 2-6 about nine times in ten, so the number cannot tell a trained
+  layer from noise. Such an alpha is reported with ``alpha_reliable`` False, and with the
+  count of eigenvalues (``alpha_evals``) and of tail points (``alpha_tail``) it came from;
+  ``alpha_sigma`` = (alpha - 1) / sqrt(tail) is the fit's standard error (Clauset et al.).
 - Correlation traps: the matrix's elements are randomly permuted, which should leave
   a Marchenko-Pastur bulk; eigenvalues of the permuted matrix well beyond the bulk's
   edge come from a few unusually large elements (rank-one "traps").
@@ -20,6 +28,8 @@ import math
 import numpy as np
 import torch
 
+MIN_ALPHA_EVALS = 50
+"""An alpha fitted from fewer eigenvalues than this is unreliable (see the module docstring)."""
 MAX_SIDE = 4096
 """Larger matrices are described through their first MAX_SIDE rows and columns."""
 
@@ -88,11 +98,16 @@ def spectral_summary(t: torch.Tensor) -> dict | None:
     singular = np.sqrt(eigs[::-1] * n)
     top = singular[0]
     alpha, xmin, ks = fit_alpha(eigs)
+    evals = int(np.count_nonzero(eigs > 1e-12 * max(float(eigs.max(initial=0.0)), 1e-300)))
+    tail = int(np.count_nonzero(eigs >= xmin)) if math.isfinite(xmin) else 0
     return {
         "rows": int(w.shape[0]), "cols": int(w.shape[1]),
         "spectral_norm": float(top),
         "stable_rank": float((singular**2).sum() / top**2) if top > 0 else math.nan,
         "alpha": alpha, "alpha_xmin": xmin, "alpha_ks": ks,
+        "alpha_evals": evals, "alpha_tail": tail,
+        "alpha_sigma": (alpha - 1.0) / math.sqrt(tail) if tail else math.nan,
+        "alpha_reliable": bool(math.isfinite(alpha) and evals >= MIN_ALPHA_EVALS),
         "correlation_traps": correlation_traps(w),
         "singular_values": singular.tolist(),
     }

@@ -81,6 +81,15 @@ def md_escape(value) -> Markup:
     return Markup(str(escape(text)))
 
 
+def dot_breaks(value) -> Markup:
+    """Escaped text with a line-break opportunity (``<wbr>``) after every dot.
+
+    A long qualified name (``encoder.layer.0.attention.self.query.weight``) then wraps
+    between its parts, never inside one; the dots stay, so copying the name copies it whole.
+    """
+    return Markup(str(escape(str(value))).replace(".", ".<wbr>"))
+
+
 def sort_key(value) -> str:
     """A cell's numeric sort key for the HTML table sorter (empty when missing).
 
@@ -106,5 +115,6 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape)
+    env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape,
+                       dots=dot_breaks)
     return env
