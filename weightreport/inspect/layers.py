@@ -6,13 +6,14 @@ A bare checkpoint carries no module tree, so both are read from the qualified na
   name with an embedding word (``embed``, ``wte``, ``wpe``) is an ``embedding``; a name
   inside an MLP (``mlp``, ``ffn``, ``feed_forward``, ``intermediate``, ``fc1``/``fc2``,
   ``up``/``down``/``gate_proj``, BERT's block ``output.dense``) is ``MLP``; inside
-  attention (``attn``, ``attention``), the projection's name gives ``attention q``,
-  ``k``, ``v`` or ``o`` (``query``/``q_proj``/``wq``..., ``out_proj``/``o_proj``/
-  ``c_proj``/``output.dense``), and a fused one (``qkv``, ``c_attn``, ``in_proj``)
-  ``attention qkv``; anything else is ``other``.
+  attention (``attn``, ``attention``), the projection's own module name (the segment
+  before ``weight``/``bias``) gives ``attention q``, ``k``, ``v`` or ``o`` (``query``/
+  ``q_proj``/``wq``..., ``out_proj``/``o_proj``/``c_proj``, BERT's ``output.dense``), and a
+  fused one (``qkv``, ``c_attn``, ``in_proj``) ``attention qkv``; an attention tensor
+  with another name (a LayerNorm) and anything else is ``other``.
 - **model order** (``model_order``): safetensors stores names sorted as text, so
-  ``layer.10`` comes before ``layer.2`` and a block's ``value`` after its ``query``'s
-  output. When a checkpoint's names are stored sorted, they are re-ordered: embeddings
+  ``layer.10`` comes before ``layer.2`` and a block's ``attention.output`` before its
+  ``attention.self.query``. When a checkpoint's names are stored sorted, they are re-ordered: embeddings
   first; then each numbered block by its numbers (``layer.2`` before ``layer.10``), inside
   a block attention q, k, v, o before the MLP; heads (``pooler``, ``classifier``,
   ``lm_head``, a final norm) last. Names stored in any other order (a ``torch.save``d
