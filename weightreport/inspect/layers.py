@@ -15,7 +15,7 @@ A bare checkpoint carries no module tree, so both are read from the qualified na
   ``layer.10`` comes before ``layer.2`` and a block's ``attention.output`` before its
   ``attention.self.query``. When a checkpoint's names are stored sorted, they are re-ordered: embeddings
   first; then each numbered block by its numbers (``layer.2`` before ``layer.10``), inside
-  a block attention q, k, v, o before the MLP; heads (``pooler``, ``classifier``,
+  a block attention (qkv, or q, k, v), then o, before the MLP; heads (``pooler``, ``classifier``,
   ``lm_head``, a final norm) last. Names stored in any other order (a ``torch.save``d
   state dict is in definition order) keep it.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("embedding", "attention q", "attention k", "attention v", "attention o", "attention qkv",
+KINDS = ("embedding", "attention qkv", "attention q", "attention k", "attention v", "attention o",
          "MLP", "conv", "other")
 """Every kind, in the order legends and counts list them."""
 
