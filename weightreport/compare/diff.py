@@ -65,6 +65,20 @@ class RunDiff:
         d = d[np.isfinite(d)]
         return float(d.max()) if d.size else 0.0
 
+    @property
+    def max_w1_at(self) -> tuple[str, int] | None:
+        """(tensor, step) of the largest W1, the first in model order and step on a tie; None when
+        no distance is finite."""
+        if not len(self.distances):
+            return None
+        w1 = self.distances["w1"].to_numpy(dtype=float)
+        finite = np.isfinite(w1)
+        if not finite.any():
+            return None
+        i = int(np.flatnonzero(finite)[np.argmax(w1[finite])])
+        row = self.distances.iloc[i]
+        return str(row["tensor"]), int(row["step"])
+
 
 def _findings(run, stats: pd.DataFrame, scalars: pd.DataFrame, th: Thresholds | None) -> list[Finding]:
     bn = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightreport.compare.charts import diff_charts
+from weightreport.compare.charts import MAX_HEATMAP_STEPS, diff_charts
 from weightreport.compare.diff import MAX_DIFF_STEPS, SIDE_STATS, RunDiff, diff_runs
 from weightreport.report.charts import Chart
 from weightreport.report.render.env import environment
@@ -70,6 +70,11 @@ def render_diff_html(diff, charts: dict[str, list[Chart]], bundle: str | None = 
                     "the reverse (matched by code and tensor)."),
         PageSection("curves", "Training curves", "Each scalar of both runs: base grey, candidate blue; "
                     "validation dashed."),
+        PageSection("distances", "Distance by layer and step", "The Wasserstein-1 distance between the "
+                    "two runs' histograms of each shared tensor (rows, in model order) at the compared steps "
+                    f"(columns, at most {MAX_HEATMAP_STEPS}, evenly spaced), on a log colour scale; identical "
+                    "histograms (distance 0) have their own colour. Hover for the numbers; click a row to "
+                    "select that layer below."),
         PageSection("layers", "Layers", "Per shared tensor, at the snapshot steps both runs share (at most "
                     f"{MAX_DIFF_STEPS}): the Wasserstein-1 distance between the two histograms and the "
                     "largest change of a percentile; then the statistics side by side.", tuple(diff.shared)),

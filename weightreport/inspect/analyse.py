@@ -19,8 +19,8 @@ from weightreport.inspect.spectral import spectral_summary
 from weightreport.runfmt.writer import dump_json
 from weightreport.stats import describe
 
-SPECTRAL_KEYS = ("spectral_norm", "stable_rank", "alpha", "alpha_xmin", "alpha_ks",
-                 "correlation_traps")
+SPECTRAL_KEYS = ("spectral_norm", "stable_rank", "alpha", "alpha_xmin", "alpha_ks", "alpha_evals",
+                 "alpha_tail", "alpha_sigma", "alpha_reliable", "correlation_traps")
 
 Progress = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)``: called once before the first tensor and after each group."""
@@ -40,8 +40,10 @@ def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: 
 
     Returns:
         ``{"checkpoint": name, "tensors": [{"tensor", "shape", "dtype", "numel", <stats>,
-        "edges", "counts", "alpha", "stable_rank", ...}], "total_params"}``; ``dtype``
-        is the stored one; the spectral keys are None for tensors that are not matrices.
+        "edges", "counts", "alpha", "alpha_reliable", "stable_rank", ...}], "total_params",
+        "names_sorted"}``; ``dtype`` is the stored one; the spectral keys are None for
+        tensors that are not matrices; ``names_sorted`` is True when every file stores its
+        names in text order (safetensors does), so the page re-orders them (``layers.py``).
     """
     ck = path if isinstance(path, Checkpoint) else open_checkpoint(path)
     entries = ck.entries
@@ -63,7 +65,10 @@ def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: 
         del group, descriptions, t
         if progress is not None:
             progress(done, total)
-    return {"checkpoint": ck.name, "tensors": rows, "total_params": sum(e.numel for e in entries)}
+    names_sorted = len(entries) > 2 and all(
+        all(a.name <= b.name for a, b in zip(s.entries, s.entries[1:], strict=False)) for s in ck.sources)
+    return {"checkpoint": ck.name, "tensors": rows, "total_params": sum(e.numel for e in entries),
+            "names_sorted": names_sorted}
 
 
 def write_json(result: dict, out: str | Path) -> Path:

@@ -57,16 +57,20 @@ def build_inspect_report(checkpoint: str | Path, html: str | Path | None = None,
 
 def render_inspect_html(model: InspectModel, charts: dict[str, list[Chart]], bundle: str | None = None) -> str:
     """The checkpoint report page."""
+    order = "model order" if model.reordered else "stored (model) order"
     sections = [
-        PageSection("tensors", "Tensors", "Every floating-point tensor in file order, with its statistics. "
-                    "Click a heading to sort."),
-        PageSection("histograms", "Histograms", "The distribution of the selected tensor's values.",
-                    tuple(model.layers)),
+        PageSection("summary", "Verdict: alpha and stable rank by depth", "Data-free measures of every "
+                    "2-D or convolution weight, from its spectrum, against depth; then how many fall in "
+                    "each alpha band."),
+        PageSection("traps", "Correlation traps", "Rank-one structure from a few very large elements."),
+        PageSection("quality", "Layer quality: alpha and stable rank", "Every matrix, in model order, and "
+                    "how to read its numbers. Click a heading to sort."),
         PageSection("spectra", "Singular-value spectra", "The singular values of each 2-D weight "
                     "(conv kernels reshaped to out × in·k·k), largest first, on log-log axes; a straight "
                     "tail is a power law. Long spectra are drawn at log-spaced ranks.", tuple(model.matrices)),
-        PageSection("quality", "Layer quality: alpha and stable rank", "Data-free measures from each "
-                    "matrix's spectrum, and how to read them."),
-        PageSection("traps", "Correlation traps", "Rank-one structure from a few very large elements."),
+        PageSection("histograms", "Histograms", "The distribution of the selected tensor's values.",
+                    tuple(model.layers)),
+        PageSection("tensors", "Tensors", f"Every floating-point tensor in {order}, with its statistics. "
+                    "Click a heading to sort."),
     ]
     return render_page("inspect.html", sections, charts, bundle, m=model, columns=list(STAT_COLUMNS))
