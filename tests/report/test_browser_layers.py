@@ -39,6 +39,7 @@ HELPERS = """() => {
   host.style.cssText = "position:absolute;left:-30000px;top:0;width:1000px";
   document.body.append(host);
   const expected = new Map();  // "id|layer" -> [width, height] of a fresh drawing
+  const audited = new Map();  // "id|layer" -> the view last checked for it (unchanged since: skipped)
   const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
   async function settle() {
     await window.wrChartsReady;
@@ -72,6 +73,9 @@ HELPERS = """() => {
     for (const el of document.querySelectorAll("div.wr-chart")) {
       if (!displayed(el)) continue;
       const where = el.closest("section").id + "/" + el.id;
+      const seen = el.id + "|" + layerOf(el), view = window.wrViews.get(el.id);
+      if (view && audited.get(seen) === view) continue;
+      audited.set(seen, view);
       const svg = el.querySelector("svg");
       if (!svg) { problems.push(where + ": no SVG"); continue; }
       const box = svg.getBoundingClientRect();
