@@ -3,6 +3,8 @@
 // a wr-select-layer event shows it in every section: the layer itself, else a parameter's
 // module ("conv1" for "conv1.weight") or a module's parameter ("conv1.weight" for "conv1"),
 // else a line saying the section has no data for it, with its per-layer charts hidden.
+// (A block, so its names stay out of the page's other scripts, which share one module.)
+{
 const FILTER_DELAY_MS = 250;
 
 // What a section offering `names` (a Set) shows for `name`; null when it has nothing for it.
@@ -71,7 +73,8 @@ function show(p, chosen) {
   if (layer === null) {
     p.note.textContent = `No data here for ${chosen}: choose one of this section's ${layers(p.order.length)} above.`;
   } else if (layer !== chosen) {
-    p.note.textContent = `Showing ${layer} for ${chosen}.`;
+    p.note.textContent = chosen.startsWith(layer + ".") ? `The module of ${chosen}.`
+      : `A parameter of the chosen module ${chosen}.`;
   }
   p.note.hidden = layer === chosen;
   for (const el of p.section.querySelectorAll("div.wr-chart[data-layered]")) {
@@ -126,3 +129,4 @@ for (const link of document.querySelectorAll("a.wr-see[data-layer]")) {
   link.addEventListener("click", () => chooseLayer(link.dataset.layer));
 }
 document.addEventListener("wr-select-layer", (event) => chooseLayer(event.detail && event.detail.layer));
+}

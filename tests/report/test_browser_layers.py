@@ -48,7 +48,7 @@ HELPERS = """() => {
   }
   function layerOf(el) {
     const view = window.wrViews.get(el.id);
-    return view ? view.signal("layer") : null;
+    return view && el.hasAttribute("data-layered") ? view.signal("layer") : null;
   }
   async function freshSize(el, layer) {
     const key = el.id + "|" + layer;
@@ -206,8 +206,13 @@ def test_every_layer_of_every_picker_draws_right(page):
     first = page.evaluate("wrTest.audit()")
     assert not first, first
     # Each distinct layer once, picked in every picker that offers it: the page's state depends
-    # only on the layer chosen, so the later picks of one layer must change nothing.
-    names = list(dict.fromkeys(n for section in offered.values() for n in section))
+    # only on the layer chosen, so the later picks of one layer must change nothing. A module
+    # comes right after its first parameter, whose state it shares but for its own sections.
+    modules = {n for k, v in offered.items() if k in ("activations", "batchnorm") for n in v}
+    names = []
+    for n in offered["distributions"]:
+        names += [n, *([n.rpartition(".")[0]] if n.rpartition(".")[0] in modules else [])]
+    names = list(dict.fromkeys(names + [n for section in offered.values() for n in section]))
     choices = [(section, n) for n in names for section, opts in offered.items() if n in opts]
     for start in range(0, len(choices), BATCH):
         for r in page.evaluate(WALK, choices[start:start + BATCH]):
