@@ -239,6 +239,10 @@ def test_finding_link_and_event_select_everywhere(page):
     assert state["distributions"]["value"] == "layer2.1.bn2.weight"
     assert state["heatmaps"]["shown"] == [] and state["heatmaps"]["note"]
     assert not page.evaluate("wrTest.audit()")
+    page.evaluate("""async () => {
+        document.dispatchEvent(new CustomEvent("wr-select-layer", {detail: {layer: "no.such.layer"}}));
+        await wrTest.settle(); }""")
+    assert page.evaluate("wrTest.state()") == state, "a layer no section has must change nothing"
     assert not page.errors
 
 
