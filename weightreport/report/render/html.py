@@ -15,6 +15,7 @@ from markupsafe import Markup
 from weightreport.report.charts import Chart
 from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment
+from weightreport.report.render.picker import Picker, picker
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
@@ -43,12 +44,12 @@ def chart_context(charts: dict[str, list[Chart]]) -> tuple[dict, dict, dict]:
     return views, specs, dict(sorted(datasets.items()))
 
 
-def selectors(model: ReportModel, charts: dict[str, list[Chart]]) -> dict[str, list[str]]:
-    """Per section, the layers its selector offers (empty when no chart follows a layer)."""
+def selectors(sections, charts: dict[str, list[Chart]]) -> dict[str, Picker | None]:
+    """Per section, its layer picker (None when no chart of it follows a layer)."""
     out = {}
-    for section in model.sections:
+    for section in sections:
         layered = any(c.layered for c in charts.get(section.key, []))
-        out[section.key] = list(getattr(section, "layers", [])) if layered else []
+        out[section.key] = picker(getattr(section, "layers", ())) if layered else None
     return out
 
 
@@ -64,5 +65,5 @@ def render_html(model: ReportModel, charts: dict[str, list[Chart]], bundle: str 
     js = vega_bundle() if bundle is None else bundle
     return environment().get_template("base.html").render(
         report=model, sections=model.sections, charts=views, specs=specs, datasets=datasets,
-        selectors=selectors(model, charts),
+        selectors=selectors(model.sections, charts),
         bundle=Markup(js), csp=CSP, mode="html")

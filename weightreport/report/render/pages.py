@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from weightreport.report.charts import Chart
 from weightreport.report.render.env import environment
-from weightreport.report.render.html import CSP, chart_context, vega_bundle
+from weightreport.report.render.html import CSP, chart_context, selectors, vega_bundle
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,7 @@ def render_page(template: str, sections: list[PageSection], charts: dict[str, li
                 bundle: str | None = None, **context) -> str:
     """Render ``template`` with the charts embedded as in the run report."""
     views, specs, datasets = chart_context(charts)
-    selectors = {s.key: list(s.layers) if any(c.layered for c in charts.get(s.key, [])) else []
-                 for s in sections}
     js = vega_bundle() if bundle is None else bundle
     return environment().get_template(template).render(
-        sections=sections, charts=views, specs=specs, datasets=datasets, selectors=selectors,
+        sections=sections, charts=views, specs=specs, datasets=datasets, selectors=selectors(sections, charts),
         bundle=Markup(js), csp=CSP, mode="html", **context)

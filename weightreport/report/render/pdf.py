@@ -76,7 +76,7 @@ def render_pdf(model: ReportModel, charts: dict[str, list[Chart]]) -> bytes:
         raise WeightReportError(msg) from None
     views, notes = print_views(model, charts)
     html = environment().get_template("print.html").render(
-        report=model, sections=model.sections, charts=views, selectors={s.key: [] for s in model.sections},
+        report=model, sections=model.sections, charts=views, selectors={s.key: None for s in model.sections},
         notes=notes, mode="pdf")
     doc = weasyprint.HTML(string=html, base_url=str(templates_dir()))
     return doc.write_pdf()
