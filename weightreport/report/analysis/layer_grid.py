@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import scaled
+from weightreport.report.analysis.finding import NEAR_ZERO_RMS
 
 MAX_STEP_COLUMNS = 100
 MAX_CELLS = 16_000
@@ -83,18 +83,22 @@ def _frame(rows: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
     return out[out["value"].notna() | out["bad"]].reset_index(drop=True)
 
 
-def _per_tensor(rows: pd.DataFrame, fn) -> pd.Series:
-    """``fn(g)`` over each tensor's rows in step order, aligned with ``rows``' index."""
-    parts = [fn(g) for _, g in rows.sort_values(["tensor", "step"], kind="stable").groupby("tensor", sort=False)]
-    return pd.concat(parts).reindex(rows.index) if parts else pd.Series(dtype=float)
+def _scaled(rows: pd.DataFrame) -> pd.Series:
+    """Per row: the tensor's RMS reached ``NEAR_ZERO_RMS`` at this snapshot or an earlier one.
+
+    ``finding.scaled`` for every tensor at once (rows must be sorted by tensor and step).
+    """
+    rms = rows["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(rows["numel"].to_numpy(dtype=float), 1.0))
+    return pd.Series(rms >= NEAR_ZERO_RMS, index=rows.index).groupby(rows["tensor"].to_numpy()).cummax()
 
 
 def update_ratio(params: pd.DataFrame) -> pd.DataFrame:
     """‖w_t − w_prev‖ / ‖w_prev‖, counted once the previous snapshot's RMS reached ``NEAR_ZERO_RMS``."""
     if params.empty:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
-    ratio = _per_tensor(params, lambda g: g["update_ratio"].where(scaled(g).shift(1, fill_value=False)))
-    return _frame(params, ratio)
+    p = params.sort_values(["tensor", "step"], kind="stable")
+    prev = _scaled(p).groupby(p["tensor"].to_numpy()).shift(1, fill_value=False).astype(bool)
+    return _frame(p, p["update_ratio"].where(prev))
 
 
 def grad_norm(grads: pd.DataFrame) -> pd.DataFrame:
@@ -106,15 +110,10 @@ def weight_norm(params: pd.DataFrame) -> pd.DataFrame:
     """‖w_t‖ / ‖w₀‖, where w₀ is the first snapshot whose RMS reached ``NEAR_ZERO_RMS`` (blank before it)."""
     if params.empty:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
-
-    def relative(g: pd.DataFrame) -> pd.Series:
-        ok = scaled(g) & np.isfinite(g["norm"])
-        if not ok.any():
-            return pd.Series(np.nan, index=g.index)
-        ref = float(g["norm"][ok].iloc[0])
-        return (g["norm"] / ref).where(ok)
-
-    return _frame(params, _per_tensor(params, relative))
+    p = params.sort_values(["tensor", "step"], kind="stable")
+    norm = p["norm"].where(_scaled(p) & np.isfinite(p["norm"]))
+    ref = norm.groupby(p["tensor"].to_numpy()).transform("first")
+    return _frame(p, norm / ref)
 
 
 def output_std(acts: pd.DataFrame) -> pd.DataFrame:

@@ -97,7 +97,7 @@ def row_labels(data: alt.Data, rows: int) -> alt.Chart:
 
 
 def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows: int, scale: str,
-                  legend: str, first: int, span: int, columns: int, present: list[str],
+                  legend: str, first: int, span: int, columns: list[dict], present: list[str],
                   values: list) -> alt.LayerChart:
     """One signal's layer × step heatmap.
 
@@ -109,7 +109,8 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
         rows: the number of rows.
         scale: ``log``, ``ratio`` or ``fraction``.
         legend: the colour legend's title.
-        first, span, columns: the step grid (``StepBins``).
+        first, span: the step grid's first step and its number of steps (``StepBins``).
+        columns: per column ``b`` its ``steps`` label (the snapshot, or the range of steps).
         present: the special states present (``0``, ``NaN/Inf``).
         values: every drawn value (for a diverging scale's symmetric domain).
     """
@@ -117,14 +118,12 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
     width, labelled = gutter(rows)
     height = round(px * rows, 1)
     data = ds.add(records)
-    w = f"{span} / {columns}"
+    w = f"{span} / {len(columns)}"
     cells = alt.Chart(data).transform_flatten(["v"], as_=["value"]).transform_window(
         i="row_number()", groupby=["tensor"]).transform_calculate(b="datum.i - 1").transform_calculate(
         state=_state(scale), x0=f"{first} + datum.b * {w}", x1=f"{first} + (datum.b + 1) * {w}",
-        s0=f"{first} + ceil(datum.b * {w})", s1=f"{first} + ceil((datum.b + 1) * {w}) - 1",
-        row2="datum.row + 1").transform_calculate(
-        steps='datum.s0 === datum.s1 ? "" + datum.s0 : datum.s0 + "–" + datum.s1').transform_filter(
-        'datum.state !== ""')
+        row2="datum.row + 1").transform_filter('datum.state !== ""').transform_lookup(
+        lookup="b", from_=alt.LookupData(data=ds.add(columns), key="b", fields=["steps"]))
     x = alt.X("x0:Q", title="step", scale=alt.Scale(domain=[first, first + span], nice=False, zero=False),
               axis=alt.Axis(labelFlush=True, tickCount=8, format="~s"))
     tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("steps:N", title="steps"),
@@ -181,5 +180,6 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], rows: in
                     size=20, cursor="pointer").encode(
                     x=alt.value(at), y=y, color=alt.Color("state:N", scale=special_scale(present), title=None),
                     tooltip=[*tips[:2], alt.Tooltip("state:N", title="value")]))
-        charts.append(alt.layer(*layers).properties(width=PANEL_WIDTH, height=height, title=p["title"]))
+        charts.append(alt.layer(*layers).properties(
+            width=PANEL_WIDTH, height=height, title=alt.TitleParams(p["title"], fontSize=11, limit=PANEL_WIDTH + 8)))
     return alt.hconcat(*charts, spacing=10).resolve_scale(color="shared")

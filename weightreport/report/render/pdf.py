@@ -7,6 +7,7 @@ first in model order) so print time stays bounded for large models; the PDF says
 from __future__ import annotations
 
 import copy
+import re
 
 from markupsafe import Markup
 
@@ -28,13 +29,37 @@ def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
     return out
 
 
+GRADIENT_USE = re.compile(r'<path d="M0,0h([\d.]+)v([\d.]+)h-[\d.]+Z" fill="url\(#([\w-]+)\)"')
+GRADIENT_ENDS = re.compile(r'\b(x1|x2|y1|y2)="([\d.]+)"')
+
+
+def user_space_gradients(text: str) -> str:
+    """Colour-legend gradients in the user space of the rectangle they fill.
+
+    Vega gives a gradient legend's ``linearGradient`` bounding-box units; WeasyPrint
+    loses such a gradient when it scales the SVG to the page (a chart wider than A4
+    printed as a dot), but draws one in user-space units at any scale.
+    """
+    for use in GRADIENT_USE.finditer(text):
+        w, h, gid = float(use.group(1)), float(use.group(2)), use.group(3)
+
+        def absolute(m: re.Match, w: float = w, h: float = h, gid: str = gid) -> str:
+            ends = {"x1": 0.0, "x2": 1.0, "y1": 0.0, "y2": 0.0}  # SVG's defaults
+            ends.update({k: float(v) for k, v in GRADIENT_ENDS.findall(m.group(1))})
+            coords = " ".join(f'{k}="{v * (w if k[0] == "x" else h):g}"' for k, v in ends.items())
+            return f'<linearGradient id="{gid}" gradientUnits="userSpaceOnUse" {coords}>'
+
+        text = re.sub(rf'<linearGradient id="{re.escape(gid)}"([^>]*)>', absolute, text)
+    return text
+
+
 def svg(spec: dict) -> Markup:
-    """A Vega-Lite spec rendered to SVG markup by vl-convert."""
+    """A Vega-Lite spec rendered to SVG markup by vl-convert (gradients made printable)."""
     import vl_convert
 
     text = vl_convert.vegalite_to_svg(spec)
     start = text.find("<svg")
-    return Markup(text[start:])
+    return Markup(user_space_gradients(text[start:]))
 
 
 def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dict, dict]:

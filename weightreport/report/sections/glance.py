@@ -20,7 +20,13 @@ from weightreport.report.analysis import layer_grid as lg
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order
 from weightreport.report.charts.common import HEATMAP_DIGITS, Chart, Datasets, make, nums
-from weightreport.report.charts.layer_grid import BAD, ZERO, heatmap_chart, max_groups, profile_chart
+from weightreport.report.charts.layer_grid import (
+    BAD,
+    ZERO,
+    heatmap_chart,
+    max_groups,
+    profile_chart,
+)
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "glance", "The network at a glance"
@@ -94,13 +100,15 @@ class Signal:
 
 @dataclass
 class Glance(Section):
-    """Every present signal, the step grid, the sentences for absent ones, and the profile's axis."""
+    """Every present signal, the step grid and its column labels, the sentences for absent ones,
+    and the depth profile's axis (every row of any signal, in model order) and its groups."""
 
     signals: list[Signal] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     bins: lg.StepBins = field(default_factory=lambda: lg.StepBins(0, 0, 1))
     profile_rows: list[str] = field(default_factory=list)
     profile_groups: list[lg.Group] = field(default_factory=list)
+    columns: list[dict] = field(default_factory=list)
 
 
 def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame) -> Glance:
@@ -123,6 +131,7 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
     per = "one snapshot per column" if bins.count == len(np.unique(steps)) else f"about {width:.4g} steps per column"
     return Glance(
         key=KEY, title=TITLE, signals=signals, absent=absent, bins=bins, profile_rows=axis,
+        columns=column_labels(bins, steps),
         profile_groups=lg.module_groups(axis, names, max_groups(len(axis))),
         caption=f"Every layer at once: one row per parameter (update ratio, gradient and weight norms) "
                 f"or module (outputs), in model order and grouped by parent module; {bins.count} columns "
@@ -132,6 +141,18 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
                 f"on a log scale, and blank where nothing was measured (a weight born near zero, such "
                 f"as a bias, is measured from its first snapshot with RMS ≥ 1e-3). Click a layer to "
                 f"select it in every section.")
+
+
+def column_labels(bins: lg.StepBins, steps: np.ndarray) -> list[dict]:
+    """Per column ``b``: ``steps``, its one snapshot's step, or the range of steps it covers."""
+    uniq = np.unique(steps)
+    per = np.bincount(bins.of(uniq), minlength=bins.count)
+    out = []
+    for b in range(bins.count):
+        one = uniq[bins.of(uniq) == b] if per[b] == 1 else None
+        label = str(int(one[0])) if one is not None else f"{bins.start(b)}–{bins.end(b)}"
+        out.append({"b": b, "steps": label})
+    return out
 
 
 def build(t: RunTables) -> Glance:
@@ -184,7 +205,7 @@ def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
         states = _states(c["value"], c["bad"], st.scale)
         charts.append(make(st.title, heatmap_chart(
             ds, _heatmap_records(sig, bins.count), _groups(sig.groups), rows=len(sig.rows), scale=st.scale,
-            legend=st.legend, first=bins.first, span=bins.span, columns=bins.count, present=_present([states]),
+            legend=st.legend, first=bins.first, span=bins.span, columns=section.columns, present=_present([states]),
             values=nums(c["value"][states == "v"], HEATMAP_DIGITS)), ds, wide=True, glance=True))
         last = sig.last
         lstates = _states(last["value"], last["bad"], st.scale)
