@@ -50,6 +50,9 @@ def test_clicking_a_heatmap_row_selects_that_layer(page):
     page.wait_for_timeout(200)
     assert page.evaluate("window.selected") == ["fc1.weight"]
     assert page.eval_on_selector('select.wr-layer[data-section="dynamics"]', "s => s.value") == "fc1.weight"
+    outlined = page.evaluate("Array.from(document.querySelectorAll('div.wr-chart[data-glance]'))"
+                             ".map((el) => window.wrViews.get(el.id).signal('glance_layer'))")
+    assert outlined == ["fc1.weight"] * 6  # every whole-network chart outlines the selected row
 
 
 def test_clicking_an_output_row_dispatches_the_module_name(page):

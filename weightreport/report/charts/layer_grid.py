@@ -29,6 +29,8 @@ ZERO, BAD = "0", "NaN/Inf"
 SPECIAL_COLOURS = {ZERO: "#9e9e9e", BAD: "#d6007e"}
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
+SELECTED = "glance_layer"
+"""The Vega parameter holding the layer selected last (``templates/js/glance.js`` sets it)."""
 
 
 def row_px(rows: int) -> float:
@@ -88,6 +90,13 @@ def gutter_layers(groups: alt.Data, rows: int, px: float, width: float) -> list[
     return [bands, labels]
 
 
+def selected_row(data: alt.Data, rows: int, width: float) -> alt.Chart:
+    """An outline around the selected layer's row (none until a layer is selected)."""
+    return alt.Chart(data).transform_filter(f"datum.tensor === {SELECTED}").transform_calculate(
+        row2="datum.row + 1").mark_rect(fill=None, stroke="#111", strokeWidth=1.5).encode(
+        x=alt.value(0), x2=alt.value(width), y=_y(rows), y2="row2:Q")
+
+
 def row_labels(data: alt.Data, rows: int) -> alt.Chart:
     """Each row's name (its ``label``, the part after its group) just left of the cells."""
     return alt.Chart(data).transform_calculate(mid="datum.row + 0.5").mark_text(
@@ -141,11 +150,12 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
             tooltip=[*tips[:2], alt.Tooltip("state:N", title="cell")], **enc))
     if labelled:
         layers.append(row_labels(data, rows))
-    return alt.layer(*layers).resolve_scale(color="independent").properties(
-        width=CELLS_WIDTH, height=height)
+    layers.append(selected_row(data, rows, CELLS_WIDTH))
+    return alt.layer(*layers).resolve_scale(color="independent").add_params(
+        alt.param(name=SELECTED, value="")).properties(width=CELLS_WIDTH, height=height)
 
 
-def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], rows: int,
+def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: list[str],
                   present: list[str]) -> alt.HConcatChart:
     """Small multiples of each signal per layer at the last snapshot, sharing the layer axis.
 
@@ -154,12 +164,14 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], rows: in
         panels: per signal ``title``, ``scale`` and ``records`` (``tensor, row, step,
             value, state``: ``v``, ``0`` or ``NaN/Inf``).
         groups: the module groups of the shared axis.
-        rows: the number of rows on the shared axis.
+        names: the shared axis's layers, in order.
         present: the special states present in any panel.
     """
+    rows = len(names)
     px = row_px(rows)
     height = round(px * rows, 1)
     width = GROUP_WIDTH
+    axis = ds.add([{"tensor": n, "row": i} for i, n in enumerate(names)])
     charts = []
     for n, p in enumerate(panels):
         base = alt.Chart(ds.add(p["records"])).transform_calculate(mid="datum.row + 0.5")
@@ -180,6 +192,8 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], rows: in
                     size=20, cursor="pointer").encode(
                     x=alt.value(at), y=y, color=alt.Color("state:N", scale=special_scale(present), title=None),
                     tooltip=[*tips[:2], alt.Tooltip("state:N", title="value")]))
+        layers.append(selected_row(axis, rows, PANEL_WIDTH))
         charts.append(alt.layer(*layers).properties(
             width=PANEL_WIDTH, height=height, title=alt.TitleParams(p["title"], fontSize=11, limit=PANEL_WIDTH + 8)))
-    return alt.hconcat(*charts, spacing=10).resolve_scale(color="shared")
+    return alt.hconcat(*charts, spacing=10).resolve_scale(color="shared").add_params(
+        alt.param(name=SELECTED, value=""))

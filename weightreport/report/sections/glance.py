@@ -133,14 +133,13 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
         key=KEY, title=TITLE, signals=signals, absent=absent, bins=bins, profile_rows=axis,
         columns=column_labels(bins, steps),
         profile_groups=lg.module_groups(axis, names, max_groups(len(axis))),
-        caption=f"Every layer at once: one row per parameter (update ratio, gradient and weight norms) "
-                f"or module (outputs), in model order and grouped by parent module; {bins.count} columns "
-                f"of equal step ranges ({per}). A cell holds the value at the last of the report's "
-                f"sampled snapshots (at most {MAX_LAYER_POINTS}) in its range; it is magenta (NaN/Inf) "
-                f"when the tensor held NaN or Inf at any snapshot in the range, grey for an exact zero "
-                f"on a log scale, and blank where nothing was measured (a weight born near zero, such "
-                f"as a bias, is measured from its first snapshot with RMS ≥ 1e-3). Click a layer to "
-                f"select it in every section.")
+        caption=f"One row per parameter (update ratio, gradient and weight norms) or module (outputs), "
+                f"in model order, grouped by parent module; {bins.count} columns of equal step ranges "
+                f"({per}). A cell holds the value at the last sampled snapshot in its range (the report "
+                f"samples at most {MAX_LAYER_POINTS}); magenta marks a range in which the tensor held NaN "
+                f"or Inf, grey an exact zero on a log scale; blank cells were not measured (a weight born "
+                f"near zero, such as a bias, counts from its first snapshot with RMS ≥ 1e-3). Click a "
+                f"layer to select it in every section.")
 
 
 def column_labels(bins: lg.StepBins, steps: np.ndarray) -> list[dict]:
@@ -215,7 +214,7 @@ def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
             for t, s, v, state in zip(last["tensor"], last["step"], nums(last["value"], HEATMAP_DIGITS),
                                       lstates, strict=True)]})
     charts.append(make("Depth profile at each layer's last snapshot", profile_chart(
-        ds, panels, _groups(section.profile_groups), len(section.profile_rows), _present(panel_states)),
+        ds, panels, _groups(section.profile_groups), section.profile_rows, _present(panel_states)),
         ds, wide=True, glance=True))
     return charts
 
