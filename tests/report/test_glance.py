@@ -182,3 +182,21 @@ def test_glance_data_is_compact(binned_run):
     cells = sum(len(r["v"]) for v in ds.values.values() for r in v if isinstance(r, dict) and "v" in r)
     assert cells == 100 * (8 + 8 + 8 + 4 + 3)
     assert size < 12 * cells
+
+
+def test_print_keeps_gradients_and_rasterises_only_big_glance_charts(binned_run):
+    """In print, legend gradients use user-space units, and only a large whole-network chart becomes a PNG."""
+    from weightreport.report.render import pdf
+
+    section = _section(binned_run)
+    chart = glance.glance_charts(section, Datasets())[1]
+    text = str(pdf.picture(chart))
+    assert text.startswith("<svg") and 'gradientUnits="userSpaceOnUse"' in text
+    assert 'y1="1" y2="0"' not in text  # no bounding-box gradient left for WeasyPrint to lose
+    big = type(chart)(chart.title, chart.spec, wide=True, glance=True,
+                      datasets={k: v * 8 for k, v in chart.datasets.items()})
+    assert pdf.values_in(big.datasets) > pdf.RASTER_VALUES
+    image = str(pdf.picture(big))
+    assert image.startswith('<img class="wr-raster" alt="" width="') and "data:image/png;base64," in image
+    big.glance = False  # any other chart stays a vector drawing, however much data it has
+    assert str(pdf.picture(big)).startswith("<svg")

@@ -29,6 +29,8 @@ ZERO, BAD = "0", "NaN/Inf"
 SPECIAL_COLOURS = {ZERO: "#9e9e9e", BAD: "#d6007e"}
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
+DECADES = 'abs(round(log(datum.value) / LN10) - log(datum.value) / LN10) < 1e-6 ? datum.label : ""'
+"""A log axis's label expression: label the powers of ten only (a narrow panel has room for few)."""
 SELECTED = "glance_layer"
 """The Vega parameter holding the layer selected last (``templates/js/glance.js`` sets it)."""
 
@@ -178,8 +180,9 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
         y = _y(rows, "mid")
         log = p["scale"] != "fraction"
         xs = alt.Scale(type="log") if log else alt.Scale(domain=[0, 1])
-        x = alt.X("value:Q", title=None, scale=xs,
-                  axis=alt.Axis(tickCount=3, format="~e" if log else "~%", labelOverlap="greedy", grid=True))
+        ticks = alt.Axis(tickCount=3, format="~e", labelExpr=DECADES, labelOverlap="greedy", labelSeparation=4,
+                        grid=True) if log else alt.Axis(tickCount=3, format="~%", labelSeparation=4, grid=True)
+        x = alt.X("value:Q", title=None, scale=xs, axis=ticks)
         tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("step:Q"),
                 alt.Tooltip("value:Q", format=".3g")]
         vals = base.transform_filter('datum.state === "v"')

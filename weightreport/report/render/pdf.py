@@ -18,6 +18,11 @@ from weightreport.report.render.env import environment, templates_dir
 
 PRINT_LAYERS = 4
 LAYER_KEYS = ("tensor", "module")
+RASTER_VALUES = 6000
+"""A whole-network chart (``Chart.glance``: about one mark per value) whose datasets hold more
+values than this prints as a PNG: WeasyPrint lays out every SVG element, and a 16,000-cell
+heatmap costs it about ten seconds and 100 MB."""
+RASTER_SCALE = 2
 
 
 def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
@@ -62,6 +67,35 @@ def svg(spec: dict) -> Markup:
     return Markup(user_space_gradients(text[start:]))
 
 
+def values_in(datasets: dict[str, list]) -> int:
+    """How many values ``datasets`` hold (a record's array counts each of its elements)."""
+    n = 0
+    for records in datasets.values():
+        for r in records:
+            fields = r.values() if isinstance(r, dict) else (r,)
+            n += sum(len(v) if isinstance(v, list) else 1 for v in fields)
+    return n
+
+
+def png(spec: dict) -> Markup:
+    """A Vega-Lite spec rendered to a PNG image by vl-convert, as an ``<img>`` (2× pixels)."""
+    import base64
+
+    import vl_convert
+
+    image = vl_convert.vegalite_to_png(spec, scale=RASTER_SCALE)
+    width = int.from_bytes(image[16:20], "big") // RASTER_SCALE  # the IHDR chunk's width, in CSS pixels
+    data = base64.b64encode(image).decode("ascii")
+    return Markup(f'<img class="wr-raster" alt="" width="{width}" src="data:image/png;base64,{data}">')
+
+
+def picture(chart: Chart) -> Markup:
+    """A chart for print: SVG, or a PNG for a whole-network chart with too many marks for WeasyPrint."""
+    if chart.glance and values_in(chart.datasets) > RASTER_VALUES:
+        return png(chart.full_spec())
+    return svg(chart.full_spec())
+
+
 def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dict, dict]:
     """Chart views with SVGs for print, and per section a note on which layers are printed."""
     views: dict = {}
@@ -77,7 +111,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dic
         for c in lst:
             if not c.layered:
                 out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
-                            "svg": svg(c.full_spec())})
+                            "svg": picture(c)})
                 continue
             for layer in printed:
                 spec = select_layer(c.spec, layer)

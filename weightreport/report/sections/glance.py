@@ -127,8 +127,8 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
     signals = [Signal(s, orders[s.key], lg.grid(frames[s.key], bins), lg.last_snapshot(frames[s.key]),
                       lg.module_groups(orders[s.key], names, max_groups(len(orders[s.key])))) for s in present]
     axis = model_order({n for o in orders.values() for n in o}, run.manifest)
-    width = bins.span / bins.count
-    per = "one snapshot per column" if bins.count == len(np.unique(steps)) else f"about {width:.4g} steps per column"
+    single = bool((np.bincount(bins.of(np.unique(steps)), minlength=bins.count) == 1).all())
+    per = "one snapshot per column" if single else f"about {bins.span / bins.count:.4g} steps per column"
     return Glance(
         key=KEY, title=TITLE, signals=signals, absent=absent, bins=bins, profile_rows=axis,
         columns=column_labels(bins, steps),
