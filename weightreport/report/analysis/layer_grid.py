@@ -158,7 +158,7 @@ def module_path(name: str, params: set[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Group:
-    """A run of consecutive rows (``start`` … ``end`` − 1) under one module path ``label``."""
+    """A run of consecutive rows (``start`` … ``end`` − 1) under one module path ``label`` ("" for the whole model)."""
 
     label: str
     start: int
@@ -191,7 +191,7 @@ def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -
         if not split or len(new) > limit:
             break
         groups = new
-    return [Group(".".join(paths[lo][:depth]) or "(model)", lo, hi) for depth, lo, hi in groups]
+    return [Group(".".join(paths[lo][:depth]), lo, hi) for depth, lo, hi in groups]  # "": the whole model
 
 
 def _runs(paths: list[list[str]], depth: int) -> list[Group]:

@@ -81,8 +81,9 @@ def gutter_layers(groups: alt.Data, rows: int, px: float, width: float) -> list[
     """Alternate bands and labels for module groups, drawn left of the plot (negative x)."""
     y = _y(rows, "start")
     base = alt.Chart(groups)
-    bands = base.transform_filter("datum.shade === 1").mark_rect(color=BAND).encode(
+    bands = base.mark_rect().encode(  # white bands too: every chart's gutter is ``width`` wide
         x=alt.value(-width), x2=alt.value(-2), y=y, y2="end:Q",
+        fill=alt.condition("datum.shade === 1", alt.value(BAND), alt.value("#ffffff")),
         tooltip=[alt.Tooltip("group:N", title="module")])
     labels = base.transform_filter(f"(datum.end - datum.start) * {px} >= {LABEL_MIN_PX}").transform_calculate(
         mid="(datum.start + datum.end) / 2").mark_text(
@@ -109,7 +110,7 @@ def row_labels(data: alt.Data, rows: int) -> alt.Chart:
 
 def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows: int, scale: str,
                   legend: str, first: int, span: int, columns: list[dict], present: list[str],
-                  values: list) -> alt.LayerChart:
+                  values: list, width: float) -> alt.LayerChart:
     """One signal's layer × step heatmap.
 
     Args:
@@ -124,9 +125,10 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
         columns: per column ``b`` its ``steps`` label (the snapshot, or the range of steps).
         present: the special states present (``0``, ``NaN/Inf``).
         values: every drawn value (for a diverging scale's symmetric domain).
+        width: the left gutter's width (the section's widest, so the step axes line up).
     """
     px = row_px(rows)
-    width, labelled = gutter(rows)
+    labelled = gutter(rows)[1]
     height = round(px * rows, 1)
     data = ds.add(records)
     w = f"{span} / {len(columns)}"

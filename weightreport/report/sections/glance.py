@@ -23,6 +23,7 @@ from weightreport.report.charts.common import HEATMAP_DIGITS, Chart, Datasets, m
 from weightreport.report.charts.layer_grid import (
     BAD,
     ZERO,
+    gutter,
     heatmap_chart,
     max_groups,
     profile_chart,
@@ -197,6 +198,7 @@ def _present(states: list[pd.Series]) -> list[str]:
 def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
     """One heatmap per present signal, then the depth profile; all ``glance`` charts."""
     charts, bins, panel_states, panels = [], section.bins, [], []
+    width = max(gutter(len(sig.rows))[0] for sig in section.signals)
     axis = {n: i for i, n in enumerate(section.profile_rows)}
     for sig in section.signals:
         st = sig.type
@@ -205,7 +207,7 @@ def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
         charts.append(make(st.title, heatmap_chart(
             ds, _heatmap_records(sig, bins.count), _groups(sig.groups), rows=len(sig.rows), scale=st.scale,
             legend=st.legend, first=bins.first, span=bins.span, columns=section.columns, present=_present([states]),
-            values=nums(c["value"][states == "v"], HEATMAP_DIGITS)), ds, wide=True, glance=True))
+            values=nums(c["value"][states == "v"], HEATMAP_DIGITS), width=width), ds, wide=True, glance=True))
         last = sig.last
         lstates = _states(last["value"], last["bad"], st.scale)
         panel_states.append(lstates)
