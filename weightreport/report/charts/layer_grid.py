@@ -77,9 +77,11 @@ def _y(rows: int, field: str = "row") -> alt.Y:
     return alt.Y(f"{field}:Q", axis=None, scale=alt.Scale(domain=[0, rows], reverse=True, nice=False, zero=False))
 
 
-def gutter_layers(groups: alt.Data, rows: int, px: float, width: float) -> list[alt.Chart]:
-    """Alternate bands and labels for module groups, drawn left of the plot (negative x)."""
+def gutter_layers(groups: alt.Data, rows: int, px: float, width: float, labelled: bool = False) -> list[alt.Chart]:
+    """Alternate bands and labels for module groups, drawn left of the plot (negative x); the labels
+    end just left of the cells, or of the row labels when each row has one."""
     y = _y(rows, "start")
+    end = width - (ROW_WIDTH if labelled else 0) - 6  # where the labels end, from the gutter's left edge
     base = alt.Chart(groups)
     bands = base.mark_rect().encode(  # white bands too: every chart's gutter is ``width`` wide
         x=alt.value(-width), x2=alt.value(-2), y=y, y2="end:Q",
@@ -87,8 +89,8 @@ def gutter_layers(groups: alt.Data, rows: int, px: float, width: float) -> list[
         tooltip=[alt.Tooltip("group:N", title="module")])
     labels = base.transform_filter(f"(datum.end - datum.start) * {px} >= {LABEL_MIN_PX}").transform_calculate(
         mid="(datum.start + datum.end) / 2").mark_text(
-        align="right", baseline="middle", fontSize=10, limit=GROUP_WIDTH - 12, color="#1d2430").encode(
-        x=alt.value(-width + GROUP_WIDTH - 6), y=_y(rows, "mid"), text="group:N",
+        align="right", baseline="middle", fontSize=10, limit=end - 12, color="#1d2430").encode(
+        x=alt.value(end - width), y=_y(rows, "mid"), text="group:N",
         tooltip=[alt.Tooltip("group:N", title="module")])
     return [bands, labels]
 
@@ -142,7 +144,7 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
     tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("steps:N", title="steps"),
             alt.Tooltip("value:Q", format=".3g", title="value (last in range)")]
     enc = {"x": x, "x2": "x1:Q", "y": _y(rows), "y2": "row2:Q"}
-    layers = gutter_layers(ds.add(groups), rows, px, width)
+    layers = gutter_layers(ds.add(groups), rows, px, width, labelled)
     layers.append(cells.transform_filter('datum.state === "v"').mark_rect(cursor="pointer").encode(
         color=alt.Color("value:Q", scale=colour_scale(scale, values), title=legend,
                         legend=alt.Legend(orient="right", gradientLength=min(200, max(80, height - 40)))),
