@@ -7,6 +7,7 @@ first in model order) so print time stays bounded for large models; the PDF says
 from __future__ import annotations
 
 import copy
+import re
 
 from markupsafe import Markup
 
@@ -17,6 +18,11 @@ from weightreport.report.render.env import environment, templates_dir
 
 PRINT_LAYERS = 4
 LAYER_KEYS = ("tensor", "module")
+RASTER_VALUES = 6000
+"""A whole-network chart (``Chart.glance``: about one mark per value) whose datasets hold more
+values than this prints as a PNG: WeasyPrint lays out every SVG element, and a 16,000-cell
+heatmap costs it about ten seconds and 100 MB."""
+RASTER_SCALE = 2
 
 
 def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
@@ -28,13 +34,66 @@ def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
     return out
 
 
+GRADIENT_USE = re.compile(r'<path d="M0,0h([\d.]+)v([\d.]+)h-[\d.]+Z" fill="url\(#([\w-]+)\)"')
+GRADIENT_ENDS = re.compile(r'\b(x1|x2|y1|y2)="([\d.]+)"')
+
+
+def user_space_gradients(text: str) -> str:
+    """Colour-legend gradients in the user space of the rectangle they fill.
+
+    Vega gives a gradient legend's ``linearGradient`` bounding-box units; WeasyPrint
+    loses such a gradient when it scales the SVG to the page (a chart wider than A4
+    printed as a dot), but draws one in user-space units at any scale.
+    """
+    for use in GRADIENT_USE.finditer(text):
+        w, h, gid = float(use.group(1)), float(use.group(2)), use.group(3)
+
+        def absolute(m: re.Match, w: float = w, h: float = h, gid: str = gid) -> str:
+            ends = {"x1": 0.0, "x2": 1.0, "y1": 0.0, "y2": 0.0}  # SVG's defaults
+            ends.update({k: float(v) for k, v in GRADIENT_ENDS.findall(m.group(1))})
+            coords = " ".join(f'{k}="{v * (w if k[0] == "x" else h):g}"' for k, v in ends.items())
+            return f'<linearGradient id="{gid}" gradientUnits="userSpaceOnUse" {coords}>'
+
+        text = re.sub(rf'<linearGradient id="{re.escape(gid)}"([^>]*)>', absolute, text)
+    return text
+
+
 def svg(spec: dict) -> Markup:
-    """A Vega-Lite spec rendered to SVG markup by vl-convert."""
+    """A Vega-Lite spec rendered to SVG markup by vl-convert (gradients made printable)."""
     import vl_convert
 
     text = vl_convert.vegalite_to_svg(spec)
     start = text.find("<svg")
-    return Markup(text[start:])
+    return Markup(user_space_gradients(text[start:]))
+
+
+def values_in(datasets: dict[str, list]) -> int:
+    """How many values ``datasets`` hold (a record's array counts each of its elements)."""
+    n = 0
+    for records in datasets.values():
+        for r in records:
+            fields = r.values() if isinstance(r, dict) else (r,)
+            n += sum(len(v) if isinstance(v, list) else 1 for v in fields)
+    return n
+
+
+def png(spec: dict) -> Markup:
+    """A Vega-Lite spec rendered to a PNG image by vl-convert, as an ``<img>`` (2× pixels)."""
+    import base64
+
+    import vl_convert
+
+    image = vl_convert.vegalite_to_png(spec, scale=RASTER_SCALE)
+    width = int.from_bytes(image[16:20], "big") // RASTER_SCALE  # the IHDR chunk's width, in CSS pixels
+    data = base64.b64encode(image).decode("ascii")
+    return Markup(f'<img class="wr-raster" alt="" width="{width}" src="data:image/png;base64,{data}">')
+
+
+def picture(chart: Chart) -> Markup:
+    """A chart for print: SVG, or a PNG for a whole-network chart with too many marks for WeasyPrint."""
+    if chart.glance and values_in(chart.datasets) > RASTER_VALUES:
+        return png(chart.full_spec())
+    return svg(chart.full_spec())
 
 
 def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dict, dict]:
@@ -52,7 +111,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dic
         for c in lst:
             if not c.layered:
                 out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
-                            "svg": svg(c.full_spec())})
+                            "svg": picture(c)})
                 continue
             for layer in printed:
                 spec = select_layer(c.spec, layer)

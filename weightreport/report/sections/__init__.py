@@ -14,6 +14,7 @@ from weightreport.report.sections import (
     curves,
     distributions,
     dynamics,
+    glance,
     heatmaps,
     outliers,
     overview,
@@ -27,6 +28,7 @@ __all__ = ["SECTIONS", "SECTION_KEYS", "Section", "SectionType"]
 
 SECTIONS: tuple[SectionType, ...] = (
     overview.SECTION,
+    glance.SECTION,
     curves.SECTION,
     distributions.SECTION,
     stats.SECTION,

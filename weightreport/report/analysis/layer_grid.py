@@ -1,0 +1,205 @@
+"""Per-layer signals on a bounded layer × step grid, for the whole-network view.
+
+A signal (update ratio, gradient norm, weight norm relative to its initial value,
+module output std, dead or saturated fraction) is a ``tensor, step, value, bad`` frame
+taken from the stats table; ``bad`` says that the tensor held NaN or Inf at that snapshot
+(or that the value itself is infinite), so such a cell is drawn, never dropped.
+
+The grid's columns are ``StepBins``: at most ``MAX_STEP_COLUMNS`` equal step ranges from
+the first to the last snapshot (fewer for very many layers, so a chart stays at most
+``MAX_CELLS`` cells); with no more snapshots than columns each snapshot has its own
+column. A cell holds the value at the last snapshot in its range that has one, and is
+bad when any snapshot in the range is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from weightreport.report.analysis.finding import NEAR_ZERO_RMS
+
+MAX_STEP_COLUMNS = 100
+MAX_CELLS = 16_000
+MIN_STEP_COLUMNS = 20
+MAX_GROUPS = 24
+SIGNAL_COLUMNS = ["tensor", "step", "value", "bad"]
+
+
+@dataclass(frozen=True)
+class StepBins:
+    """``count`` equal step ranges covering ``first`` … ``last`` (integer arithmetic, exact).
+
+    Step ``s`` falls in column ``(s - first) * count // (last - first + 1)``; column ``b``
+    covers the steps from ``first + ceil(b * span / count)`` to one before the next
+    column's first step, where ``span = last - first + 1``.
+    """
+
+    first: int
+    last: int
+    count: int
+
+    @property
+    def span(self) -> int:
+        """The number of steps covered, ``last - first + 1``."""
+        return self.last - self.first + 1
+
+    def of(self, steps) -> np.ndarray:
+        """The column of each step."""
+        s = np.asarray(steps, dtype=np.int64)
+        return (s - self.first) * self.count // self.span
+
+    def start(self, b: int) -> int:
+        """The first step column ``b`` covers."""
+        return self.first + -(-b * self.span // self.count)
+
+    def end(self, b: int) -> int:
+        """The last step column ``b`` covers."""
+        return self.start(b + 1) - 1
+
+
+def step_bins(steps, rows: int = 1, limit: int = MAX_STEP_COLUMNS) -> StepBins:
+    """The columns for snapshots at ``steps`` and a chart of ``rows`` layers.
+
+    At most ``limit`` columns, and fewer (down to ``MIN_STEP_COLUMNS``) when ``rows``
+    layers would make more than ``MAX_CELLS`` cells; never more columns than snapshots.
+    """
+    uniq = np.unique(np.asarray(steps, dtype=np.int64))
+    if uniq.size == 0:
+        return StepBins(0, 0, 1)
+    cap = max(MIN_STEP_COLUMNS, MAX_CELLS // max(rows, 1))
+    return StepBins(int(uniq[0]), int(uniq[-1]), int(max(1, min(limit, cap, uniq.size))))
+
+
+def _frame(rows: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
+    """The signal frame of ``rows`` (stats rows) with ``value`` (aligned with them)."""
+    v = value.to_numpy(dtype=float)
+    counts = rows["nan_count"].fillna(0).to_numpy() + rows["inf_count"].fillna(0).to_numpy()
+    bad = (counts > 0) | np.isinf(v)
+    out = pd.DataFrame({"tensor": rows["tensor"].astype(str).to_numpy(), "step": rows["step"].to_numpy(np.int64),
+                        "value": np.where(np.isinf(v), np.nan, v), "bad": bad})
+    return out[out["value"].notna() | out["bad"]].reset_index(drop=True)
+
+
+def _scaled(rows: pd.DataFrame) -> pd.Series:
+    """Per row: the tensor's RMS reached ``NEAR_ZERO_RMS`` at this snapshot or an earlier one.
+
+    ``finding.scaled`` for every tensor at once (rows must be sorted by tensor and step).
+    """
+    rms = rows["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(rows["numel"].to_numpy(dtype=float), 1.0))
+    return pd.Series(rms >= NEAR_ZERO_RMS, index=rows.index).groupby(rows["tensor"].to_numpy()).cummax()
+
+
+def update_ratio(params: pd.DataFrame) -> pd.DataFrame:
+    """‖w_t − w_prev‖ / ‖w_prev‖, counted once the previous snapshot's RMS reached ``NEAR_ZERO_RMS``."""
+    if params.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    p = params.sort_values(["tensor", "step"], kind="stable")
+    prev = _scaled(p).groupby(p["tensor"].to_numpy()).shift(1, fill_value=False).astype(bool)
+    return _frame(p, p["update_ratio"].where(prev))
+
+
+def grad_norm(grads: pd.DataFrame) -> pd.DataFrame:
+    """The gradient's L2 norm."""
+    return _frame(grads, grads["norm"]) if not grads.empty else pd.DataFrame(columns=SIGNAL_COLUMNS)
+
+
+def weight_norm(params: pd.DataFrame) -> pd.DataFrame:
+    """‖w_t‖ / ‖w₀‖, where w₀ is the first snapshot whose RMS reached ``NEAR_ZERO_RMS`` (blank before it)."""
+    if params.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    p = params.sort_values(["tensor", "step"], kind="stable")
+    norm = p["norm"].where(_scaled(p) & np.isfinite(p["norm"]))
+    ref = norm.groupby(p["tensor"].to_numpy()).transform("first")
+    return _frame(p, norm / ref)
+
+
+def output_std(acts: pd.DataFrame) -> pd.DataFrame:
+    """The standard deviation of each module's output (``activation`` and ``bn_output`` rows)."""
+    return _frame(acts, acts["std"]) if not acts.empty else pd.DataFrame(columns=SIGNAL_COLUMNS)
+
+
+def dead_fraction(acts: pd.DataFrame) -> pd.DataFrame:
+    """The fraction of a module's units that are dead (ReLU-like) or saturated (tanh/sigmoid)."""
+    if acts.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    a = acts[(acts["units"].fillna(0) > 0) & (acts["dead_units"].notna() | acts["saturated_units"].notna())]
+    frac = (a["dead_units"].fillna(0) + a["saturated_units"].fillna(0)) / a["units"]
+    return _frame(a, frac)
+
+
+def grid(signal: pd.DataFrame, bins: StepBins) -> pd.DataFrame:
+    """``tensor, bin, value, bad``: per tensor and column, the last value and whether any snapshot was bad."""
+    if signal.empty:
+        return pd.DataFrame(columns=["tensor", "bin", "value", "bad"])
+    df = signal.assign(bin=bins.of(signal["step"])).sort_values(["tensor", "bin", "step"], kind="stable")
+    keys = ["tensor", "bin"]
+    bad = df.groupby(keys, sort=True)["bad"].any()
+    value = df.dropna(subset=["value"]).groupby(keys, sort=True)["value"].last()
+    out = pd.concat([value, bad], axis=1).reset_index()
+    return out[["tensor", "bin", "value", "bad"]]
+
+
+def last_snapshot(signal: pd.DataFrame) -> pd.DataFrame:
+    """``tensor, step, value, bad`` at each tensor's last snapshot in ``signal``."""
+    if signal.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    last = signal.groupby("tensor")["step"].transform("max")
+    return signal[signal["step"] == last].sort_values("tensor").reset_index(drop=True)
+
+
+def module_path(name: str, params: set[str]) -> list[str]:
+    """The module path of a row: a parameter's owning module, or the module itself."""
+    parts = name.split(".")
+    return parts[:-1] if name in params and len(parts) > 1 else parts
+
+
+@dataclass(frozen=True)
+class Group:
+    """A run of consecutive rows (``start`` … ``end`` − 1) under one module path ``label`` ("" for the whole model)."""
+
+    label: str
+    start: int
+    end: int
+
+
+def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -> list[Group]:
+    """Consecutive runs of ``names`` (in model order) under a common module path, at most ``limit``.
+
+    Starting from the whole model, every group larger than the average size that
+    ``limit`` groups would have is split by the next component of its rows' module paths,
+    all in one round, for as long as the total stays within ``limit``; a group whose rows
+    all share that component takes the longer label. Sibling blocks are so split alike:
+    a BERT keeps its embeddings as one group and splits its encoder into layers, a
+    ResNet into blocks.
+    """
+    if not names:
+        return []
+    paths = [module_path(n, params) for n in names]
+    target = len(paths) / max(limit, 1)
+    groups = [(0, 0, len(paths))]  # (depth, start, end): rows start … end − 1 share paths[:depth]
+    while True:
+        new, split = [], False
+        for depth, lo, hi in groups:
+            if hi - lo > target and any(len(p) > depth for p in paths[lo:hi]):
+                new += [(depth + 1, lo + g.start, lo + g.end) for g in _runs(paths[lo:hi], depth + 1)]
+                split = True
+            else:
+                new.append((depth, lo, hi))
+        if not split or len(new) > limit:
+            break
+        groups = new
+    return [Group(".".join(paths[lo][:depth]), lo, hi) for depth, lo, hi in groups]  # "": the whole model
+
+
+def _runs(paths: list[list[str]], depth: int) -> list[Group]:
+    out: list[Group] = []
+    for i, p in enumerate(paths):
+        label = ".".join(p[:depth]) or "(model)"
+        if out and out[-1].label == label:
+            out[-1] = Group(label, out[-1].start, i + 1)
+        else:
+            out.append(Group(label, i, i + 1))
+    return out

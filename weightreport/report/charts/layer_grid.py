@@ -1,0 +1,206 @@
+"""Whole-network charts: layer × step heatmaps and a depth profile, with module groups.
+
+Rows are layers in model order (row 0 at the top); the left gutter holds alternating
+bands and labels for the module groups, and per-row names when rows are tall enough.
+Every mark that stands for a layer carries its ``tensor`` field (``templates/js/glance.js``
+turns a click on one into a layer selection). Values come rounded from the section:
+nothing here computes a statistic. Special cells are drawn in fixed colours with a
+legend entry each, and only those present: ``0`` (an exact zero on a log scale) and
+``NaN/Inf``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+
+from weightreport.report.charts.common import Datasets
+
+CELLS_WIDTH = 520
+GROUP_WIDTH = 190
+ROW_WIDTH = 110
+PANEL_WIDTH = 104
+TARGET_HEIGHT = 520
+MIN_ROW, MAX_ROW, LABELLED_ROW = 1.5, 12.0, 11.0
+GROUP_PX = 24
+LABEL_MIN_PX = 10
+ZERO, BAD = "0", "NaN/Inf"
+SPECIAL_COLOURS = {ZERO: "#9e9e9e", BAD: "#d6007e"}
+BAND = "#eef1f5"
+VALUE_COLOUR = "#1f5fa8"
+DECADES = 'abs(round(log(datum.value) / LN10) - log(datum.value) / LN10) < 1e-6 ? datum.label : ""'
+"""A log axis's label expression: label the powers of ten only (a narrow panel has room for few)."""
+SELECTED = "glance_layer"
+"""The Vega parameter holding the layer selected last (``templates/js/glance.js`` sets it)."""
+
+
+def row_px(rows: int) -> float:
+    """The height of one row in pixels: the chart aims at ``TARGET_HEIGHT``, within bounds."""
+    return round(min(MAX_ROW, max(MIN_ROW, TARGET_HEIGHT / max(rows, 1))), 2)
+
+
+def max_groups(rows: int) -> int:
+    """How many module groups a chart of ``rows`` rows can label (about one per ``GROUP_PX`` pixels)."""
+    return max(1, int(row_px(rows) * rows // GROUP_PX))
+
+
+def gutter(rows: int) -> tuple[float, bool]:
+    """The left gutter's width, and whether each row gets its own label."""
+    labelled = row_px(rows) >= LABELLED_ROW
+    return GROUP_WIDTH + (ROW_WIDTH if labelled else 0), labelled
+
+
+def colour_scale(scale: str, values: list) -> alt.Scale:
+    """The colour scale of a signal: ``log`` (sequential), ``ratio`` (log, diverging at 1) or ``fraction``."""
+    if scale == "fraction":
+        return alt.Scale(domain=[0, 1], scheme="yelloworangebrown")
+    if scale == "ratio":
+        pos = [v for v in values if v is not None and v > 0]
+        reach = max((abs(math.log10(v)) for v in pos), default=0.0)
+        reach = max(reach, 0.01)
+        return alt.Scale(type="log", scheme="blueorange", domain=[10 ** -reach, 10**reach], nice=False)
+    return alt.Scale(type="log", scheme="viridis")
+
+
+def special_scale(present: list[str]) -> alt.Scale:
+    """A fixed colour for each special state present (no legend entry for an absent one)."""
+    return alt.Scale(domain=present, range=[SPECIAL_COLOURS[s] for s in present])
+
+
+def _state(scale: str) -> str:
+    zero = f'datum.value <= 0 ? "{ZERO}" : ' if scale != "fraction" else ""
+    return f'indexof(datum.bad, datum.b) >= 0 ? "{BAD}" : datum.value === null ? "" : {zero}"v"'
+
+
+def _y(rows: int, field: str = "row") -> alt.Y:
+    return alt.Y(f"{field}:Q", axis=None, scale=alt.Scale(domain=[0, rows], reverse=True, nice=False, zero=False))
+
+
+def gutter_layers(groups: alt.Data, rows: int, px: float, width: float, labelled: bool = False) -> list[alt.Chart]:
+    """Alternate bands and labels for module groups, drawn left of the plot (negative x); the labels
+    end just left of the cells, or of the row labels when each row has one."""
+    y = _y(rows, "start")
+    end = width - (ROW_WIDTH if labelled else 0) - 6  # where the labels end, from the gutter's left edge
+    base = alt.Chart(groups)
+    bands = base.mark_rect().encode(  # white bands too: every chart's gutter is ``width`` wide
+        x=alt.value(-width), x2=alt.value(-2), y=y, y2="end:Q",
+        fill=alt.condition("datum.shade === 1", alt.value(BAND), alt.value("#ffffff")),
+        tooltip=[alt.Tooltip("group:N", title="module")])
+    labels = base.transform_filter(f"(datum.end - datum.start) * {px} >= {LABEL_MIN_PX}").transform_calculate(
+        mid="(datum.start + datum.end) / 2").mark_text(
+        align="right", baseline="middle", fontSize=10, limit=end - 12, color="#1d2430").encode(
+        x=alt.value(end - width), y=_y(rows, "mid"), text="group:N",
+        tooltip=[alt.Tooltip("group:N", title="module")])
+    return [bands, labels]
+
+
+def selected_row(data: alt.Data, rows: int, width: float) -> alt.Chart:
+    """An outline around the selected layer's row (none until a layer is selected)."""
+    return alt.Chart(data).transform_filter(f"datum.tensor === {SELECTED}").transform_calculate(
+        row2="datum.row + 1").mark_rect(fill=None, stroke="#111", strokeWidth=1.5).encode(
+        x=alt.value(0), x2=alt.value(width), y=_y(rows), y2="row2:Q")
+
+
+def row_labels(data: alt.Data, rows: int) -> alt.Chart:
+    """Each row's name (its ``label``, the part after its group) just left of the cells."""
+    return alt.Chart(data).transform_calculate(mid="datum.row + 0.5").mark_text(
+        align="right", baseline="middle", fontSize=9, limit=ROW_WIDTH - 10, color="#3b4350",
+        cursor="pointer").encode(x=alt.value(-6), y=_y(rows, "mid"), text="label:N",
+        tooltip=[alt.Tooltip("tensor:N", title="layer")])
+
+
+def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows: int, scale: str,
+                  legend: str, first: int, span: int, columns: list[dict], present: list[str],
+                  values: list, width: float) -> alt.LayerChart:
+    """One signal's layer × step heatmap.
+
+    Args:
+        ds: the page's datasets.
+        records: per row ``tensor, row, v`` (one value or null per column), ``bad`` (the
+            columns holding NaN or Inf) and ``label``.
+        groups: ``group, start, end, shade`` per module group.
+        rows: the number of rows.
+        scale: ``log``, ``ratio`` or ``fraction``.
+        legend: the colour legend's title.
+        first, span: the step grid's first step and its number of steps (``StepBins``).
+        columns: per column ``b`` its ``steps`` label (the snapshot, or the range of steps).
+        present: the special states present (``0``, ``NaN/Inf``).
+        values: every drawn value (for a diverging scale's symmetric domain).
+        width: the left gutter's width (the section's widest, so the step axes line up).
+    """
+    px = row_px(rows)
+    labelled = gutter(rows)[1]
+    height = round(px * rows, 1)
+    data = ds.add(records)
+    w = f"{span} / {len(columns)}"
+    cells = alt.Chart(data).transform_flatten(["v"], as_=["value"]).transform_window(
+        i="row_number()", groupby=["tensor"]).transform_calculate(b="datum.i - 1").transform_calculate(
+        state=_state(scale), x0=f"{first} + datum.b * {w}", x1=f"{first} + (datum.b + 1) * {w}",
+        row2="datum.row + 1").transform_filter('datum.state !== ""').transform_lookup(
+        lookup="b", from_=alt.LookupData(data=ds.add(columns), key="b", fields=["steps"]))
+    x = alt.X("x0:Q", title="step", scale=alt.Scale(domain=[first, first + span], nice=False, zero=False),
+              axis=alt.Axis(labelFlush=True, tickCount=8, format="~s"))
+    tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("steps:N", title="steps"),
+            alt.Tooltip("value:Q", format=".3g", title="value (last in range)")]
+    enc = {"x": x, "x2": "x1:Q", "y": _y(rows), "y2": "row2:Q"}
+    layers = gutter_layers(ds.add(groups), rows, px, width, labelled)
+    layers.append(cells.transform_filter('datum.state === "v"').mark_rect(cursor="pointer").encode(
+        color=alt.Color("value:Q", scale=colour_scale(scale, values), title=legend,
+                        legend=alt.Legend(orient="right", gradientLength=min(200, max(80, height - 40)))),
+        tooltip=tips, **enc))
+    if present:
+        layers.append(cells.transform_filter('datum.state !== "v"').mark_rect(cursor="pointer").encode(
+            color=alt.Color("state:N", scale=special_scale(present), title=None,
+                            legend=alt.Legend(orient="right", symbolType="square")),
+            tooltip=[*tips[:2], alt.Tooltip("state:N", title="cell")], **enc))
+    if labelled:
+        layers.append(row_labels(data, rows))
+    layers.append(selected_row(data, rows, CELLS_WIDTH))
+    return alt.layer(*layers).resolve_scale(color="independent").add_params(
+        alt.param(name=SELECTED, value="")).properties(width=CELLS_WIDTH, height=height)
+
+
+def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: list[str],
+                  present: list[str]) -> alt.HConcatChart:
+    """Small multiples of each signal per layer at the last snapshot, sharing the layer axis.
+
+    Args:
+        ds: the page's datasets.
+        panels: per signal ``title``, ``scale`` and ``records`` (``tensor, row, step,
+            value, state``: ``v``, ``0`` or ``NaN/Inf``).
+        groups: the module groups of the shared axis.
+        names: the shared axis's layers, in order.
+        present: the special states present in any panel.
+    """
+    rows = len(names)
+    px = row_px(rows)
+    height = round(px * rows, 1)
+    width = GROUP_WIDTH
+    axis = ds.add([{"tensor": n, "row": i} for i, n in enumerate(names)])
+    charts = []
+    for n, p in enumerate(panels):
+        base = alt.Chart(ds.add(p["records"])).transform_calculate(mid="datum.row + 0.5")
+        y = _y(rows, "mid")
+        log = p["scale"] != "fraction"
+        xs = alt.Scale(type="log") if log else alt.Scale(domain=[0, 1])
+        ticks = alt.Axis(tickCount=3, format="~e", labelExpr=DECADES, labelOverlap="greedy", labelSeparation=4,
+                        grid=True) if log else alt.Axis(tickCount=3, format="~%", labelSeparation=4, grid=True)
+        x = alt.X("value:Q", title=None, scale=xs, axis=ticks)
+        tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("step:Q"),
+                alt.Tooltip("value:Q", format=".3g")]
+        vals = base.transform_filter('datum.state === "v"')
+        layers = [] if n else gutter_layers(ds.add(groups), rows, px, width)
+        layers += [vals.mark_circle(color=VALUE_COLOUR, size=14, opacity=0.9, cursor="pointer").encode(
+                       x=x, y=y, tooltip=tips)]
+        for state, at in ((ZERO, 0), (BAD, PANEL_WIDTH)):
+            if state in present:
+                layers.append(base.transform_filter(f'datum.state === "{state}"').mark_square(
+                    size=20, cursor="pointer").encode(
+                    x=alt.value(at), y=y, color=alt.Color("state:N", scale=special_scale(present), title=None),
+                    tooltip=[*tips[:2], alt.Tooltip("state:N", title="value")]))
+        layers.append(selected_row(axis, rows, PANEL_WIDTH))
+        charts.append(alt.layer(*layers).properties(
+            width=PANEL_WIDTH, height=height, title=alt.TitleParams(p["title"], fontSize=11, limit=PANEL_WIDTH + 8)))
+    return alt.hconcat(*charts, spacing=10).resolve_scale(color="shared").add_params(
+        alt.param(name=SELECTED, value=""))
