@@ -1,7 +1,10 @@
 """ReportModel + charts → PDF: charts as SVG through vl-convert (no browser), WeasyPrint layout.
 
-Per-layer charts are printed for at most ``PRINT_LAYERS`` layers per section (the
-first in model order) so print time stays bounded for large models; the PDF says so.
+Per-layer charts are printed for the layers ``print_layers`` chooses (by default
+those the findings name plus the top 3 by ``LayerPicks.criterion``), so print time and
+length stay bounded for large models; each section says which it printed. A per-layer
+chart with nothing to show for a layer (``Chart.blank``) is one line of the section's
+note instead of a chart.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from weightreport.errors import WeightReportError
 from weightreport.report.charts import Chart, select_layer
 from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment, templates_dir
+from weightreport.report.render.print_layers import PdfLayers, parse_pdf_layers, printed_layers
 
-PRINT_LAYERS = 4
 LAYER_KEYS = ("tensor", "module")
 
 
@@ -37,44 +40,61 @@ def svg(spec: dict) -> Markup:
     return Markup(text[start:])
 
 
-def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dict, dict]:
-    """Chart views with SVGs for print, and per section a note on which layers are printed."""
+def print_views(model: ReportModel, charts: dict[str, list[Chart]],
+                layers: PdfLayers | None = None) -> tuple[dict, dict]:
+    """Chart views with SVGs for print, and per section a note on which layers are printed.
+
+    Args:
+        model: the analysed run.
+        charts: ``section_charts(model)``.
+        layers: which layers get per-layer charts (the default ``PdfLayers()`` when None).
+    """
+    choice = layers or PdfLayers()
     views: dict = {}
     notes: dict = {s.key: "" for s in model.sections}
     for section in model.sections:
         lst = charts.get(section.key, [])
-        layers = list(getattr(section, "layers", []))
-        printed = layers[:PRINT_LAYERS]
-        out = []
-        if any(c.layered for c in lst) and len(layers) > len(printed):
-            notes[section.key] = (f"Printed for the first {len(printed)} of {len(layers)} layers; "
-                                  f"the HTML report has a selector for every layer.")
+        out, blank = [], []
+        printed: list[str] = []
+        if any(c.layered for c in lst):
+            printed, notes[section.key] = printed_layers(list(getattr(section, "layers", [])), model.picks, choice)
         for c in lst:
             if not c.layered:
                 out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
                             "svg": svg(c.full_spec())})
                 continue
             for layer in printed:
+                if layer in c.blank:
+                    blank.append(f"{layer} · {c.title}: {c.blank[layer]}")
+                    continue
                 spec = select_layer(c.spec, layer)
                 spec["datasets"] = _only_layer(copy.deepcopy(c.datasets), layer)
                 out.append({"id": f"{c.id}-{len(out)}", "title": f"{layer} · {c.title}", "wide": c.wide,
                             "layered": False, "glance": False, "svg": svg(spec)})
+        if blank:
+            notes[section.key] = " ".join([notes[section.key], "Not drawn: " + "; ".join(blank) + "."]).strip()
         views[section.key] = out
     return views, notes
 
 
-def render_pdf(model: ReportModel, charts: dict[str, list[Chart]]) -> bytes:
+def render_pdf(model: ReportModel, charts: dict[str, list[Chart]], layers: str | int | PdfLayers | None = None) -> bytes:
     """The report as PDF bytes (A4, page numbers, table of contents, embedded fonts).
 
+    Args:
+        model: the analysed run.
+        charts: ``section_charts(model)``.
+        layers: ``flagged``, ``all`` or N (flagged plus the top N; the default 3), or a ``PdfLayers``.
+
     Raises:
-        WeightReportError: WeasyPrint is not installed.
+        WeightReportError: WeasyPrint is not installed, or ``layers`` is none of those.
     """
+    choice = parse_pdf_layers(layers)
     try:
         import weasyprint
     except ImportError:
         msg = "PDF output needs WeasyPrint; pip install 'weightreport[pdf]'"
         raise WeightReportError(msg) from None
-    views, notes = print_views(model, charts)
+    views, notes = print_views(model, charts, choice)
     html = environment().get_template("print.html").render(
         report=model, sections=model.sections, charts=views, selectors={s.key: [] for s in model.sections},
         notes=notes, mode="pdf")

@@ -42,6 +42,8 @@ class Activations(Section):
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     layers: list[str] = field(default_factory=list)
+    no_units: str = ""
+    """Why the dead/saturated chart is left out (no unit ever was), or ``""`` when it is drawn."""
 
 
 def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
@@ -55,6 +57,11 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
     units = pd.DataFrame({"tensor": units["tensor"], "step": units["step"],
                           "dead": units["dead_units"] / units["units"],
                           "saturated": units["saturated_units"] / units["units"]})
+    no_units = ""
+    if not units.empty and not (units[["dead", "saturated"]].fillna(0) != 0).any().any():
+        no_units = (f"No unit was dead or saturated at any of the {units['step'].nunique()} snapshots "
+                    f"shown, in any of the {units['tensor'].nunique()} layers with units.")
+        units = units.iloc[0:0]
     if not probes.empty:
         last = probes[probes["step"] == probes["step"].max()]
         last = last[last["index"] < MAX_PROBES_PER_MODULE].sort_values(["module", "kind", "index"])
@@ -65,7 +72,7 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
         key=KEY, title=TITLE,
         bands=bands[["tensor", "step", *PCTS]].sort_values(["tensor", "step"]).reset_index(drop=True),
         units=units.sort_values(["tensor", "step"]).reset_index(drop=True),
-        probes=last.reset_index(drop=True), layers=layers,
+        probes=last.reset_index(drop=True), layers=layers, no_units=no_units,
         caption=f"Percentile bands of each module's output over time, the fraction of dead "
                 f"(ReLU-like, never positive) and saturated (tanh/sigmoid) units, at most "
                 f"{MAX_LAYER_POINTS} snapshots per layer; and the probe batch's captures at the "
