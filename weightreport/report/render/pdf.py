@@ -20,6 +20,10 @@ from weightreport.report.render.env import environment, templates_dir
 from weightreport.report.render.print_layers import PdfLayers, parse_pdf_layers, printed_layers
 
 LAYER_KEYS = ("tensor", "module")
+PRINT_FONT = "DejaVu Sans"
+"""The font charts are measured and printed in (print.css sets it for the page): with
+vl-convert's default sans-serif, labels measured narrower than WeasyPrint draws them
+are clipped at the SVG's edge."""
 
 
 def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
@@ -35,6 +39,7 @@ def svg(spec: dict) -> Markup:
     """A Vega-Lite spec rendered to SVG markup by vl-convert."""
     import vl_convert
 
+    spec = {**spec, "config": {**spec.get("config", {}), "font": PRINT_FONT}}
     text = vl_convert.vegalite_to_svg(spec)
     start = text.find("<svg")
     return Markup(text[start:])
