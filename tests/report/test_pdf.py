@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from synthetic import Spec, write_run
 
 from weightreport.cli import main
-from weightreport.report.analysis.layer_picks import CRITERION, LayerPicks
+from weightreport.report.analysis.finding import Finding
+from weightreport.report.analysis.layer_picks import CRITERION, LayerPicks, layer_picks
 from weightreport.report.build import build_report
 from weightreport.report.model import analyze, section_charts
 from weightreport.report.render.pdf import print_views
-from weightreport.report.render.print_layers import matches, parse_pdf_layers, printed_layers
+from weightreport.report.render.print_layers import (
+    MAX_FLAGGED,
+    matches,
+    parse_pdf_layers,
+    printed_layers,
+)
 from weightreport.runfmt.reader import load_run
 
 pypdf = pytest.importorskip("pypdf")
@@ -106,6 +113,11 @@ def test_pdf_layer_choices():
     assert printed_layers(layers, picks, parse_pdf_layers(2))[0] == ["b", "c", "d"]
     assert printed_layers(layers, picks, parse_pdf_layers("all")) == (layers, "")
     assert printed_layers(layers, picks, parse_pdf_layers(None))[0] == layers  # flagged plus 3 is all 4
+    many = [f"l{i}" for i in range(40)]
+    capped, note = printed_layers(many, LayerPicks(flagged=tuple(reversed(many)), ranked=tuple(many)),
+                                  parse_pdf_layers("flagged"))
+    assert capped == many[-MAX_FLAGGED:]  # the first-named (most severe) ones, in the section's order
+    assert f"the {MAX_FLAGGED} of the 40 the findings name" in note and "--pdf-layers all" in note
     none, note = printed_layers(layers, LayerPicks(ranked=tuple(layers)), parse_pdf_layers("flagged"))
     assert none == [] and "No layer of this section is named by a finding" in note
 
@@ -120,12 +132,15 @@ def test_bad_pdf_layers_is_one_line_and_exit_2(bad, tiny_run, tmp_path, capsys):
     assert "flagged" in err and not out.exists()
 
 
-def test_ranking_is_by_final_update_ratio(tiny_model):
-    """The ranking puts parameters in order of their update-to-weight ratio at the last snapshot."""
-    model, _ = tiny_model
-    assert model.picks.criterion == CRITERION
-    ranked = [t for t in model.picks.ranked if t.endswith((".weight", ".bias"))]
-    assert len(ranked) == 8
+def test_ranking_is_by_final_update_ratio_and_flagged_by_severity():
+    """Parameters rank by their last finite update ratio (those without one last); errors are named first."""
+    params = pd.DataFrame({"tensor": ["a", "a", "b", "b", "c"], "step": [0, 10, 0, 10, 0],
+                           "update_ratio": [float("nan"), 1e-4, float("nan"), 1e-2, float("nan")]})
+    found = [Finding("x", "info", "a", (0,), "m", "s"), Finding("y", "error", "c", (0,), "m", "s")]
+    picks = layer_picks(found, params, ["c", "b", "a"])
+    assert picks.ranked == ("b", "a", "c")
+    assert picks.flagged == ("c", "a")
+    assert picks.criterion == CRITERION
 
 
 def test_tiny_model_takes_few_pages(tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding
+from weightreport.report.analysis.finding import SEVERITIES, Finding
 
 CRITERION = "the largest update-to-weight ratio at the last snapshot"
 """How ``LayerPicks.ranked`` orders the layers, as the PDF states it."""
@@ -23,7 +23,8 @@ class LayerPicks:
     """The layers findings name, and every parameter ranked by ``criterion``.
 
     Attributes:
-        flagged: the tensors or modules the findings name, in the findings' order.
+        flagged: the tensors or modules the findings name, the most severe finding's first
+            (errors, then warnings, then info; in the findings' order within each).
         ranked: the parameters, highest first by ``criterion``; those without a value
             follow in model order.
         criterion: how ``ranked`` is ordered, in words.
@@ -42,7 +43,9 @@ def layer_picks(findings: list[Finding], params: pd.DataFrame, order: list[str])
         params: the stats rows of parameters (``tensor, step, update_ratio``).
         order: the tensors in model order (ties and tensors without a ratio keep it).
     """
-    flagged = tuple(dict.fromkeys(f.tensor for f in findings if f.tensor))
+    by_severity = sorted(findings, key=lambda f: SEVERITIES.index(f.severity) if f.severity in SEVERITIES
+                         else len(SEVERITIES))
+    flagged = tuple(dict.fromkeys(f.tensor for f in by_severity if f.tensor))
     if params.empty:
         return LayerPicks(flagged=flagged, ranked=tuple(order))
     p = params[["tensor", "step", "update_ratio"]]

@@ -9,8 +9,6 @@ note instead of a chart.
 
 from __future__ import annotations
 
-import copy
-
 from markupsafe import Markup
 
 from weightreport.errors import WeightReportError
@@ -27,7 +25,11 @@ are clipped at the SVG's edge."""
 
 
 def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
-    """The datasets restricted to one layer's records (records without a layer key are kept)."""
+    """The datasets restricted to one layer's records (records without a layer key are kept).
+
+    The records are shared, not copied: nothing downstream changes them, and a copy of
+    every layer's data for every printed layer and chart cost gigabytes on a large model.
+    """
     out = {}
     for name, values in datasets.items():
         out[name] = [r for r in values
@@ -73,7 +75,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
                     blank.append(f"{layer} · {c.title}: {c.blank[layer]}")
                     continue
                 spec = select_layer(c.spec, layer)
-                spec["datasets"] = _only_layer(copy.deepcopy(c.datasets), layer)
+                spec["datasets"] = _only_layer(c.datasets, layer)
                 out.append({"id": f"{c.id}-{len(out)}", "title": f"{layer} · {c.title}", "wide": c.wide,
                             "layered": False, "glance": False, "svg": svg(spec)})
         if blank:

@@ -2,8 +2,10 @@
 
 A PDF cannot follow a layer selector, and every layer of a large model would make it
 hundreds of pages long. It prints each layered chart for the layers the findings name
-(``flagged``), plus the top ``N`` by ``LayerPicks.criterion`` (default 3), or for every
-layer (``all``); each section says which it printed and why.
+(``flagged``; at most ``MAX_FLAGGED`` per section, the most severe findings' first, as a
+run where every layer has a finding would print them all), plus the top ``N`` by
+``LayerPicks.criterion`` (default 3), or for every layer (``all``); each section says
+which it printed and why.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from weightreport.report.analysis.layer_picks import LayerPicks
 
 FLAGGED, ALL = "flagged", "all"
 DEFAULT_TOP = 3
+MAX_FLAGGED = 8
+"""At most this many flagged layers per section (``all`` prints every one)."""
 MAX_NAMED = 6
 """A section's note names at most this many printed layers."""
 
@@ -78,7 +82,8 @@ def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers) -> t
     """
     if choice.every or not layers:
         return list(layers), ""
-    flagged = [la for la in layers if any(matches(la, n) for n in picks.flagged)]
+    named = list(dict.fromkeys(la for n in picks.flagged for la in layers if matches(la, n)))
+    flagged = named[:MAX_FLAGGED]
     top: list[str] = []
     for name in picks.ranked:
         if len(top) >= choice.top:
@@ -90,7 +95,10 @@ def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers) -> t
     if len(printed) == len(layers):
         return printed, ""
     why = []
-    if flagged:
+    if len(named) > len(flagged):
+        why.append(f"the {len(flagged)} of the {len(named)} the findings name with the most severe findings "
+                   f"({_named(flagged)}; --pdf-layers all prints every one)")
+    elif flagged:
         why.append(f"those the findings name ({_named(flagged)})")
     if top:
         why.append(f"the {len(top)} with {picks.criterion} ({_named(top)})")

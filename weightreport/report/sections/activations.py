@@ -26,6 +26,9 @@ from weightreport.report.sections.base import Section, SectionType
 KEY, TITLE = "activations", "Activations"
 MAX_PROBES_PER_MODULE = 4
 MAX_UNIT_LAYERS = 8
+PROBE_PX = 140
+"""A probe panel's side: four panels, their colour legends and gaps fit the 936 pixels of a
+wide figure at a 1280-pixel window."""
 
 
 @dataclass
@@ -103,7 +106,7 @@ def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     order = [r["label"] for r in recs]
     chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
                              alt.Scale(scheme="viridis"), "label")
-    return chart.properties(width=150, height=150).facet(
+    return chart.properties(width=PROBE_PX, height=PROBE_PX).facet(
         facet=alt.Facet("label:N", sort=order, title=None, header=alt.Header(labelLimit=170)),
         columns=4).resolve_scale(color="independent", x="independent", y="independent")
 
