@@ -18,6 +18,8 @@ from weightreport.report.charts.common import (
 )
 
 PCTS = ["p1", "p5", "p25", "p50", "p75", "p95", "p99"]
+MAX_POINTED = 60
+"""A series of at most this many values has a point at each; a longer one only at isolated values."""
 
 
 def hist_chart(ds: Datasets, hist: pd.DataFrame, color_field: str, scale: alt.Scale, title: str,
@@ -71,11 +73,19 @@ def series_chart(data: alt.Data, all_cols: list[str], layers: list[str], cols: l
                       legend=alt.Legend(orient="top") if len(cols) > 1 else None)
     plotted = base.transform_calculate(shown="datum.value > 0 ? datum.value : null") if log else base
     field = "shown" if log else "value"
-    line = plotted.mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
-        x=x, y=alt.Y(f"{field}:Q", title=y_title, scale=scale, axis=value_axis(y_title)), color=color,
-        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")],
-    )
-    parts = [line, domain_pad(base, "value", y_title, log=log, scale=scale), blank_note(base)]
+    y = alt.Y(f"{field}:Q", title=y_title, scale=scale, axis=value_axis(y_title))
+    tooltip = [alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")]
+    line = plotted.mark_line(strokeWidth=1.5).encode(x=x, y=y, color=color, tooltip=tooltip)
+    # A point at every value of a short series, and at an isolated value of a long one
+    # (between gaps no line is drawn through it); 150 points a series would bury the line.
+    points = plotted.transform_window(
+        window=[alt.WindowFieldDef(op="lag", field=field, **{"as": "prev"}),
+                alt.WindowFieldDef(op="lead", field=field, **{"as": "next"})],
+        groupby=["series"], sort=[alt.SortField("step")]).transform_joinaggregate(
+        n=f"valid({field})", groupby=["series"]).transform_filter(
+        f"isValid(datum.{field}) && (datum.n <= {MAX_POINTED} || (!isValid(datum.prev) && !isValid(datum.next)))")
+    parts = [line, points.mark_point(size=12, filled=True).encode(x=x, y=y, color=color, tooltip=tooltip),
+             domain_pad(base, "value", y_title, log=log, scale=scale), blank_note(base)]
     if log:
         parts += log_zero_layers(base, x, y_title)
     return alt.layer(*parts).add_params(layer_param(layers)).properties(width=HALF, height=HEIGHT, title=title)

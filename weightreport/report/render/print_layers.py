@@ -103,8 +103,9 @@ def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers) -> t
     if top:
         why.append(f"the {len(top)} with {picks.criterion} ({_named(top)})")
     if not why:
-        return [], (f"No layer of this section is named by a finding, so its per-layer charts are not "
-                    f"printed (build with --pdf-layers N or all to print some); the HTML report has a "
-                    f"selector for every one of its {len(layers)} layers.")
+        among = f" or among the {choice.top} with {picks.criterion}" if choice.top else ""
+        return [], (f"No layer of this section is named by a finding{among}, so its per-layer charts are "
+                    f"not printed (--pdf-layers all prints them); the HTML report has a selector for "
+                    f"every one of its {len(layers)} layers.")
     return printed, (f"Per-layer charts are printed for {len(printed)} of {len(layers)} layers: "
                      f"{' and '.join(why)}. The HTML report has a selector for every layer.")
