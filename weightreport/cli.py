@@ -42,7 +42,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     advance, stop = _progress()
     try:
         built = build_report(args.run, html=args.output, pdf=args.pdf, title=args.title,
-                             thresholds=_thresholds(args), progress=advance)
+                             thresholds=_thresholds(args), progress=advance, pdf_layers=args.pdf_layers)
     finally:
         stop()
     print(built.html)
@@ -197,6 +197,10 @@ def parser() -> argparse.ArgumentParser:
                    help="the HTML file (default: reports/<run name>.html)")
     b.add_argument("--pdf", nargs="?", const=True, default=None, metavar="OUT.pdf",
                    help="also write a PDF (default path: the HTML's, with .pdf)")
+    b.add_argument("--pdf-layers", default=None, metavar="flagged|all|N",
+                   help="the layers the PDF prints per-layer charts for: those the findings name "
+                   "(flagged), every layer (all), or the flagged ones plus the N with the largest "
+                   "update-to-weight ratio at the last snapshot (default: 3)")
     b.add_argument("--title", default=None, help="the report's title (default: the run's name)")
     _config_arg(b)
     b.set_defaults(func=cmd_build)

@@ -10,6 +10,7 @@ from weightreport.errors import WeightReportError
 from weightreport.report.model import analyze, section_charts
 from weightreport.report.render.html import render_html
 from weightreport.report.render.output import REPORTS_DIR, safe_name, write_output
+from weightreport.report.render.print_layers import parse_pdf_layers
 from weightreport.runfmt.reader import load_run
 
 STAGES = ("load", "analyse", "charts", "html", "pdf")
@@ -35,7 +36,7 @@ def default_html(run_name: str) -> Path:
 
 def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str | Path | bool | None = None,
                  title: str | None = None, thresholds=None,
-                 progress: Callable[[str], None] | None = None) -> BuiltReport:
+                 progress: Callable[[str], None] | None = None, pdf_layers: str | int | None = None) -> BuiltReport:
     """Render a run directory into one self-contained HTML file and, optionally, a PDF.
 
     Args:
@@ -45,13 +46,17 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
         title: the report's title (default: the run's name).
         thresholds: the findings' ``Thresholds`` (the defaults when None).
         progress: called with each stage's name as it starts (for a progress bar).
+        pdf_layers: which layers the PDF prints per-layer charts for: ``"flagged"`` (those the
+            findings name), ``"all"``, or N (flagged plus the top N; None: 3).
 
     Returns:
         The paths written.
 
     Raises:
-        WeightReportError: the run directory is missing or not a run, or an output is unwritable.
+        WeightReportError: the run directory is missing or not a run, an output is
+            unwritable, or ``pdf_layers`` is none of flagged, all or a whole number.
     """
+    layers = parse_pdf_layers(pdf_layers)  # refused before any work is done
     step = progress or (lambda _stage: None)
     step("load")
     run = load_run(run_dir)
@@ -78,5 +83,5 @@ def build_report(run_dir: str | Path, html: str | Path | None = None, pdf: str |
         step("pdf")
         from weightreport.report.render.pdf import render_pdf
 
-        write_output(pdf_path, render_pdf(model, charts))
+        write_output(pdf_path, render_pdf(model, charts, layers))
     return BuiltReport(html=html_path, pdf=pdf_path)

@@ -7,8 +7,9 @@ draws every section that has charts. Neither formats HTML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from weightreport.report.analysis.layer_picks import LayerPicks, layer_picks
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.report.charts.common import Chart, Datasets, finish
@@ -25,10 +26,13 @@ class ReportModel:
     Attributes:
         title: the report's title.
         by_key: each section's data by section key, in display order.
+        picks: the layers the findings name and every parameter ranked (the PDF prints
+            per-layer charts for a choice of these).
     """
 
     title: str
     by_key: dict[str, Section]
+    picks: LayerPicks = field(default_factory=LayerPicks)
 
     @property
     def sections(self) -> list[Section]:
@@ -52,7 +56,9 @@ def analyze(run, title: str | None = None, thresholds: Thresholds | None = None)
         thresholds: the findings' thresholds (the defaults when None).
     """
     tables = RunTables(run, thresholds)
-    return ReportModel(title=title or run.name, by_key={s.key: s.build(tables) for s in SECTIONS})
+    by_key = {s.key: s.build(tables) for s in SECTIONS}
+    return ReportModel(title=title or run.name, by_key=by_key,
+                       picks=layer_picks(tables.findings, tables.params, tables.order))
 
 
 def section_charts(model: ReportModel) -> dict[str, list[Chart]]:

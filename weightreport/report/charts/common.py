@@ -42,6 +42,9 @@ class Chart:
         glance: True for a whole-network view whose marks carry a ``tensor`` field:
             clicking one selects that layer in every section (``templates/js/glance.js``).
         id: a stable id from the spec's content (set by ``finish``).
+        datasets: the named datasets the spec refers to.
+        blank: for a layered chart, the layers it has nothing to show for (every value 0
+            or none recorded), each with the sentence to print instead (``blank_layers``).
     """
 
     title: str
@@ -51,6 +54,7 @@ class Chart:
     glance: bool = False
     id: str = field(default="")
     datasets: dict[str, list] = field(default_factory=dict)
+    blank: dict[str, str] = field(default_factory=dict)
 
     def full_spec(self) -> dict:
         """The spec with its datasets inlined under ``datasets`` (for validation and SVG)."""
@@ -103,6 +107,19 @@ def records(df: pd.DataFrame, cols: list[str], int_cols: tuple[str, ...] = ()) -
         else:
             columns.append([str(v) for v in s])
     return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def blank_layers(df: pd.DataFrame, cols: list[str], group: str = "tensor") -> dict[str, str]:
+    """The values of ``group`` whose ``cols`` are all 0 or missing, each with a sentence saying so."""
+    out = {}
+    for key, g in df.groupby(group, sort=True):
+        values = g[cols].to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            out[str(key)] = "nothing was recorded for this layer"
+        elif not finite.any():
+            out[str(key)] = "every value is 0 for this layer"
+    return out
 
 
 class Datasets:

@@ -1,12 +1,14 @@
 """ReportModel + charts → PDF: charts as SVG through vl-convert (no browser), WeasyPrint layout.
 
-Per-layer charts are printed for at most ``PRINT_LAYERS`` layers per section (the
-first in model order) so print time stays bounded for large models; the PDF says so.
+Per-layer charts are printed for the layers ``print_layers`` chooses (by default
+those the findings name plus the top 3 by ``LayerPicks.criterion``), so print time and
+length stay bounded for large models; each section says which it printed. A per-layer
+chart with nothing to show for a layer (``Chart.blank``) is one line of the section's
+note instead of a chart.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 
 from markupsafe import Markup
@@ -15,18 +17,26 @@ from weightreport.errors import WeightReportError
 from weightreport.report.charts import Chart, select_layer
 from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment, templates_dir
+from weightreport.report.render.print_layers import PdfLayers, parse_pdf_layers, printed_layers
 
-PRINT_LAYERS = 4
 LAYER_KEYS = ("tensor", "module")
 RASTER_VALUES = 6000
 """A whole-network chart (``Chart.glance``: about one mark per value) whose datasets hold more
 values than this prints as a PNG: WeasyPrint lays out every SVG element, and a 16,000-cell
 heatmap costs it about ten seconds and 100 MB."""
 RASTER_SCALE = 2
+PRINT_FONT = "DejaVu Sans"
+"""The font charts are measured and printed in (print.css sets it for the page): with
+vl-convert's default sans-serif, labels measured narrower than WeasyPrint draws them
+are clipped at the SVG's edge."""
 
 
 def _only_layer(datasets: dict[str, list], layer: str) -> dict[str, list]:
-    """The datasets restricted to one layer's records (records without a layer key are kept)."""
+    """The datasets restricted to one layer's records (records without a layer key are kept).
+
+    The records are shared, not copied: nothing downstream changes them, and a copy of
+    every layer's data for every printed layer and chart cost gigabytes on a large model.
+    """
     out = {}
     for name, values in datasets.items():
         out[name] = [r for r in values
@@ -62,6 +72,7 @@ def svg(spec: dict) -> Markup:
     """A Vega-Lite spec rendered to SVG markup by vl-convert (gradients made printable)."""
     import vl_convert
 
+    spec = {**spec, "config": {**spec.get("config", {}), "font": PRINT_FONT}}
     text = vl_convert.vegalite_to_svg(spec)
     start = text.find("<svg")
     return Markup(user_space_gradients(text[start:]))
@@ -96,44 +107,61 @@ def picture(chart: Chart) -> Markup:
     return svg(chart.full_spec())
 
 
-def print_views(model: ReportModel, charts: dict[str, list[Chart]]) -> tuple[dict, dict]:
-    """Chart views with SVGs for print, and per section a note on which layers are printed."""
+def print_views(model: ReportModel, charts: dict[str, list[Chart]],
+                layers: PdfLayers | None = None) -> tuple[dict, dict]:
+    """Chart views with SVGs for print, and per section a note on which layers are printed.
+
+    Args:
+        model: the analysed run.
+        charts: ``section_charts(model)``.
+        layers: which layers get per-layer charts (the default ``PdfLayers()`` when None).
+    """
+    choice = layers or PdfLayers()
     views: dict = {}
     notes: dict = {s.key: "" for s in model.sections}
     for section in model.sections:
         lst = charts.get(section.key, [])
-        layers = list(getattr(section, "layers", []))
-        printed = layers[:PRINT_LAYERS]
-        out = []
-        if any(c.layered for c in lst) and len(layers) > len(printed):
-            notes[section.key] = (f"Printed for the first {len(printed)} of {len(layers)} layers; "
-                                  f"the HTML report has a selector for every layer.")
+        out, blank = [], []
+        printed: list[str] = []
+        if any(c.layered for c in lst):
+            printed, notes[section.key] = printed_layers(list(getattr(section, "layers", [])), model.picks, choice)
         for c in lst:
             if not c.layered:
                 out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
                             "svg": picture(c)})
                 continue
             for layer in printed:
+                if layer in c.blank:
+                    blank.append(f"{layer} · {c.title}: {c.blank[layer]}")
+                    continue
                 spec = select_layer(c.spec, layer)
-                spec["datasets"] = _only_layer(copy.deepcopy(c.datasets), layer)
+                spec["datasets"] = _only_layer(c.datasets, layer)
                 out.append({"id": f"{c.id}-{len(out)}", "title": f"{layer} · {c.title}", "wide": c.wide,
                             "layered": False, "glance": False, "svg": svg(spec)})
+        if blank:
+            notes[section.key] = " ".join([notes[section.key], "Not drawn: " + "; ".join(blank) + "."]).strip()
         views[section.key] = out
     return views, notes
 
 
-def render_pdf(model: ReportModel, charts: dict[str, list[Chart]]) -> bytes:
+def render_pdf(model: ReportModel, charts: dict[str, list[Chart]], layers: str | int | PdfLayers | None = None) -> bytes:
     """The report as PDF bytes (A4, page numbers, table of contents, embedded fonts).
 
+    Args:
+        model: the analysed run.
+        charts: ``section_charts(model)``.
+        layers: ``flagged``, ``all`` or N (flagged plus the top N; the default 3), or a ``PdfLayers``.
+
     Raises:
-        WeightReportError: WeasyPrint is not installed.
+        WeightReportError: WeasyPrint is not installed, or ``layers`` is none of those.
     """
+    choice = parse_pdf_layers(layers)
     try:
         import weasyprint
     except ImportError:
         msg = "PDF output needs WeasyPrint; pip install 'weightreport[pdf]'"
         raise WeightReportError(msg) from None
-    views, notes = print_views(model, charts)
+    views, notes = print_views(model, charts, choice)
     html = environment().get_template("print.html").render(
         report=model, sections=model.sections, charts=views, selectors={s.key: None for s in model.sections},
         notes=notes, mode="pdf")

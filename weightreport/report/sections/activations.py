@@ -26,6 +26,9 @@ from weightreport.report.sections.base import Section, SectionType
 KEY, TITLE = "activations", "Activations"
 MAX_PROBES_PER_MODULE = 4
 MAX_UNIT_LAYERS = 8
+PROBE_PX = 140
+"""A probe panel's side: four panels, their colour legends and gaps fit the 936 pixels of a
+wide figure at a 1280-pixel window."""
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Activations(Section):
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     layers: list[str] = field(default_factory=list)
+    no_units: str = ""
+    """Why the dead/saturated chart is left out (no unit ever was), or ``""`` when it is drawn."""
 
 
 def _why_none(manifest: dict) -> str:
@@ -68,6 +73,11 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
     units = pd.DataFrame({"tensor": units["tensor"], "step": units["step"],
                           "dead": units["dead_units"] / units["units"],
                           "saturated": units["saturated_units"] / units["units"]})
+    no_units = ""
+    if not units.empty and not (units[["dead", "saturated"]].fillna(0) != 0).any().any():
+        no_units = (f"No unit was dead or saturated at any of the {units['step'].nunique()} snapshots "
+                    f"shown, in any of the {units['tensor'].nunique()} layers with units.")
+        units = units.iloc[0:0]
     if not probes.empty:
         last = probes[probes["step"] == probes["step"].max()]
         last = last[last["index"] < MAX_PROBES_PER_MODULE].sort_values(["module", "kind", "index"])
@@ -78,7 +88,7 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
         key=KEY, title=TITLE,
         bands=bands[["tensor", "step", *PCTS]].sort_values(["tensor", "step"]).reset_index(drop=True),
         units=units.sort_values(["tensor", "step"]).reset_index(drop=True),
-        probes=last.reset_index(drop=True), layers=layers,
+        probes=last.reset_index(drop=True), layers=layers, no_units=no_units,
         caption=f"Percentile bands of each module's output over time, the fraction of dead "
                 f"(ReLU-like, never positive) and saturated (tanh/sigmoid) units, at most "
                 f"{MAX_LAYER_POINTS} snapshots per layer; and the probe batch's captures at the "
@@ -109,7 +119,7 @@ def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     order = [r["label"] for r in recs]
     chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
                              alt.Scale(scheme="viridis"), "label")
-    return chart.properties(width=150, height=150).facet(
+    return chart.properties(width=PROBE_PX, height=PROBE_PX).facet(
         facet=alt.Facet("label:N", sort=order, title=None, header=alt.Header(labelLimit=170)),
         columns=4).resolve_scale(color="independent", x="independent", y="independent")
 

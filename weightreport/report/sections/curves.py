@@ -10,12 +10,16 @@ import pandas as pd
 
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_CURVE_POINTS, bucket_means
+from weightreport.report.charts.axes import domain_pad, value_axis
 from weightreport.report.charts.common import HALF, HEIGHT, Chart, Datasets, make, records
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "curves", "Training curves"
 VAL_PREFIX = "val_"
-SPLIT_COLORS = alt.Scale(domain=["training", "validation"], range=["#1f77b4", "#ff7f0e"])
+SPLITS = {"training": "#1f77b4", "validation": "#ff7f0e"}
+"""Each split's colour, in legend order."""
+MAX_POINTED = 60
+"""Series of at most this many points are drawn with a point at each."""
 
 
 @dataclass
@@ -50,18 +54,31 @@ def build(t: RunTables) -> Curves:
 
 
 def curve_charts(section: Curves, ds: Datasets) -> list[Chart]:
-    """One line chart per metric, training and validation overlaid."""
+    """One line chart per metric, training and validation overlaid.
+
+    The legend lists only the splits the metric has; a split of one point is drawn as a
+    point (a line needs two); a constant metric gets a padded axis (``axes.domain_pad``).
+    """
     charts = []
     for metric in section.metrics:
         df = section.data[section.data["metric"] == metric]
         data = ds.add(records(df, ["step", "value", "split", "name"]))
         log = metric.startswith("lr") and bool((df["value"] > 0).all()) and df["value"].nunique() > 1
-        y = alt.Y("value:Q", title=metric, scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
-        chart = alt.Chart(data).mark_line(point=len(df) <= 60, strokeWidth=1.6).encode(
-            x=alt.X("step:Q", title="step"), y=y,
-            color=alt.Color("split:N", scale=SPLIT_COLORS, title=None, legend=alt.Legend(orient="top")),
-            tooltip=[alt.Tooltip("name:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")],
-        ).properties(width=HALF, height=HEIGHT - 40)
+        scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+        splits = [s for s in SPLITS if s in set(df["split"])]
+        color = alt.Color("split:N", title=None, scale=alt.Scale(domain=splits, range=[SPLITS[s] for s in splits]),
+                          legend=alt.Legend(orient="top") if len(splits) > 1 else None)
+        base = alt.Chart(data)
+        x = alt.X("step:Q", title="step")
+        y = alt.Y("value:Q", title=metric, scale=scale, axis=value_axis(metric))
+        tooltip = [alt.Tooltip("name:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")]
+        line = base.mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color, tooltip=tooltip)
+        lone = base.transform_filter("isValid(datum.value)").transform_joinaggregate(
+            n="count()", groupby=["split"])
+        lone = lone if len(df) <= MAX_POINTED else lone.transform_filter("datum.n === 1")
+        points = lone.mark_point(filled=True, size=24).encode(x=x, y=y, color=color, tooltip=tooltip)
+        chart = alt.layer(line, points, domain_pad(base, "value", metric, log=log, scale=scale)).properties(
+            width=HALF, height=HEIGHT - 40)
         charts.append(make(metric, chart, ds))
     return charts
 

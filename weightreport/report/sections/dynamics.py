@@ -8,7 +8,7 @@ import pandas as pd
 
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
-from weightreport.report.charts.common import Chart, Datasets, columnar, make
+from weightreport.report.charts.common import Chart, Datasets, blank_layers, columnar, make
 from weightreport.report.charts.figures import series_chart
 from weightreport.report.sections.base import Section, SectionType
 
@@ -47,15 +47,16 @@ def build(t: RunTables) -> Dynamics:
 def dynamics_charts(section: Dynamics, ds: Datasets) -> list[Chart]:
     """Update ratio (log), gradient norm, and distance from init for the selected layer."""
     cols = ["update_ratio", "grad_norm", "dist_from_init"]
-    data, layers = ds.add(columnar(section.data, "tensor", ["step", *cols])), section.layers
+    data, layers, df = ds.add(columnar(section.data, "tensor", ["step", *cols])), section.layers, section.data
     return [
         make("Update ratio", series_chart(data, cols, layers, ["update_ratio"], "update-to-weight ratio",
-                                          log=True, y_title="‖Δw‖ / ‖w‖"), ds, layered=True),
+                                          log=True, y_title="‖Δw‖ / ‖w‖"), ds, layered=True,
+             blank=blank_layers(df, ["update_ratio"])),
         make("Gradient norm", series_chart(data, cols, layers, ["grad_norm"], "gradient L2 norm",
-                                           y_title="‖g‖"), ds, layered=True),
+                                           y_title="‖g‖"), ds, layered=True, blank=blank_layers(df, ["grad_norm"])),
         make("Distance from init", series_chart(data, cols, layers, ["dist_from_init"],
                                                 "distance from initialisation", y_title="‖w − w₀‖"),
-             ds, layered=True),
+             ds, layered=True, blank=blank_layers(df, ["dist_from_init"])),
     ]
 
 

@@ -32,6 +32,8 @@ KEY, TITLE = "heatmaps", "Weight heatmaps"
 MAX_HEATMAP_LAYERS = 64
 HEATMAPS_TABLE = "heatmaps"
 CELL = 5
+TITLE_CHAR_PX = 7
+"""An upper bound on the width of one character of a column title at 11 px."""
 DIVERGING = alt.Scale(scheme="blueorange", domainMid=0)
 
 
@@ -115,6 +117,10 @@ def heatmap_charts(section: Heatmaps, ds: Datasets) -> list[Chart]:
     recs = [{"tensor": m.tensor, "key": f"{m.tensor}@{m.step}", "snapshot": f"step {m.step}", "step": m.step,
              "rows": m.rows, "cols": m.cols, "values": nums(m.values, HEATMAP_DIGITS)} for m in section.maps]
     base = alt.Chart(ds.add(recs)).transform_filter("datum.tensor === layer")
+    # A narrow matrix (a 24 × 3 conv stack is 15 pixels wide) is narrower than its title:
+    # titles start at their column's left edge and the gap between columns holds the
+    # longest, so "step 0" and "step 345" never run together.
+    longest = max((len(r["snapshot"]) for r in recs), default=0)
     # Band scales with a fixed step keep each matrix's aspect ratio (a 48 × 3 conv stack
     # is drawn tall and thin, not stretched square); 64 cells make 320 pixels.
     chart = matrix_transforms(base).mark_rect().encode(
@@ -122,7 +128,9 @@ def heatmap_charts(section: Heatmaps, ds: Datasets) -> list[Chart]:
         color=alt.Color("value:Q", scale=DIVERGING, title=None),
         tooltip=[alt.Tooltip("snapshot:N"), alt.Tooltip("row:Q"), alt.Tooltip("col:Q"),
                  alt.Tooltip("value:Q", format=".3g")],
-        column=alt.Column("snapshot:N", title=None, sort=alt.SortField("step")),
+        column=alt.Column("snapshot:N", title=None, sort=alt.SortField("step"),
+                          header=alt.Header(labelAnchor="start", labelAlign="left", labelFontSize=11),
+                          spacing=max(20, TITLE_CHAR_PX * longest + 12)),
     ).add_params(layer_param(section.layers)).properties(
         width=alt.Step(CELL), height=alt.Step(CELL))
     return [make("Heatmap", chart, ds, layered=True, wide=True)]

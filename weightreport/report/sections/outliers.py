@@ -3,9 +3,10 @@
 The run format keeps no raw weights, so the "top outliers" are built from what is
 exact: (1) each parameter's min and max at the last snapshot, with their z-score
 against that snapshot's mean and std (the element index is unknown); (2) the
-recorded single-weight trajectories, whose values and indices are exact, with
-|z| > 3 at any snapshot. Histograms are not used for the table: their tails give
-ranges, not values.
+recorded single-weight trajectories, whose values and indices are exact, at any
+snapshot. Only values with |z| > ``OUTLIER_Z`` (3, the stats engine's ``outliers_3std``
+rule) are listed. Histograms are not used for the table: their tails give ranges, not
+values.
 """
 
 from __future__ import annotations
@@ -18,14 +19,26 @@ import pandas as pd
 
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
-from weightreport.report.charts.common import FULL, Chart, Datasets, columnar, make, records
+from weightreport.report.charts.axes import value_axis
+from weightreport.report.charts.common import (
+    FULL,
+    Chart,
+    Datasets,
+    blank_layers,
+    columnar,
+    make,
+    records,
+)
 from weightreport.report.charts.figures import series_chart
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "outliers", "Outliers"
 TOP_OUTLIERS = 20
 MAX_BOXES = 40
-TRAJECTORY_Z = 3.0
+OUTLIER_Z = 3.0
+"""A value is an outlier beyond this many standard deviations from its tensor's mean
+(the rule the stats engine counts as ``outliers_3std``)."""
+COUNT_COLUMNS = ["outliers_3std", "outliers_6std", "outliers_iqr"]
 
 
 @dataclass
@@ -34,7 +47,7 @@ class Outliers(Section):
 
     Attributes:
         counts: ``tensor, step, outliers_3std, outliers_6std, outliers_iqr`` downsampled.
-        top: ``tensor, index, step, value, z, source``.
+        top: ``tensor, index, step, value, z, source``, only |z| > ``OUTLIER_Z``.
         boxes: ``tensor, min, p1, p25, p50, p75, p99, max`` at the last snapshot.
     """
 
@@ -42,6 +55,9 @@ class Outliers(Section):
     top: pd.DataFrame = field(default_factory=pd.DataFrame)
     boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
     layers: list[str] = field(default_factory=list)
+    threshold: float = OUTLIER_Z
+    no_counts: str = ""
+    """Why the counts chart is left out (every count is 0), or ``""`` when it is drawn."""
 
 
 def _extremes(last: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +77,7 @@ def _from_trajectories(params: pd.DataFrame, traj: pd.DataFrame) -> pd.DataFrame
     m = traj.merge(params[["tensor", "step", "mean", "std"]], on=["tensor", "step"])
     m = m[m["std"] > 0]
     m = m.assign(z=(m["value"] - m["mean"]) / m["std"])
-    m = m[m["z"].abs() > TRAJECTORY_Z]
+    m = m[m["z"].abs() > OUTLIER_Z]
     if m.empty:
         return pd.DataFrame(columns=["tensor", "index", "step", "value", "z", "source"])
     m = m.assign(absz=m["z"].abs()).sort_values(["absz", "step"], ascending=[False, True])
@@ -75,12 +91,17 @@ def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
     if params.empty:
         return Outliers(key=KEY, title=TITLE, note="No parameter snapshots were recorded.")
     layers = model_order(params["tensor"], run.manifest)
-    cols = ["tensor", "step", "outliers_3std", "outliers_6std", "outliers_iqr"]
-    counts = params[params["step"].isin(pick_steps(params["step"]))][cols].sort_values(["tensor", "step"])
+    counts = params[params["step"].isin(pick_steps(params["step"]))][["tensor", "step", *COUNT_COLUMNS]]
+    counts = counts.sort_values(["tensor", "step"])
+    no_counts = ""
+    if not (counts[COUNT_COLUMNS].fillna(0) != 0).any().any():
+        no_counts = (f"No value lay beyond 3σ or 6σ, or outside the 1.5·IQR fences, at any of the "
+                     f"{counts['step'].nunique()} snapshots shown, in any layer.")
+        counts = counts.iloc[0:0]
     last = params[params["step"] == params.groupby("tensor")["step"].transform("max")]
     top = pd.concat([x for x in (_extremes(last), _from_trajectories(params, traj)) if not x.empty],
                     ignore_index=True)
-    top = top[np.isfinite(top["z"].astype(float))]
+    top = top[np.isfinite(top["z"].astype(float)) & (top["z"].astype(float).abs() > OUTLIER_Z)]
     top = top.assign(absz=top["z"].abs()).sort_values(["absz", "tensor"], ascending=[False, True])
     top = top.head(TOP_OUTLIERS).drop(columns="absz").reset_index(drop=True)
     boxes = last.assign(absz=((last["max"] - last["mean"]).abs().combine((last["min"] - last["mean"]).abs(), max)
@@ -92,11 +113,11 @@ def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
     n_boxes = len(boxes)
     return Outliers(
         key=KEY, title=TITLE, counts=counts.reset_index(drop=True), top=top, boxes=boxes,
-        layers=layers,
+        layers=layers, no_counts=no_counts,
         caption=f"Counts of values beyond 3σ, beyond 6σ and outside the 1.5 IQR fences over time "
                 f"(at most {MAX_LAYER_POINTS} snapshots per layer). The table ranks by |z|: each "
                 f"layer's min or max at the last snapshot (exact value, index not recorded) and "
-                f"recorded single weights with |z| > {TRAJECTORY_Z:g} (exact value and index). "
+                f"recorded single weights (exact value and index), listing only |z| > {OUTLIER_Z:g}. "
                 f"Boxes show p25–p75 with the median, whiskers p1–p99, and dots min and max at the "
                 f"last snapshot, for {n_boxes} layer(s) with the largest |z|.")
 
@@ -108,9 +129,13 @@ def build(t: RunTables) -> Outliers:
 
 def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
     """Outlier counts over time (per layer) and box-and-whisker summaries (all shown layers)."""
-    cols = ["outliers_3std", "outliers_6std", "outliers_iqr"]
-    counts = series_chart(ds.add(columnar(section.counts, "tensor", ["step", *cols])), cols, section.layers,
-                          cols, "outlier counts over time", y_title="count")
+    charts = []
+    if not section.counts.empty:
+        cols = COUNT_COLUMNS
+        counts = series_chart(ds.add(columnar(section.counts, "tensor", ["step", *cols])), cols, section.layers,
+                              cols, "outlier counts over time", y_title="count")
+        charts.append(make("Outlier counts", counts, ds, layered=True,
+                           blank=blank_layers(section.counts, cols)))
     b = section.boxes
     data = ds.add(records(b, ["tensor", "min", "p1", "p25", "p50", "p75", "p99", "max"]))
     order = list(b["tensor"])
@@ -119,14 +144,13 @@ def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
     tip = [alt.Tooltip("tensor:N")] + [alt.Tooltip(f"{c}:Q", format=".4g") for c in
                                       ("min", "p1", "p25", "p50", "p75", "p99", "max")]
     boxes = alt.layer(
-        base.mark_rule(color="#555").encode(y=y, x=alt.X("p1:Q", title="value"), x2="p99:Q", tooltip=tip),
+        base.mark_rule(color="#555").encode(y=y, x=alt.X("p1:Q", title="value", axis=value_axis("value")), x2="p99:Q", tooltip=tip),
         base.mark_bar(size=10, color="#8fb8de").encode(y=y, x="p25:Q", x2="p75:Q", tooltip=tip),
         base.mark_tick(color="#0b3d91", thickness=2, size=12).encode(y=y, x="p50:Q", tooltip=tip),
         base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="min:Q", tooltip=tip),
         base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="max:Q", tooltip=tip),
     ).properties(width=FULL - 240, height=alt.Step(16), title="last snapshot: p1–p99, p25–p75, median, min/max")
-    return [make("Outlier counts", counts, ds, layered=True),
-            make("Box and whisker", boxes, ds, wide=True)]
+    return [*charts, make("Box and whisker", boxes, ds, wide=True)]
 
 
 SECTION = SectionType(KEY, TITLE, build, outlier_charts)
