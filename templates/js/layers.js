@@ -25,7 +25,7 @@ function makePicker(box) {
   return {
     box, select, entries, order, names: new Set(order), shown: order,
     section: document.getElementById(box.dataset.section),
-    filter: box.querySelector("input.wr-filter"),
+    filter: box.querySelector("input.wr-pick-filter"),
     count: box.querySelector(".wr-count"),
     note: box.querySelector(".wr-layer-note"),
     current: select.value, timer: 0,

@@ -249,7 +249,7 @@ def test_finding_link_and_event_select_everywhere(page):
 def test_filter_and_step_buttons(page):
     """Typing in a picker's filter narrows it to the matches and shows the first; ‹ › step; Escape restores."""
     offered = options(page)
-    page.locator("section#distributions input.wr-filter").fill("LAYER2.1 conv2")
+    page.locator("section#distributions input.wr-pick-filter").fill("LAYER2.1 conv2")
     page.wait_for_function("""() => document.querySelector('section#activations select.wr-layer').value
                               === 'layer2.1.conv2'""", timeout=10_000)  # after the filter's short delay
     page.evaluate("wrTest.settle()")
@@ -259,7 +259,7 @@ def test_filter_and_step_buttons(page):
     page.locator("section#distributions button.wr-step[data-step='1']").click()
     page.evaluate("wrTest.settle()")
     assert not check_state(page.evaluate("wrTest.state()"), "layer2.1.conv2.bias", offered)
-    page.locator("section#distributions input.wr-filter").press("Escape")
+    page.locator("section#distributions input.wr-pick-filter").press("Escape")
     assert options(page)["distributions"] == offered["distributions"]
     page.locator("section#outliers button.wr-step[data-step='-1']").click()
     page.evaluate("wrTest.settle()")
