@@ -144,8 +144,9 @@ def test_ranking_is_by_final_update_ratio_and_flagged_by_severity():
 
 
 def test_tiny_model_takes_few_pages(tmp_path):
-    """A 6-parameter linear model prints on a handful of pages (it took 15, some holding one line)."""
+    """A 6-parameter linear model prints on a handful of pages (it took 15, some holding one line; 8 with
+    the glance and structure sections, every page holding a section or more)."""
     run = write_run(tmp_path / "linear", Spec(name="linear", layers=[("linear", "Linear", (1, 5))], snapshots=10,
                                                 probes=False))
     pdf = build_report(run, html=tmp_path / "r.html", pdf=True).pdf
-    assert len(pypdf.PdfReader(pdf).pages) <= 7
+    assert len(pypdf.PdfReader(pdf).pages) <= 8
