@@ -41,16 +41,21 @@ def build_inspect_report(checkpoint: str | Path, html: str | Path | None = None,
     from weightreport.inspect.charts import inspect_charts
     from weightreport.inspect.checkpoint import open_checkpoint
     from weightreport.inspect.model import inspect_model
-    from weightreport.runfmt.writer import dump_json
 
     ck = open_checkpoint(checkpoint)
     result = inspect_checkpoint(ck, progress=progress)
     html_path = Path(html) if html is not None else REPORTS_DIR / f"{ck.stem}.html"
     model = inspect_model(result, title)
-    write_output(html_path, render_inspect_html(model, inspect_charts(model)).encode("utf-8"))
-    json_path = None
-    if json is not None:
-        json_path = Path(json)
+    return write_inspection(html_path, render_inspect_html(model, inspect_charts(model)), result, json)
+
+
+def write_inspection(html_path: Path, page: str, result: dict, json: str | Path | None) -> BuiltInspection:
+    """Write an inspection's page and, when ``json`` names a file, its numbers as deterministic JSON."""
+    from weightreport.runfmt.writer import dump_json
+
+    write_output(html_path, page.encode("utf-8"))
+    json_path = Path(json) if json is not None else None
+    if json_path is not None:
         write_output(json_path, (dump_json(result) + "\n").encode("utf-8"))
     return BuiltInspection(html=html_path, json=json_path)
 

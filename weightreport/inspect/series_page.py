@@ -10,7 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from weightreport.inspect.page import BuiltInspection
+from weightreport.inspect.page import BuiltInspection, write_inspection
 from weightreport.report.charts import Chart
 from weightreport.report.charts.cells import layer_heatmap, special_kinds
 from weightreport.report.charts.common import (
@@ -22,7 +22,7 @@ from weightreport.report.charts.common import (
     make,
     records,
 )
-from weightreport.report.render.output import REPORTS_DIR, write_output
+from weightreport.report.render.output import REPORTS_DIR
 from weightreport.report.render.pages import PageSection, render_page
 
 NO_FIT = "not fitted (too few eigenvalues)"
@@ -105,19 +105,13 @@ def build_series_report(paths: list[str | Path], html: str | Path | None = None,
         WeightReportError: fewer than 2 checkpoints, one that cannot be opened, or an unwritable output.
     """
     from weightreport.inspect.series import inspect_series
-    from weightreport.runfmt.writer import dump_json
 
     result = inspect_series(paths, progress)
     model = series_model(result, title)
     first = Path(paths[0])
     default = REPORTS_DIR / f"{(first.parent.name if first.parent.name else first.stem) or 'series'}-series.html"
     html_path = Path(html) if html is not None else default
-    write_output(html_path, render_series_html(model, series_charts(model)).encode("utf-8"))
-    json_path = None
-    if json is not None:
-        json_path = Path(json)
-        write_output(json_path, (dump_json(result) + "\n").encode("utf-8"))
-    return BuiltInspection(html=html_path, json=json_path)
+    return write_inspection(html_path, render_series_html(model, series_charts(model)), result, json)
 
 
 def render_series_html(model: SeriesModel, charts: dict[str, list[Chart]], bundle: str | None = None) -> str:
