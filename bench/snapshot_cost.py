@@ -1,0 +1,153 @@
+"""What a snapshot step costs on models with little compute per parameter (issue 12, item 9).
+
+Run: python bench/snapshot_cost.py   (CPU, two threads; about 3 minutes on an idle machine)
+
+Two models, each timed through the public API in the order a training loop calls it
+(forward, backward, ``opt.step()``, then ``wr.step()``), with a plain training step of a
+copy of the same model interleaved in alternating order, medians of ``PAIRS``:
+
+- **ResNet-18 class**: a plain-torch ResNet-18 (BasicBlocks [2, 2, 2, 2], 64–512
+  channels, BatchNorm, 11.2M parameters, 62 tensors) at 32×32, batch 32: the snapshot
+  step (``every=1``, activations on: the defaults but for the cadence) against a plain
+  step. Target: ≤ +50 %.
+- **142 small tensors**: 71 ``Linear(32, 32)`` layers with a ReLU after each (142 tensors,
+  75k parameters), batch 32, where the fixed cost per tensor dominates: (snapshot step −
+  plain step) / 142. Target: ≤ 50 µs per tensor.
+- **off-cadence** on the ResNet: a step with the collector attached but not due (``every``
+  huge) against a plain step. Target: ≤ +1 %.
+
+A part of the snapshot step's time is printed beside it: the activation hooks (their own
+clock), and the collector's ``wr.step()`` (parameters, gradients, activations described,
+rows buffered; the Parquet write every ``flush_every`` snapshots).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from weightreport import Collector
+
+torch.manual_seed(0)
+torch.set_num_threads(2)
+PAIRS = 30
+
+
+class Basic(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        idt = x if self.down is None else self.down(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + idt)
+
+
+def resnet18() -> nn.Module:
+    torch.manual_seed(0)
+    layers, cin = [], 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [Basic(cin, cout, stride), Basic(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                         *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+
+
+def many_small() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(*[m for _ in range(71) for m in (nn.Linear(32, 32), nn.ReLU())])
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.model, self.x, self.y = model, x, y
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step(self) -> float:
+        self.opt.zero_grad()
+        out = self.model(self.x)
+        loss = nn.functional.cross_entropy(out, self.y) if out.shape[-1] == 10 else out.pow(2).mean()
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+def timed(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+def compare(make, x, y, tmp: Path, every: int) -> tuple[float, float, float, float]:
+    """Median plain step, median step + ``wr.step()``, median hook and ``wr.step()`` seconds."""
+    base = make()
+    plain, watched = Trainer(copy.deepcopy(base), x, y), Trainer(copy.deepcopy(base), x, y)
+    wr = Collector(watched.model, tmp, every=every, optimizer=watched.opt)
+    capture = wr._capture  # the hooks' own clock, read only for the split printed below
+    plains, steps, hooks, calls = [], [], [], []
+
+    def with_collector():
+        h0 = capture.seconds if capture is not None else 0.0
+        t0 = time.perf_counter()
+        loss = watched.step()
+        t1 = time.perf_counter()
+        wr.step(loss=loss)
+        t2 = time.perf_counter()
+        steps.append(t2 - t0)
+        calls.append(t2 - t1)
+        hooks.append((capture.seconds if capture is not None else 0.0) - h0)
+
+    for p in range(PAIRS + 2):  # the first two pairs warm up
+        pair = [lambda: plains.append(timed(plain.step)), with_collector]
+        for f in (pair if p % 2 == 0 else pair[::-1]):
+            f()
+    wr.close()
+    med = [statistics.median(v[2:]) for v in (plains, steps, hooks, calls)]
+    return med[0], med[1], med[2], med[3]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    net = resnet18()
+    print(f"ResNet-18 class: {sum(p.numel() for p in net.parameters()) / 1e6:.1f}M parameters, "
+          f"{sum(1 for _ in net.parameters())} tensors, batch 32 at 32x32, {torch.get_num_threads()} threads")
+    tp, ts, th, tc = compare(resnet18, x, y, tmp / "resnet", every=1)
+    print(f"  plain step                  {tp * 1e3:8.1f} ms")
+    print(f"  snapshot step               {ts * 1e3:8.1f} ms  (hooks {th * 1e3:.1f} ms, wr.step {tc * 1e3:.1f} ms)")
+    snap = (ts - tp) / tp
+    qp, qs, _, _ = compare(resnet18, x, y, tmp / "quiet", every=10**9)
+    off = (qs - qp) / qp
+    print(f"  plain step (interleaved)    {qp * 1e3:8.1f} ms")
+    print(f"  off-cadence step            {qs * 1e3:8.1f} ms")
+
+    xs = torch.randn(32, 32)
+    small = many_small()
+    n = sum(1 for _ in small.parameters())
+    sp, ss, sh, sc = compare(many_small, xs, None, tmp / "small", every=1)
+    per = (ss - sp) / n
+    print(f"{n} small tensors ({sum(p.numel() for p in small.parameters()) / 1e3:.0f}k parameters), batch 32")
+    print(f"  plain step                  {sp * 1e3:8.1f} ms")
+    print(f"  snapshot step               {ss * 1e3:8.1f} ms  (hooks {sh * 1e3:.1f} ms, wr.step {sc * 1e3:.1f} ms)")
+    print()
+    print(f"snapshot step, ResNet-18 class   {snap:+8.1%}   (target <= +50 %)")
+    print(f"fixed cost per tensor            {per * 1e6:8.1f} us  (target <= 50 us)")
+    print(f"off-cadence, ResNet-18 class     {off:+8.2%}   (target <= +1 %)")
+
+
+if __name__ == "__main__":
+    main()
