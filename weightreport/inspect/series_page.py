@@ -12,7 +12,7 @@ import pandas as pd
 
 from weightreport.inspect.page import BuiltInspection, write_inspection
 from weightreport.report.charts import Chart
-from weightreport.report.charts.cells import layer_heatmap, special_kinds
+from weightreport.report.charts.cells import layer_heatmap
 from weightreport.report.charts.common import (
     HALF,
     HEIGHT,
@@ -22,6 +22,7 @@ from weightreport.report.charts.common import (
     make,
     records,
 )
+from weightreport.report.charts.special import special_kinds
 from weightreport.report.render.output import REPORTS_DIR
 from weightreport.report.render.pages import PageSection, render_page
 

@@ -4,9 +4,9 @@ Rows are layers in model order (row 0 at the top); the left gutter holds alterna
 bands and labels for the module groups, and per-row names when rows are tall enough.
 Every mark that stands for a layer carries its ``tensor`` field (``templates/js/glance.js``
 turns a click on one into a layer selection). Values come rounded from the section:
-nothing here computes a statistic. Special cells are drawn in fixed colours with a
-legend entry each, and only those present: ``0`` (an exact zero on a log scale) and
-``NaN/Inf``.
+nothing here computes a statistic. Special cells are drawn in the fixed colours of
+``special.py`` (shared with the compare, diff and series heatmaps) with a legend entry
+each, and only those present: ``0`` (an exact zero on a log scale) and ``NaN/Inf``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import altair as alt
 
 from weightreport.report.charts.common import Datasets
+from weightreport.report.charts.special import NONFINITE, ZERO, special_legend, special_scale
 
 CELLS_WIDTH = 520
 GROUP_WIDTH = 190
@@ -25,8 +26,6 @@ TARGET_HEIGHT = 520
 MIN_ROW, MAX_ROW, LABELLED_ROW = 1.5, 12.0, 11.0
 GROUP_PX = 24
 LABEL_MIN_PX = 10
-ZERO, BAD = "0", "NaN/Inf"
-SPECIAL_COLOURS = {ZERO: "#9e9e9e", BAD: "#d6007e"}
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
 DECADES = 'abs(round(log(datum.value) / LN10) - log(datum.value) / LN10) < 1e-6 ? datum.label : ""'
@@ -63,14 +62,10 @@ def colour_scale(scale: str, values: list) -> alt.Scale:
     return alt.Scale(type="log", scheme="viridis")
 
 
-def special_scale(present: list[str]) -> alt.Scale:
-    """A fixed colour for each special state present (no legend entry for an absent one)."""
-    return alt.Scale(domain=present, range=[SPECIAL_COLOURS[s] for s in present])
-
-
 def _state(scale: str) -> str:
+    """A cell's state in Vega (``special.special_kinds``' rule): ``v``, a special kind, or "" (no value)."""
     zero = f'datum.value <= 0 ? "{ZERO}" : ' if scale != "fraction" else ""
-    return f'indexof(datum.bad, datum.b) >= 0 ? "{BAD}" : datum.value === null ? "" : {zero}"v"'
+    return f'indexof(datum.bad, datum.b) >= 0 ? "{NONFINITE}" : datum.value === null ? "" : {zero}"v"'
 
 
 def _y(rows: int, field: str = "row") -> alt.Y:
@@ -152,7 +147,7 @@ def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows
     if present:
         layers.append(cells.transform_filter('datum.state !== "v"').mark_rect(cursor="pointer").encode(
             color=alt.Color("state:N", scale=special_scale(present), title=None,
-                            legend=alt.Legend(orient="right", symbolType="square")),
+                            legend=special_legend(present)),
             tooltip=[*tips[:2], alt.Tooltip("state:N", title="cell")], **enc))
     if labelled:
         layers.append(row_labels(data, rows))
@@ -193,7 +188,7 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
         layers = [] if n else gutter_layers(ds.add(groups), rows, px, width)
         layers += [vals.mark_circle(color=VALUE_COLOUR, size=14, opacity=0.9, cursor="pointer").encode(
                        x=x, y=y, tooltip=tips)]
-        for state, at in ((ZERO, 0), (BAD, PANEL_WIDTH)):
+        for state, at in ((ZERO, 0), (NONFINITE, PANEL_WIDTH)):
             if state in present:
                 layers.append(base.transform_filter(f'datum.state === "{state}"').mark_square(
                     size=20, cursor="pointer").encode(

@@ -20,14 +20,8 @@ from weightreport.report.analysis import layer_grid as lg
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order
 from weightreport.report.charts.common import HEATMAP_DIGITS, Chart, Datasets, make, nums
-from weightreport.report.charts.layer_grid import (
-    BAD,
-    ZERO,
-    gutter,
-    heatmap_chart,
-    max_groups,
-    profile_chart,
-)
+from weightreport.report.charts.layer_grid import gutter, heatmap_chart, max_groups, profile_chart
+from weightreport.report.charts.special import present_kinds, special_kinds
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "glance", "The network at a glance"
@@ -186,13 +180,13 @@ def _heatmap_records(sig: Signal, count: int) -> list[dict]:
 
 
 def _states(values: pd.Series, bad: pd.Series, scale: str) -> pd.Series:
-    zero = (values <= 0) if scale != "fraction" else pd.Series(False, index=values.index)
-    return pd.Series(np.where(bad, BAD, np.where(zero, ZERO, "v")), index=values.index)
+    """Per cell ``v`` (on the colour scale) or its special kind (``special.special_kinds``)."""
+    kinds = special_kinds(values.to_numpy(dtype=float), scale != "fraction", bad=bad.to_numpy(bool))
+    return pd.Series(np.where(kinds == "", "v", kinds), index=values.index)
 
 
 def _present(states: list[pd.Series]) -> list[str]:
-    seen = set(pd.concat(states).unique()) if states else set()
-    return [s for s in (ZERO, BAD) if s in seen]
+    return present_kinds(s for st in states for s in st if s != "v")
 
 
 def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
