@@ -13,7 +13,14 @@ from torch import nn
 from weightreport.cli import main
 from weightreport.inspect.analyse import inspect_checkpoint
 from weightreport.inspect.checkpoint import open_checkpoint
-from weightreport.inspect.series import series_members
+from weightreport.inspect.model import ALPHA_HIGH, ALPHA_LOW
+from weightreport.inspect.series import inspect_series, series_members
+from weightreport.inspect.series_page import (
+    UNRELIABLE,
+    UNRELIABLE_COLOUR,
+    series_charts,
+    series_model,
+)
 
 
 def _model() -> nn.Module:
@@ -99,3 +106,73 @@ def test_bad_member_one_line_exit_2(epochs, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "notes.pt" in err, err
     assert not (tmp_path / "x.html").exists()
+
+
+class _ConvNet(nn.Module):
+    """A 3 → 16 conv (its kernel a 16 × 27 matrix: 16 eigenvalues) and two linears (64 and 96 of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = nn.Conv2d(3, 16, 3)
+        self.fc1 = nn.Linear(64, 128)
+        self.fc2 = nn.Linear(128, 96)
+
+
+@pytest.fixture(scope="module")
+def conv_series(tmp_path_factory) -> Path:
+    """Two checkpoints of ``_ConvNet``, the second with every weight nudged."""
+    root = tmp_path_factory.mktemp("conv")
+    model = _ConvNet()
+    torch.save(model.state_dict(), root / "epoch=1.pt")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    torch.save(model.state_dict(), root / "epoch=2.pt")
+    return root
+
+
+def test_unreliable_alpha_is_flagged_coloured_and_left_out(conv_series, tmp_path):
+    """An alpha from 16 eigenvalues is unreliable in the JSON, has its own cell colour and legend entry, a hollow
+    point in the layer chart, and is left out of the verdict's and the checkpoints' band counts."""
+    out = tmp_path / "s.json"
+    assert main(["inspect", str(conv_series), "-o", str(tmp_path / "s.html"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for row in result["series"]:
+        w = torch.load(conv_series / row["checkpoint"], weights_only=True)[row["tensor"]].double().numpy()
+        evals = int(np.count_nonzero(np.linalg.svd(w.reshape(w.shape[0], -1), compute_uv=False) > 1e-9))
+        assert row["alpha_evals"] == evals
+        assert row["alpha_reliable"] is (evals >= 50 and row["alpha"] is not None), row
+    conv = [r for r in result["series"] if r["tensor"] == "conv.weight"]
+    assert len(conv) == 2 and all(r["alpha_evals"] == 16 and r["alpha_reliable"] is False for r in conv)
+    assert any(r["alpha_reliable"] for r in result["series"])  # the linears' alphas count
+
+    page = (tmp_path / "s.html").read_text()
+    assert UNRELIABLE == "alpha from fewer than 50 eigenvalues: unreliable" and UNRELIABLE in page
+
+    # The verdict and the per-checkpoint counts, against bands counted here from the JSON.
+    model = series_model(inspect_series(sorted(conv_series.glob("*.pt"))))
+    for c, counted in zip(result["checkpoints"], model.bands, strict=True):
+        rows = [r for r in result["series"] if r["checkpoint"] == c["name"]]
+        reliable = [r["alpha"] for r in rows if r["alpha_reliable"]]
+        assert counted["typical"] == sum(ALPHA_LOW <= a <= ALPHA_HIGH for a in reliable)
+        assert counted["light"] == sum(a > ALPHA_HIGH for a in reliable)
+        assert counted["heavy"] == sum(a < ALPHA_LOW for a in reliable)
+        assert counted["unreliable"] == 1
+    last = [r for r in result["series"] if r["checkpoint"] == "epoch=2.pt" and r["alpha_reliable"]]
+    fitted = len(last)
+    assert f"of {fitted} matri{'x' if fitted == 1 else 'ces'} with a reliable alpha" in model.headline
+    assert "1 more has fewer than 50 eigenvalues" in model.headline and "left out" in model.headline
+
+    charts = series_charts(model)
+    alpha = charts["glance"][0].full_spec()
+    (fill,) = [lay["encoding"]["fill"] for lay in alpha["layer"] if "fill" in lay["encoding"]]
+    assert fill["scale"]["range"][fill["scale"]["domain"].index(UNRELIABLE)] == UNRELIABLE_COLOUR
+    (cells,) = alpha["datasets"].values()
+    assert {c["tensor"] for c in cells if c["special"] == UNRELIABLE} == {"conv.weight"}
+    assert all(c["special"] == "" for c in cells if c["tensor"] != "conv.weight")  # the linears are on the scale
+    line = charts["layer"][0].full_spec()
+    points = line["layer"][1]["encoding"]
+    assert points["stroke"]["scale"]["domain"] == ["reliable", UNRELIABLE]
+    assert points["fill"]["scale"]["range"] == ["#1f5fae", "#ffffff"]  # an unreliable point is hollow
+    assert line["layer"][0]["transform"][-1] == {"filter": "datum.fit === 'reliable'"}  # and off the line

@@ -13,11 +13,13 @@ from conftest import XSS
 from synthetic import Spec, small_spec, write_run
 
 from weightreport.cli import main
-from weightreport.compare.charts import MAX_HEATMAP_STEPS, curve_chart, diff_charts
+from weightreport.compare.charts import curve_chart, diff_charts
 from weightreport.compare.diff import diff_runs
 from weightreport.compare.distance import wasserstein_hist
+from weightreport.compare.distance_grid import MAX_HEATMAP_ROWS, MAX_HEATMAP_STEPS
 from weightreport.compare.page import render_diff_html, render_diff_md
-from weightreport.report.charts.common import Datasets
+from weightreport.report.charts.common import HEATMAP_DIGITS, Datasets, num
+from weightreport.report.charts.special import SPECIAL_COLOURS, ZERO
 from weightreport.report.render.env import fmt_num, md_escape
 from weightreport.report.render.html import BUNDLE_PLACEHOLDER
 from weightreport.runfmt.reader import load_run
@@ -122,27 +124,41 @@ def _heatmap(d):
     return charts[0]
 
 
-def _values(chart) -> list[dict]:
-    (values,) = chart.datasets.values()
-    return values
+def _rows(chart) -> list[dict]:
+    """The heatmap's row records (``tensor, row, v, bad, label``: one value per step column)."""
+    (rows,) = [v for v in chart.datasets.values() if v and "v" in v[0]]
+    return rows
+
+
+def _layer(spec: dict, field: str) -> dict:
+    """The heatmap's layer colouring ``field`` (``value``: the log scale; ``state``: the special cells)."""
+    (layer,) = [lay for lay in spec["layer"] if lay["encoding"].get("color", {}).get("field") == field]
+    return layer
 
 
 def test_distance_heatmap_is_layer_by_step_in_model_order(two_seeds, validator):
-    """Rows are the shared tensors in model order, columns at most MAX_HEATMAP_STEPS steps, W1 on a log scale."""
+    """Rows are the shared tensors in model order, columns at most MAX_HEATMAP_STEPS step ranges, W1 on a log
+    scale, each cell the largest W1 of its range (checked against the distances)."""
     a, b = two_seeds
     d = diff_runs(load_run(a), load_run(b))
     chart = _heatmap(d)
     spec = chart.full_spec()
     assert not sorted(validator.iter_errors(spec), key=str)
-    layers = spec["layer"]
-    assert layers[0]["encoding"]["y"]["sort"] == d.shared
-    assert layers[0]["encoding"]["color"]["scale"]["type"] == "log"
-    assert {t["field"] for t in layers[0]["encoding"]["tooltip"]} >= {"tensor", "step", "w1", "drift"}
-    steps = sorted({v["step"] for v in _values(chart)})
+    assert [r["tensor"] for r in _rows(chart)] == d.shared and not d.grid.aggregated
+    values = _layer(spec, "value")["encoding"]
+    assert values["color"]["scale"]["type"] == "log"
+    assert {t["field"] for t in values["tooltip"]} >= {"tensor", "steps", "value"}
     all_steps = sorted(set(d.distances["step"]))
-    assert len(all_steps) > MAX_HEATMAP_STEPS and len(steps) == MAX_HEATMAP_STEPS
-    assert steps[0] == all_steps[0] and steps[-1] == all_steps[-1]
-    assert {v["tensor"] for v in _values(chart)} == set(d.shared)
+    g = d.grid
+    assert len(all_steps) > MAX_HEATMAP_STEPS and g.bins.count == MAX_HEATMAP_STEPS
+    assert (g.bins.first, g.bins.last) == (all_steps[0], all_steps[-1])
+    dist = d.distances.assign(bin=(d.distances["step"] - g.bins.first) * g.bins.count // g.bins.span)
+    oracle = dist.groupby(["tensor", "bin"])["w1"].max()
+    for r in _rows(chart):
+        assert len(r["v"]) == MAX_HEATMAP_STEPS
+        for col, v in enumerate(r["v"]):
+            want = oracle.get((r["tensor"], col))
+            assert v == (None if want is None else num(want, HEATMAP_DIGITS))  # 3 significant digits
 
 
 def test_zero_distances_are_drawn_in_their_own_colour(tiny_run, validator):
@@ -152,13 +168,57 @@ def test_zero_distances_are_drawn_in_their_own_colour(tiny_run, validator):
     chart = _heatmap(d)
     spec = chart.full_spec()
     assert not sorted(validator.iter_errors(spec), key=str)
-    (layer,) = spec["layer"]  # no log layer: nothing is above zero
-    fill = layer["encoding"]["fill"]
-    assert fill["scale"]["domain"][0] == "0 (identical)"
-    zeros = [v for v in _values(chart) if v["w1"] == 0]
-    assert zeros and all(v["state"] == "0 (identical)" for v in zeros)
-    missing = [v for v in _values(chart) if v["w1"] is None]
-    assert ("not comparable" in fill["scale"]["domain"]) == bool(missing)
+    assert not [lay for lay in spec["layer"] if lay["encoding"].get("color", {}).get("field") == "value"]
+    scale = _layer(spec, "state")["encoding"]["color"]["scale"]
+    assert scale["domain"][0] == "0 (identical)" and scale["range"][0] == SPECIAL_COLOURS[ZERO]
+    rows = _rows(chart)
+    assert {r["tensor"] for r in rows} == set(d.shared)
+    assert all(v == 0 for r in rows for v in r["v"] if v is not None)
+    missing = any(r["bad"] for r in rows)  # a column none of whose histograms could be compared
+    assert ("not comparable" in scale["domain"]) == missing
+
+
+@pytest.fixture(scope="module")
+def wide_pair(tmp_path_factory):
+    """Two runs of a 20-block model with 320 tensors (a bias per weight), 30 snapshots each."""
+    root = tmp_path_factory.mktemp("wide")
+    layers = [(f"enc.layer.{i}.{m}", "LayerNorm" if m.startswith("ln") else "Linear",
+               (6,) if m.startswith("ln") else (6, 6)) for i in range(20)
+              for m in ("q", "k", "v", "o", "up", "down", "ln1", "ln2")]
+    spec = Spec(name="wide", layers=layers, snapshots=30, heatmaps=False, probes=False)
+    return write_run(root / "a", spec, seed=0), write_run(root / "b", spec, seed=1)
+
+
+def test_a_wide_model_gets_a_bounded_heatmap_that_keeps_the_largest_distance(wide_pair, validator):
+    """320 tensors: at most MAX_HEATMAP_ROWS × MAX_HEATMAP_STEPS cells, rows in model order, each cell the max of
+    its tensors and steps (never a mean), so the largest distance is in its row and column; the page says so."""
+    a, b = wide_pair
+    d = diff_runs(load_run(a), load_run(b))
+    assert len(d.shared) == 320 > MAX_HEATMAP_ROWS
+    chart = _heatmap(d)
+    spec = chart.full_spec()
+    assert not sorted(validator.iter_errors(spec), key=str)
+    g, rows = d.grid, _rows(chart)
+    assert g.aggregated and len(rows) == len(g.rows) <= MAX_HEATMAP_ROWS
+    assert len(rows) * len(rows[0]["v"]) <= MAX_HEATMAP_ROWS * MAX_HEATMAP_STEPS
+    assert [t for m in g.members for t in m] == d.shared  # model order, every tensor once
+    assert [r["tensor"] for r in rows] == g.rows
+    # Every cell against the max over its tensors and step range, computed here from the distances.
+    member_row = {t: i for i, m in enumerate(g.members) for t in m}
+    dist = d.distances.assign(row=d.distances["tensor"].map(member_row),
+                              bin=(d.distances["step"] - g.bins.first) * g.bins.count // g.bins.span)
+    oracle = dist.groupby(["row", "bin"])["w1"].max()
+    for (row, col), want in oracle.items():
+        assert rows[row]["v"][col] == num(want, HEATMAP_DIGITS)
+    tensor, step = d.max_w1_at
+    row, col = member_row[tensor], (step - g.bins.first) * g.bins.count // g.bins.span
+    assert rows[row]["v"][col] == num(d.max_w1, HEATMAP_DIGITS) and rows[row]["at"][col] == tensor
+    mean = dist[(dist["row"] == row) & (dist["bin"] == col)]["w1"].mean()
+    assert mean < d.max_w1 * 0.999 or len(g.members[row]) == 1  # a mean would have dimmed it
+    assert "max over each row's tensors" in chart.title
+    assert {t["title"] for t in _layer(spec, "value")["encoding"]["tooltip"]} >= {"largest in"}
+    page = render_diff_html(d, diff_charts(d), bundle=BUNDLE_PLACEHOLDER)
+    assert f"the 320 shared tensors in {len(g.rows)} rows" in page and "not their mean" in page
 
 
 def test_curve_legends_keep_run_and_split_apart():

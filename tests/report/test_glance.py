@@ -134,6 +134,22 @@ def test_groups_split_sibling_blocks_alike():
     assert [(g.label, g.end - g.start) for g in groups] == [("emb", 3)] + [(f"enc.layer.{i}", 6) for i in range(4)]
 
 
+def test_row_blocks_keep_modules_and_bound_the_rows():
+    """Rows are consecutive runs in model order, at most the limit: modules whole where they fit, a flat list cut."""
+    names = [f"enc.layer.{i}.{m}.{p}" for i in range(25) for m in ("q", "k", "v", "o", "ln")
+             for p in ("weight", "bias")]
+    for limit in (40, 120, 240):
+        blocks = lg.row_blocks(names, set(names), limit)
+        assert len(blocks) <= limit and [b.start for b in blocks] == [0, *(b.end for b in blocks[:-1])]
+        assert blocks[-1].end == len(names)
+    assert [b.label for b in lg.row_blocks(names, set(names), 240)[:5]] == [f"enc.layer.0.{m}" for m in "qkvo"] + [
+        "enc.layer.0.ln"]  # one module (weight and bias) per row
+    flat = [f"layers.{i}.weight" for i in range(500)]
+    blocks = lg.row_blocks(flat, set(flat), 240)
+    assert 20 <= len(blocks) <= 240 and blocks[0].label == f"layers.0.weight … layers.{blocks[0].end - 1}.weight"
+    assert [b.label for b in lg.row_blocks(flat[:9], set(flat), 240)] == flat[:9]  # within the limit: one each
+
+
 def test_at_most_the_bound_of_step_columns(tmp_path):
     """A 2000-snapshot run gets at most 100 step columns, and many layers fewer, within the cell budget."""
     spec = Spec(name="long", layers=[("fc", "Linear", (4, 3))], snapshots=2000, heatmaps=False, probes=False)

@@ -1,5 +1,6 @@
 """``RunDiff`` → Vega-Lite charts: curves of both runs overlaid, a layer × step heatmap of the
-distance, and per-layer W1 and quantile drift.
+distance (the run report's glance heatmap, over ``RunDiff.grid``), and per-layer W1 and
+quantile drift.
 
 Legends keep the two channels of a curve apart: colour is the run (base grey, candidate
 blue) and line style the split (training solid, validation dashed); each legend has its
@@ -13,25 +14,33 @@ import altair as alt
 import pandas as pd
 
 from weightreport.compare.diff import RunDiff
-from weightreport.report.analysis.sampling import pick_steps
+from weightreport.report.analysis.layer_grid import module_groups
 from weightreport.report.charts.common import (
-    FULL,
     HALF,
+    HEATMAP_DIGITS,
     HEIGHT,
     Chart,
     Datasets,
     finish,
     layer_param,
     make,
+    nums,
     records,
 )
+from weightreport.report.charts.layer_grid import (
+    group_records,
+    gutter,
+    heatmap_chart,
+    max_groups,
+    row_records,
+)
+from weightreport.report.charts.special import SPECIAL_COLOURS, UNMEASURED
+from weightreport.report.charts.special import ZERO as SPECIAL_ZERO
 
 RUNS = {"base": "#9aa5b1", "candidate": "#1f77b4"}
 SPLITS = {"training": [1, 0], "validation": [5, 3]}
-MAX_HEATMAP_STEPS = 24
-"""Step columns of the distance heatmap (evenly spaced over the shared steps, first and last kept)."""
 ZERO, MISSING = "0 (identical)", "not comparable"
-STATE_COLORS = {ZERO: "#e3e6ea", MISSING: "#ffffff"}
+STATE_COLOURS = {ZERO: SPECIAL_COLOURS[SPECIAL_ZERO], MISSING: SPECIAL_COLOURS[UNMEASURED]}
 
 
 def curve_chart(df: pd.DataFrame, metric: str, ds: Datasets) -> alt.Chart:
@@ -55,49 +64,35 @@ def curve_chart(df: pd.DataFrame, metric: str, ds: Datasets) -> alt.Chart:
     ).properties(width=HALF, height=HEIGHT - 40)
 
 
-def heatmap_steps(d: RunDiff) -> list[int]:
-    """The step columns of the distance heatmap: at most ``MAX_HEATMAP_STEPS`` of the compared steps."""
-    if not len(d.distances):
-        return []
-    return [int(s) for s in pick_steps(d.distances["step"].to_numpy(), MAX_HEATMAP_STEPS)]
-
-
 def distance_heatmap(d: RunDiff, ds: Datasets) -> Chart | None:
-    """W1 per shared layer (rows, model order) and compared step (columns), on a log colour scale.
+    """W1 per shared layer (rows, model order) and step range (columns), on a log colour scale.
 
-    A log scale has no place for 0, so cells whose histograms are identical are drawn in
-    their own colour with their own legend entry, as are cells that could not be compared
-    (a histogram missing on one side); each legend lists only what is drawn.
+    The glance's heatmap (``report.charts.layer_grid``) over ``RunDiff.grid``: module groups
+    in the left gutter, at most ``MAX_HEATMAP_ROWS`` rows (a row of several tensors holds
+    their largest distance, and its tooltip names the tensor) and ``MAX_HEATMAP_STEPS``
+    columns. A log scale has no place for 0, so cells whose histograms are identical have
+    their own colour and legend entry, as do cells that could not be compared; each legend
+    lists only what is drawn.
     """
-    steps = heatmap_steps(d)
-    if not steps:
+    g = d.grid
+    if g is None:
         return None
-    df = d.distances[d.distances["step"].isin(steps)].copy()
-    w1 = df["w1"].astype(float)
-    df["state"] = [ZERO if v == 0 else MISSING if pd.isna(v) else "" for v in w1]
-    data = ds.add(records(df, ["tensor", "step", "w1", "drift", "state"], int_cols=("step",)))
-    rows = [t for t in d.shared if t in set(df["tensor"])]
-    step = 14 if len(rows) <= 60 else 9
-    x = alt.X("step:O", title="step", sort=steps, axis=alt.Axis(labelAngle=0, labelOverlap=True))
-    y = alt.Y("tensor:N", sort=rows, title=None,
-              axis=alt.Axis(labelLimit=300, labelFontSize=11 if step >= 14 else 8))
-    tip = [alt.Tooltip("tensor:N"), alt.Tooltip("step:O"), alt.Tooltip("w1:Q", format=".4g", title="W1"),
-           alt.Tooltip("drift:Q", format=".4g", title="quantile drift")]
-    base = alt.Chart(data).encode(x=x, y=y, tooltip=tip)
-    layers = []
-    if (w1 > 0).any():
-        layers.append(base.transform_filter("datum.w1 > 0").mark_rect().encode(
-            color=alt.Color("w1:Q", title="W1 (log)", scale=alt.Scale(type="log", scheme="viridis"),
-                            legend=alt.Legend(orient="right", gradientLength=160, format=".1~e"))))
-    states = [s for s in STATE_COLORS if (df["state"] == s).any()]
-    if states:
-        layers.append(base.transform_filter("datum.state !== ''").mark_rect(stroke="#9aa5b1", strokeWidth=0.5).encode(
-            fill=alt.Fill("state:N", title=None, sort=states,
-                          scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states]),
-                          legend=alt.Legend(orient="right"))))
-    chart = alt.layer(*layers).properties(width=min(FULL - 360, 44 * len(steps)), height=alt.Step(step))
-    return make("Wasserstein-1 distance by layer and step", chart.resolve_scale(color="independent"), ds,
-                wide=True, glance=True)
+    firsts = [m[0] for m in g.members]  # a row's module groups are its first tensor's
+    groups = module_groups(firsts, set(d.shared), max_groups(len(g.rows)))
+    flat = ("at",) if g.aggregated else ()
+    records = row_records(g.rows, g.cells, groups, g.bins.count, flat=flat)
+    valued = g.cells["value"].dropna().to_numpy(float)
+    present = ([ZERO] if (valued <= 0).any() else []) + ([MISSING] if g.cells["bad"].any() else [])
+    tip = "W1, the largest among its tensors and steps" if g.aggregated else "W1 (largest in range)"
+    chart = heatmap_chart(ds, records, group_records(groups), rows=len(g.rows), scale="log", legend="W1 (log)",
+                          first=g.bins.first, span=g.bins.span, columns=g.columns, present=present,
+                          values=nums(valued[valued > 0], HEATMAP_DIGITS), width=gutter(len(g.rows))[0],
+                          value_title=tip, zero=ZERO, flag=MISSING, colours=STATE_COLOURS,
+                          flat=[alt.Tooltip(f"{f}:N", title="largest in") for f in flat],
+                          row_title="layers" if g.aggregated else "layer")
+    title = ("Wasserstein-1 distance by layer group and step (max over each row's tensors)" if g.aggregated
+             else "Wasserstein-1 distance by layer and step")
+    return make(title, chart, ds, wide=True, glance=True)
 
 
 def diff_charts(d: RunDiff) -> dict[str, list[Chart]]:

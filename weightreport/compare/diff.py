@@ -9,11 +9,13 @@ evenly spaced): the Wasserstein-1 distance between the two histograms
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from weightreport.compare.distance import wasserstein_hist
+from weightreport.compare.distance_grid import DistanceGrid, distance_grid
 from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
 from weightreport.report.analysis.sampling import model_order, pick_steps, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
@@ -57,6 +59,11 @@ class RunDiff:
     step: int | None = None
     appeared: list[Finding] = field(default_factory=list)
     disappeared: list[Finding] = field(default_factory=list)
+
+    @cached_property
+    def grid(self) -> DistanceGrid | None:
+        """The distances on the heatmap's bounded layer × step grid (None when there are none)."""
+        return distance_grid(self.shared, self.distances)
 
     @property
     def max_w1(self) -> float:

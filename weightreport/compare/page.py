@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightreport.compare.charts import MAX_HEATMAP_STEPS, diff_charts
+from weightreport.compare.charts import diff_charts
 from weightreport.compare.diff import MAX_DIFF_STEPS, SIDE_STATS, RunDiff, diff_runs
+from weightreport.compare.distance_grid import MAX_HEATMAP_STEPS
 from weightreport.report.charts import Chart
 from weightreport.report.render.env import environment
 from weightreport.report.render.markdown import MAX_FINDINGS, MAX_LAYERS
@@ -63,6 +64,20 @@ def render_diff_md(diff: RunDiff) -> str:
                                                            max_findings=MAX_FINDINGS)
 
 
+def distances_caption(diff: RunDiff) -> str:
+    """What the distance heatmap's rows, columns and cells are, saying so when rows are aggregated."""
+    g = diff.grid
+    rows = ("one row per shared tensor, in model order" if g is None or not g.aggregated else
+            f"the {g.tensors} shared tensors in {len(g.rows)} rows of consecutive tensors (a module, or a run "
+            "of them), in model order; a row's cell is the largest distance among its tensors, not their mean, "
+            "so the layer furthest from its counterpart stands out, and the tooltip names it")
+    return ("The Wasserstein-1 distance between the two runs' histograms of each shared tensor at the compared "
+            f"steps: {rows}; grouped in the left gutter by parent module. Columns are at most {MAX_HEATMAP_STEPS} "
+            "equal ranges of steps, a cell holding the largest distance in its range. Log colour scale; identical "
+            "histograms (distance 0) and ones that could not be compared have their own colours. Hover for the "
+            "numbers; click a row to select that layer below.")
+
+
 def render_diff_html(diff, charts: dict[str, list[Chart]], bundle: str | None = None) -> str:
     """The run comparison page for a ``RunDiff``."""
     sections = [
@@ -70,11 +85,7 @@ def render_diff_html(diff, charts: dict[str, list[Chart]], bundle: str | None = 
                     "the reverse (matched by code and tensor)."),
         PageSection("curves", "Training curves", "Each scalar of both runs: base grey, candidate blue; "
                     "validation dashed."),
-        PageSection("distances", "Distance by layer and step", "The Wasserstein-1 distance between the "
-                    "two runs' histograms of each shared tensor (rows, in model order) at the compared steps "
-                    f"(columns, at most {MAX_HEATMAP_STEPS}, evenly spaced), on a log colour scale; identical "
-                    "histograms (distance 0) have their own colour. Hover for the numbers; click a row to "
-                    "select that layer below."),
+        PageSection("distances", "Distance by layer and step", distances_caption(diff)),
         PageSection("layers", "Layers", "Per shared tensor, at the snapshot steps both runs share (at most "
                     f"{MAX_DIFF_STEPS}): the Wasserstein-1 distance between the two histograms and the "
                     "largest change of a percentile; then the statistics side by side.", tuple(diff.shared)),

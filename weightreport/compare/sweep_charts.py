@@ -14,8 +14,9 @@ import altair as alt
 import numpy as np
 
 from weightreport.compare.sweep import Sweep
-from weightreport.report.charts.cells import layer_heatmap, special_kinds
+from weightreport.report.charts.cells import layer_heatmap
 from weightreport.report.charts.common import HALF, HEIGHT, Chart, Datasets, finish, make, records
+from weightreport.report.charts.special import special_kinds
 
 NO_SCALE = "no scale (RMS < 1e-3 throughout)"
 GLANCE = (("update_ratio", "final update ratio ‖Δw‖/‖w‖", "viridis", None),

@@ -67,18 +67,7 @@ class InspectModel:
         """The page's verdict in one or two plain sentences."""
         if not self.quality:
             return "No 2-D or convolution weights in this checkpoint: there is no spectrum to read."
-        b = self.bands
-        fitted = sum(b[k] for k in BANDS)
-        text = (f"Of {fitted} matri{'x' if fitted == 1 else 'ces'} with a reliable alpha, "
-                f"{b['typical']} {'is' if b['typical'] == 1 else 'are'} typical (alpha {ALPHA_LOW:g}–{ALPHA_HIGH:g}), "
-                f"{b['light']} light-tailed (alpha > {ALPHA_HIGH:g}: possibly under-trained) and "
-                f"{b['heavy']} heavy-tailed (alpha < {ALPHA_LOW:g}).")
-        if b["unreliable"]:
-            n = b["unreliable"]
-            text += (f" {n} more {'has' if n == 1 else 'have'} fewer than {MIN_ALPHA_EVALS} eigenvalues, too "
-                     "few for alpha to mean anything, and " + ("is" if n == 1 else "are") + " left out.")
-        if b["no fit"]:
-            text += f" {b['no fit']} could not be fitted."
+        text = bands_sentence(self.bands)
         traps = len(self.traps)
         text += (f" {traps} matri{'x has' if traps == 1 else 'ces have'} correlation traps." if traps
                  else " No correlation traps.")
@@ -99,6 +88,22 @@ class InspectModel:
     def min_evals(self) -> int:
         """The fewest eigenvalues a reliable alpha needs."""
         return MIN_ALPHA_EVALS
+
+
+def bands_sentence(b: dict[str, int]) -> str:
+    """How many matrices fall in each alpha band (``InspectModel.bands``), the unreliable left out and said so."""
+    fitted = sum(b[k] for k in BANDS)
+    text = (f"Of {fitted} matri{'x' if fitted == 1 else 'ces'} with a reliable alpha, "
+            f"{b['typical']} {'is' if b['typical'] == 1 else 'are'} typical (alpha {ALPHA_LOW:g}–{ALPHA_HIGH:g}), "
+            f"{b['light']} light-tailed (alpha > {ALPHA_HIGH:g}: possibly under-trained) and "
+            f"{b['heavy']} heavy-tailed (alpha < {ALPHA_LOW:g}).")
+    if b["unreliable"]:
+        n = b["unreliable"]
+        text += (f" {n} more {'has' if n == 1 else 'have'} fewer than {MIN_ALPHA_EVALS} eigenvalues, too "
+                 "few for alpha to mean anything, and " + ("is" if n == 1 else "are") + " left out.")
+    if b["no fit"]:
+        text += f" {b['no fit']} could not be fitted."
+    return text
 
 
 def alpha_band(alpha: float, reliable: bool, evals: int) -> str:

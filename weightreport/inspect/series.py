@@ -5,7 +5,8 @@ as ``epoch=3.ckpt``, or ``save_pretrained`` folders such as the Trainer's
 ``checkpoint-500/``) in training order: names compared with their numbers as numbers.
 ``inspect_series`` inspects each one as ``inspect`` does, one at a time (peak memory is
 one checkpoint's stream, never the series'), and keeps per matrix its alpha, stable
-rank, spectral norm and Frobenius norm.
+rank, spectral norm and Frobenius norm, and whether its alpha is reliable: fitted from at
+least ``MIN_ALPHA_EVALS`` eigenvalues (``spectral.py``), as single inspect decides.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ def inspect_series(paths: list[str | Path], progress: Callable[[int, int], None]
     Returns:
         ``{"checkpoints": [{"name", "path", "total_params"}], "layers": [matrix names in the
         first checkpoint's order, then any new ones], "series": [{"tensor", "checkpoint",
-        "position", "shape", "alpha", "stable_rank", "spectral_norm", "norm"}]}``: one row per
-        matrix and checkpoint holding it; vectors (biases, norms' gains) are left out.
+        "position", "shape", "alpha", "alpha_evals", "alpha_reliable", "stable_rank",
+        "spectral_norm", "norm"}]}``: one row per matrix and checkpoint holding it; vectors
+        (biases, norms' gains) are left out. ``alpha_reliable`` is False for an alpha fitted
+        from fewer than ``MIN_ALPHA_EVALS`` eigenvalues and for one that could not be fitted.
 
     Raises:
         WeightReportError: fewer than 2 or more than ``MAX_CHECKPOINTS`` checkpoints, or one
@@ -74,7 +77,9 @@ def inspect_series(paths: list[str | Path], progress: Callable[[int, int], None]
                 continue
             layers.setdefault(row["tensor"], None)
             series.append({"tensor": row["tensor"], "checkpoint": name, "position": position,
-                           "shape": row["shape"], **{k: row.get(k) for k in SERIES_KEYS}})
+                           "shape": row["shape"], **{k: row.get(k) for k in SERIES_KEYS},
+                           "alpha_evals": int(row.get("alpha_evals") or 0),
+                           "alpha_reliable": bool(row.get("alpha_reliable"))})
         if progress is not None:
             progress(position + 1, len(paths))
     return {"checkpoints": checkpoints, "layers": list(layers), "series": series}

@@ -15,6 +15,7 @@ bad when any snapshot in the range is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ MAX_STEP_COLUMNS = 100
 MAX_CELLS = 16_000
 MIN_STEP_COLUMNS = 20
 MAX_GROUPS = 24
+WHOLE_BLOCK = 4
+"""A module group up to this many times the mean row size stays one row (``row_blocks``)."""
 SIGNAL_COLUMNS = ["tensor", "step", "value", "bad"]
 
 
@@ -130,16 +133,29 @@ def dead_fraction(acts: pd.DataFrame) -> pd.DataFrame:
     return _frame(a, frac)
 
 
-def grid(signal: pd.DataFrame, bins: StepBins) -> pd.DataFrame:
-    """``tensor, bin, value, bad``: per tensor and column, the last value and whether any snapshot was bad."""
+def grid(signal: pd.DataFrame, bins: StepBins, reduce: str = "last", keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``tensor, bin, value, bad`` (and ``keep``): per tensor and column, one value and whether any snapshot was bad.
+
+    Args:
+        signal: ``tensor, step, value, bad`` and the columns named in ``keep``.
+        bins: the step columns.
+        reduce: which value a column holds: ``last`` (at the last snapshot in its range that
+            has one) or ``max`` (the largest, so that a peak is never hidden by a later value).
+        keep: columns taken from the row that gave the value (None where the cell has no value).
+    """
     if signal.empty:
-        return pd.DataFrame(columns=["tensor", "bin", "value", "bad"])
+        return pd.DataFrame(columns=["tensor", "bin", "value", "bad", *keep])
     df = signal.assign(bin=bins.of(signal["step"])).sort_values(["tensor", "bin", "step"], kind="stable")
     keys = ["tensor", "bin"]
     bad = df.groupby(keys, sort=True)["bad"].any()
-    value = df.dropna(subset=["value"]).groupby(keys, sort=True)["value"].last()
+    valued = df.dropna(subset=["value"])
+    if reduce == "max":
+        chosen = valued.loc[valued.groupby(keys, sort=True)["value"].idxmax()]
+    else:
+        chosen = valued.groupby(keys, sort=True).tail(1)
+    value = chosen.set_index(keys)[["value", *keep]]
     out = pd.concat([value, bad], axis=1).reset_index()
-    return out[["tensor", "bin", "value", "bad"]]
+    return out[["tensor", "bin", "value", "bad", *keep]]
 
 
 def last_snapshot(signal: pd.DataFrame) -> pd.DataFrame:
@@ -192,6 +208,49 @@ def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -
             break
         groups = new
     return [Group(".".join(paths[lo][:depth]), lo, hi) for depth, lo, hi in groups]  # "": the whole model
+
+
+def row_blocks(names: list[str], params: set[str], limit: int) -> list[Group]:
+    """At most ``limit`` runs of consecutive ``names`` (model order) to draw as one row each.
+
+    ``module_groups`` first, so that a row is a module where it can be. A group larger than
+    both ``WHOLE_BLOCK`` times the mean row size (``len(names) / limit``) and what the rows
+    left over allow is then cut into equal consecutive chunks (labelled by their first and
+    last name): a flat model (``layers.0`` … ``layers.499``) still gets many rows, not one,
+    while an attention block of eight tensors stays one row. With no more names than
+    ``limit``, every name is its own row.
+    """
+    if len(names) <= limit:
+        return [Group(n, i, i + 1) for i, n in enumerate(names)]
+    groups = module_groups(names, params, limit)
+    spare = limit - len(groups)
+    if spare <= 0:
+        return groups
+    # Chunks of at most ``size`` replace a group; then the rows total at most
+    # len(groups) + len(names) / size ≤ limit.
+    size = max(-(-len(names) // spare), WHOLE_BLOCK * -(-len(names) // limit))
+    out = []
+    for g in groups:
+        n = g.end - g.start
+        if n <= size:
+            out.append(g)
+            continue
+        cuts = np.linspace(g.start, g.end, -(-n // size) + 1).round().astype(int)
+        out += [Group(f"{names[a]} … {names[b - 1]}" if b - a > 1 else names[a], a, b)
+                for a, b in pairwise(cuts.tolist())]
+    return out
+
+
+def column_labels(bins: StepBins, steps) -> list[dict]:
+    """Per column ``b``: ``steps``, its one snapshot's step, or the range of steps it covers."""
+    uniq = np.unique(np.asarray(steps, dtype=np.int64))
+    per = np.bincount(bins.of(uniq), minlength=bins.count)
+    out = []
+    for b in range(bins.count):
+        one = uniq[bins.of(uniq) == b] if per[b] == 1 else None
+        label = str(int(one[0])) if one is not None else f"{bins.start(b)}–{bins.end(b)}"
+        out.append({"b": b, "steps": label})
+    return out
 
 
 def _runs(paths: list[list[str]], depth: int) -> list[Group]:

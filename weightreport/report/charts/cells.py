@@ -2,41 +2,37 @@
 whose cells that cannot sit on the colour scale are drawn, not dropped.
 
 A log colour scale has no place for 0, and no scale has one for NaN, Inf or a value that
-was never measured: each such cell gets its own fixed colour and legend entry, and the
-legend lists only the kinds present. Rows shrink with the number of layers (3–14 px);
-below 9 px the layer names move to the tooltip.
+was never measured: each such cell gets its own fixed colour and legend entry
+(``special.py``, shared with the run report's glance), and the legend lists only the
+kinds present. Rows shrink with the number of layers (3–14 px); below 9 px the layer
+names move to the tooltip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from weightreport.report.charts.common import Datasets, records
+from weightreport.report.charts.special import (
+    present_kinds,
+    special_kinds,
+    special_legend,
+    special_scale,
+)
 
-ZERO, NONFINITE, UNMEASURED = "0", "NaN or Inf", "not measured"
-SPECIAL_COLORS = {ZERO: "#3b3b3b", NONFINITE: "#d62728", UNMEASURED: "#d9dde3"}
 WIDTH = 760
 MAX_HEIGHT = 900
-
-
-def special_kinds(values: np.ndarray, log: bool, unmeasured: np.ndarray | None = None,
-                  unmeasured_label: str = UNMEASURED) -> np.ndarray:
-    """Per value: ``""`` when the colour scale can show it, else the name of its special kind."""
-    v = np.asarray(values, dtype=float)
-    kinds = np.where(~np.isfinite(v), NONFINITE, np.where((v <= 0) & log, ZERO, ""))
-    if unmeasured is not None:
-        kinds = np.where(np.asarray(unmeasured, bool), unmeasured_label, kinds)
-    return kinds
 
 
 def layer_heatmap(ds: Datasets, df: pd.DataFrame, value: str, *, rows: Sequence[str], columns: Sequence[str],
                   row_field: str = "tensor", column_field: str = "run", log: bool = True,
                   scheme: str = "viridis", mid: float | None = None, special: np.ndarray | None = None,
-                  tooltip: Sequence[alt.Tooltip] = ()) -> alt.LayerChart | None:
+                  tooltip: Sequence[alt.Tooltip] = (),
+                  colours: Mapping[str, str] | None = None) -> alt.LayerChart | None:
     """Cells of ``value`` at (``row_field``, ``column_field``), rows and columns in the given orders.
 
     Args:
@@ -49,6 +45,7 @@ def layer_heatmap(ds: Datasets, df: pd.DataFrame, value: str, *, rows: Sequence[
         mid: the value at a diverging scheme's centre (1 for a ratio), or None.
         special: per row of ``df``, its special kind (``special_kinds``); computed when None.
         tooltip: extra tooltip fields.
+        colours: the colours of the page's own special kinds (``special.special_scale``).
 
     Returns:
         The chart, or None when no cell has a value the scale can show and none is special.
@@ -57,10 +54,7 @@ def layer_heatmap(ds: Datasets, df: pd.DataFrame, value: str, *, rows: Sequence[
         return None
     kinds = special if special is not None else special_kinds(df[value].to_numpy(float), log)
     data = df.assign(special=kinds)
-    present = [k for k in dict.fromkeys(kinds) if k]
-    colors = {**SPECIAL_COLORS}
-    for k in present:
-        colors.setdefault(k, SPECIAL_COLORS[UNMEASURED])
+    present = present_kinds(kinds)
     row = max(3, min(14, MAX_HEIGHT // max(len(rows), 1)))
     col = max(10, min(36, WIDTH // max(len(columns), 1)))
     fields = list(dict.fromkeys([row_field, column_field, value, "special",
@@ -82,8 +76,8 @@ def layer_heatmap(ds: Datasets, df: pd.DataFrame, value: str, *, rows: Sequence[
             color=alt.Color(f"{value}:Q", title=None, scale=scale, legend=alt.Legend(orient="right", format=".2~g"))))
     if present:
         layers.append(base.transform_filter("datum.special !== ''").mark_rect().encode(
-            fill=alt.Fill("special:N", title=None, legend=alt.Legend(orient="right"),
-                          scale=alt.Scale(domain=present, range=[colors[k] for k in present]))))
+            fill=alt.Fill("special:N", title=None, legend=special_legend(present),
+                          scale=special_scale(present, colours))))
     if not layers:
         return None
     return alt.layer(*layers).properties(width=alt.Step(col), height=alt.Step(row))

@@ -4,18 +4,22 @@ Rows are layers in model order (row 0 at the top); the left gutter holds alterna
 bands and labels for the module groups, and per-row names when rows are tall enough.
 Every mark that stands for a layer carries its ``tensor`` field (``templates/js/glance.js``
 turns a click on one into a layer selection). Values come rounded from the section:
-nothing here computes a statistic. Special cells are drawn in fixed colours with a
-legend entry each, and only those present: ``0`` (an exact zero on a log scale) and
-``NaN/Inf``.
+nothing here computes a statistic. Special cells are drawn in the fixed colours of
+``special.py`` (shared with the compare, diff and series heatmaps) with a legend entry
+each, and only those present: ``0`` (an exact zero on a log scale) and ``NaN/Inf``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import altair as alt
+import numpy as np
+import pandas as pd
 
-from weightreport.report.charts.common import Datasets
+from weightreport.report.charts.common import HEATMAP_DIGITS, Datasets, nums
+from weightreport.report.charts.special import NONFINITE, ZERO, special_legend, special_scale
 
 CELLS_WIDTH = 520
 GROUP_WIDTH = 190
@@ -25,8 +29,6 @@ TARGET_HEIGHT = 520
 MIN_ROW, MAX_ROW, LABELLED_ROW = 1.5, 12.0, 11.0
 GROUP_PX = 24
 LABEL_MIN_PX = 10
-ZERO, BAD = "0", "NaN/Inf"
-SPECIAL_COLOURS = {ZERO: "#9e9e9e", BAD: "#d6007e"}
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
 DECADES = 'abs(round(log(datum.value) / LN10) - log(datum.value) / LN10) < 1e-6 ? datum.label : ""'
@@ -63,14 +65,50 @@ def colour_scale(scale: str, values: list) -> alt.Scale:
     return alt.Scale(type="log", scheme="viridis")
 
 
-def special_scale(present: list[str]) -> alt.Scale:
-    """A fixed colour for each special state present (no legend entry for an absent one)."""
-    return alt.Scale(domain=present, range=[SPECIAL_COLOURS[s] for s in present])
+def _state(scale: str, zero: str = ZERO, flag: str = NONFINITE) -> str:
+    """A cell's state in Vega (``special.special_kinds``' rule): ``v``, a special kind, or "" (no value)."""
+    zero_test = f'datum.value <= 0 ? "{zero}" : ' if scale != "fraction" else ""
+    return f'indexof(datum.bad, datum.b) >= 0 ? "{flag}" : datum.value === null ? "" : {zero_test}"v"'
 
 
-def _state(scale: str) -> str:
-    zero = f'datum.value <= 0 ? "{ZERO}" : ' if scale != "fraction" else ""
-    return f'indexof(datum.bad, datum.b) >= 0 ? "{BAD}" : datum.value === null ? "" : {zero}"v"'
+def group_records(groups) -> list[dict]:
+    """``group, start, end, shade`` per module group (``analysis.layer_grid.Group``), shades alternating."""
+    return [{"group": g.label, "start": g.start, "end": g.end, "shade": i % 2} for i, g in enumerate(groups)]
+
+
+def _label(name: str, group: str) -> str:
+    if name == group:
+        return ""
+    return name[len(group) + 1:] if name.startswith(group + ".") else name
+
+
+def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = ()) -> list[dict]:
+    """``heatmap_chart``'s records: per row its name, index, label (the part after its group), one
+    rounded value (or null) per column, its flagged columns (``bad``), and per column each ``flat`` field.
+
+    Args:
+        rows: the row names, in order.
+        cells: ``tensor, bin, value, bad`` and the ``flat`` columns (``analysis.layer_grid.grid``).
+        groups: the rows' module groups.
+        count: the number of columns.
+        flat: per-cell columns of ``cells`` to carry (the chart's ``flat`` tooltips).
+    """
+    index = {n: i for i, n in enumerate(rows)}
+    values = np.full((len(rows), count), np.nan)
+    r, b = cells["tensor"].map(index).to_numpy(np.int64), cells["bin"].to_numpy(np.int64)
+    values[r, b] = cells["value"].to_numpy(dtype=float)
+    bad: list[list[int]] = [[] for _ in rows]
+    for ri, bi in zip(r[cells["bad"].to_numpy(bool)], b[cells["bad"].to_numpy(bool)], strict=True):
+        bad[ri].append(int(bi))
+    extra = {}
+    for f in flat:
+        column: list[list] = [[None] * count for _ in rows]
+        for ri, bi, v in zip(r, b, cells[f], strict=True):
+            column[ri][bi] = None if pd.isna(v) else v
+        extra[f] = column
+    group = {n: g.label for g in groups for n in rows[g.start:g.end]}
+    return [{"tensor": n, "row": i, "v": nums(values[i], HEATMAP_DIGITS), "bad": sorted(bad[i]),
+             "label": _label(n, group[n]), **{f: extra[f][i] for f in flat}} for i, n in enumerate(rows)]
 
 
 def _y(rows: int, field: str = "row") -> alt.Y:
@@ -112,48 +150,58 @@ def row_labels(data: alt.Data, rows: int) -> alt.Chart:
 
 def heatmap_chart(ds: Datasets, records: list[dict], groups: list[dict], *, rows: int, scale: str,
                   legend: str, first: int, span: int, columns: list[dict], present: list[str],
-                  values: list, width: float) -> alt.LayerChart:
+                  values: list, width: float, value_title: str = "value (last in range)",
+                  zero: str = ZERO, flag: str = NONFINITE, colours: Mapping[str, str] | None = None,
+                  flat: Sequence[alt.Tooltip] = (), row_title: str = "layer") -> alt.LayerChart:
     """One signal's layer × step heatmap.
 
     Args:
         ds: the page's datasets.
         records: per row ``tensor, row, v`` (one value or null per column), ``bad`` (the
-            columns holding NaN or Inf) and ``label``.
+            flagged columns: NaN or Inf) and ``label`` (``row_records``).
         groups: ``group, start, end, shade`` per module group.
         rows: the number of rows.
         scale: ``log``, ``ratio`` or ``fraction``.
         legend: the colour legend's title.
         first, span: the step grid's first step and its number of steps (``StepBins``).
         columns: per column ``b`` its ``steps`` label (the snapshot, or the range of steps).
-        present: the special states present (``0``, ``NaN/Inf``).
-        values: every drawn value (for a diverging scale's symmetric domain).
+        present: the special states present (``0``, ``NaN/Inf``, or ``zero`` and ``flag``).
+        values: every value on the colour scale (for a diverging scale's symmetric domain);
+            none: no cell is on it, and there is no colour legend.
         width: the left gutter's width (the section's widest, so the step axes line up).
+        value_title: the value's tooltip title (what a cell holds of its range).
+        zero, flag: the names of a zero cell and of a flagged one on this chart.
+        colours: their colours where they are not the standard kinds (``special.special_scale``).
+        flat: tooltips of per-column fields of the records (lists like ``v``).
+        row_title: the row's tooltip title.
     """
     px = row_px(rows)
     labelled = gutter(rows)[1]
     height = round(px * rows, 1)
     data = ds.add(records)
     w = f"{span} / {len(columns)}"
-    cells = alt.Chart(data).transform_flatten(["v"], as_=["value"]).transform_window(
+    fields = ["v", *(t.to_dict()["field"] for t in flat)]
+    cells = alt.Chart(data).transform_flatten(fields, as_=["value", *fields[1:]]).transform_window(
         i="row_number()", groupby=["tensor"]).transform_calculate(b="datum.i - 1").transform_calculate(
-        state=_state(scale), x0=f"{first} + datum.b * {w}", x1=f"{first} + (datum.b + 1) * {w}",
+        state=_state(scale, zero, flag), x0=f"{first} + datum.b * {w}", x1=f"{first} + (datum.b + 1) * {w}",
         row2="datum.row + 1").transform_filter('datum.state !== ""').transform_lookup(
         lookup="b", from_=alt.LookupData(data=ds.add(columns), key="b", fields=["steps"]))
     x = alt.X("x0:Q", title="step", scale=alt.Scale(domain=[first, first + span], nice=False, zero=False),
               axis=alt.Axis(labelFlush=True, tickCount=8, format="~s"))
-    tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("steps:N", title="steps"),
-            alt.Tooltip("value:Q", format=".3g", title="value (last in range)")]
+    tips = [alt.Tooltip("tensor:N", title=row_title), alt.Tooltip("steps:N", title="steps"),
+            alt.Tooltip("value:Q", format=".3g", title=value_title), *flat]
     enc = {"x": x, "x2": "x1:Q", "y": _y(rows), "y2": "row2:Q"}
     layers = gutter_layers(ds.add(groups), rows, px, width, labelled)
-    layers.append(cells.transform_filter('datum.state === "v"').mark_rect(cursor="pointer").encode(
-        color=alt.Color("value:Q", scale=colour_scale(scale, values), title=legend,
-                        legend=alt.Legend(orient="right", gradientLength=min(200, max(80, height - 40)))),
-        tooltip=tips, **enc))
+    if values:  # else no cell is on the scale (a self-diff is all zeros): no empty gradient legend
+        layers.append(cells.transform_filter('datum.state === "v"').mark_rect(cursor="pointer").encode(
+            color=alt.Color("value:Q", scale=colour_scale(scale, values), title=legend,
+                            legend=alt.Legend(orient="right", gradientLength=min(200, max(80, height - 40)))),
+            tooltip=tips, **enc))
     if present:
         layers.append(cells.transform_filter('datum.state !== "v"').mark_rect(cursor="pointer").encode(
-            color=alt.Color("state:N", scale=special_scale(present), title=None,
-                            legend=alt.Legend(orient="right", symbolType="square")),
-            tooltip=[*tips[:2], alt.Tooltip("state:N", title="cell")], **enc))
+            color=alt.Color("state:N", scale=special_scale(present, colours), title=None,
+                            legend=special_legend(present)),
+            tooltip=[*tips[:2], alt.Tooltip("state:N", title="cell"), *flat], **enc))
     if labelled:
         layers.append(row_labels(data, rows))
     layers.append(selected_row(data, rows, CELLS_WIDTH))
@@ -193,7 +241,7 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
         layers = [] if n else gutter_layers(ds.add(groups), rows, px, width)
         layers += [vals.mark_circle(color=VALUE_COLOUR, size=14, opacity=0.9, cursor="pointer").encode(
                        x=x, y=y, tooltip=tips)]
-        for state, at in ((ZERO, 0), (BAD, PANEL_WIDTH)):
+        for state, at in ((ZERO, 0), (NONFINITE, PANEL_WIDTH)):
             if state in present:
                 layers.append(base.transform_filter(f'datum.state === "{state}"').mark_square(
                     size=20, cursor="pointer").encode(

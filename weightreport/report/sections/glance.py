@@ -21,13 +21,14 @@ from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order
 from weightreport.report.charts.common import HEATMAP_DIGITS, Chart, Datasets, make, nums
 from weightreport.report.charts.layer_grid import (
-    BAD,
-    ZERO,
+    group_records,
     gutter,
     heatmap_chart,
     max_groups,
     profile_chart,
+    row_records,
 )
+from weightreport.report.charts.special import present_kinds, special_kinds
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "glance", "The network at a glance"
@@ -132,7 +133,7 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
     per = "one snapshot per column" if single else f"about {bins.span / bins.count:.4g} steps per column"
     return Glance(
         key=KEY, title=TITLE, signals=signals, absent=absent, bins=bins, profile_rows=axis,
-        columns=column_labels(bins, steps),
+        columns=lg.column_labels(bins, steps),
         profile_groups=lg.module_groups(axis, names, max_groups(len(axis))),
         caption=f"One row per parameter (update ratio, gradient and weight norms) or module (outputs), "
                 f"in model order, grouped by parent module; {bins.count} columns of equal step ranges "
@@ -143,56 +144,24 @@ def glance(run, params: pd.DataFrame, grads: pd.DataFrame, outputs: pd.DataFrame
                 f"layer to select it in every section.")
 
 
-def column_labels(bins: lg.StepBins, steps: np.ndarray) -> list[dict]:
-    """Per column ``b``: ``steps``, its one snapshot's step, or the range of steps it covers."""
-    uniq = np.unique(steps)
-    per = np.bincount(bins.of(uniq), minlength=bins.count)
-    out = []
-    for b in range(bins.count):
-        one = uniq[bins.of(uniq) == b] if per[b] == 1 else None
-        label = str(int(one[0])) if one is not None else f"{bins.start(b)}–{bins.end(b)}"
-        out.append({"b": b, "steps": label})
-    return out
-
-
 def build(t: RunTables) -> Glance:
     """The whole-network view of ``t``'s run."""
     return glance(t.run, t.params, t.kind("grad"), t.kind("activation", "bn_output"))
 
 
-def _groups(groups: list[lg.Group]) -> list[dict]:
-    return [{"group": g.label, "start": g.start, "end": g.end, "shade": i % 2} for i, g in enumerate(groups)]
-
-
-def _label(name: str, group: str) -> str:
-    if name == group:
-        return ""
-    return name[len(group) + 1:] if name.startswith(group + ".") else name
-
-
 def _heatmap_records(sig: Signal, count: int) -> list[dict]:
     """Per row: its name, index, one rounded value (or null) per column, and its NaN/Inf columns."""
-    index = {n: i for i, n in enumerate(sig.rows)}
-    values = np.full((len(sig.rows), count), np.nan)
-    c = sig.cells
-    r, b = c["tensor"].map(index).to_numpy(np.int64), c["bin"].to_numpy(np.int64)
-    values[r, b] = c["value"].to_numpy(dtype=float)
-    bad: list[list[int]] = [[] for _ in sig.rows]
-    for ri, bi in zip(r[c["bad"].to_numpy(bool)], b[c["bad"].to_numpy(bool)], strict=True):
-        bad[ri].append(int(bi))
-    group = {n: g.label for g in sig.groups for n in sig.rows[g.start:g.end]}
-    return [{"tensor": n, "row": i, "v": nums(values[i], HEATMAP_DIGITS), "bad": sorted(bad[i]),
-             "label": _label(n, group[n])} for i, n in enumerate(sig.rows)]
+    return row_records(sig.rows, sig.cells, sig.groups, count)
 
 
 def _states(values: pd.Series, bad: pd.Series, scale: str) -> pd.Series:
-    zero = (values <= 0) if scale != "fraction" else pd.Series(False, index=values.index)
-    return pd.Series(np.where(bad, BAD, np.where(zero, ZERO, "v")), index=values.index)
+    """Per cell ``v`` (on the colour scale) or its special kind (``special.special_kinds``)."""
+    kinds = special_kinds(values.to_numpy(dtype=float), scale != "fraction", bad=bad.to_numpy(bool))
+    return pd.Series(np.where(kinds == "", "v", kinds), index=values.index)
 
 
 def _present(states: list[pd.Series]) -> list[str]:
-    seen = set(pd.concat(states).unique()) if states else set()
-    return [s for s in (ZERO, BAD) if s in seen]
+    return present_kinds(s for st in states for s in st if s != "v")
 
 
 def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
@@ -205,7 +174,7 @@ def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
         c = sig.cells[sig.cells["value"].notna() | sig.cells["bad"]]
         states = _states(c["value"], c["bad"], st.scale)
         charts.append(make(st.title, heatmap_chart(
-            ds, _heatmap_records(sig, bins.count), _groups(sig.groups), rows=len(sig.rows), scale=st.scale,
+            ds, _heatmap_records(sig, bins.count), group_records(sig.groups), rows=len(sig.rows), scale=st.scale,
             legend=st.legend, first=bins.first, span=bins.span, columns=section.columns, present=_present([states]),
             values=nums(c["value"][states == "v"], HEATMAP_DIGITS), width=width), ds, wide=True, glance=True))
         last = sig.last
@@ -216,7 +185,7 @@ def glance_charts(section: Glance, ds: Datasets) -> list[Chart]:
             for t, s, v, state in zip(last["tensor"], last["step"], nums(last["value"], HEATMAP_DIGITS),
                                       lstates, strict=True)]})
     charts.append(make("Depth profile at each layer's last snapshot", profile_chart(
-        ds, panels, _groups(section.profile_groups), section.profile_rows, _present(panel_states)),
+        ds, panels, group_records(section.profile_groups), section.profile_rows, _present(panel_states)),
         ds, wide=True, glance=True))
     return charts
 
