@@ -47,6 +47,9 @@ class Spec:
     """Split tables into this many snapshots per part (0: one part)."""
     dead_spread: bool = False
     """Give each activation layer its own final dead fraction (``dead_final``) instead of 4 of 16 units."""
+    probe_maps: list[tuple[str, str, int, int, int]] | None = None
+    """With ``probes``: ``(module, kind, count, rows, cols)`` maps per snapshot instead of the
+    default two conv1 feature maps and one attention map."""
 
 
 def dead_final(i: int) -> int:
@@ -248,9 +251,10 @@ def write_run(path: Path, spec: Spec, seed: int = 0) -> Path:
     # probes: feature maps of the first conv and one attention map
     prows: dict[str, list] = {f.name: [] for f in SCHEMAS["probes"]}
     if spec.probes:
+        maps = [(m, k, i, r, c) for m, k, n, r, c in spec.probe_maps for i in range(n)] if spec.probe_maps else [
+            ("conv1", "feature_map", 0, 8, 8), ("conv1", "feature_map", 1, 8, 8), ("attn", "attention", 0, 6, 6)]
         for s in steps:
-            for mod, kind, idx, r, c in (("conv1", "feature_map", 0, 8, 8), ("conv1", "feature_map", 1, 8, 8),
-                                         ("attn", "attention", 0, 6, 6)):
+            for mod, kind, idx, r, c in maps:
                 v = rng.random((r, c)).astype(np.float32)
                 if kind == "attention":
                     v = v / v.sum(1, keepdims=True)

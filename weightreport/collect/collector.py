@@ -149,6 +149,7 @@ class Collector:
         self._run_info: dict[str, object] = {}
         self._compiled = is_compiled(model)
         self._activation_note: str | None = None
+        self._probe_note: str | None = None
         self.model = unwrap(model)
         self.path = Path(run_dir)
         self.optimizer = optimizer
@@ -390,7 +391,9 @@ class Collector:
             from weightreport.collect.probes import capture_probes
 
             # every rank runs the probe: a sharded model's forward is collective
-            tables["probes"] = capture_probes(self.model, self.probe, self._step)
+            notes: list[str] = []
+            tables["probes"] = capture_probes(self.model, self.probe, self._step, notes=notes)
+            self._probe_note = notes[0] if notes else None
         limit = MAX_UNWRITTEN_FLUSHES * self.flush_every
         if self._write_error is not None and self._unflushed >= limit:
             self._flush()  # one more try before this snapshot is dropped
@@ -464,6 +467,7 @@ class Collector:
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
             "overhead": self.overhead, "cadence": self._cadence.changes,
             "dropped_snapshots": self._dropped, "activation_note": self._activation_note,
+            "probe_note": self._probe_note,
             "collector_error": self._off or (self._capture.error if self._capture is not None else None),
         }
 

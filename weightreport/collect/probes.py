@@ -2,7 +2,8 @@
 
 ``capture_probes`` runs the probe through the model once, in eval mode without
 gradients, with temporary hooks on convolutions (feature maps), multi-head attention
-(weights per head) and recurrent layers (hidden states). Each capture is the first
+(weights per head: ``nn.MultiheadAttention``, and the attention modules a Hugging Face
+model declares, see ``hf_attention``) and recurrent layers (hidden states). Each capture is the first
 probe sample only, copied at once (so later in-place ops cannot change it), and
 average-pooled into a small row-major float32 matrix.
 """
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from weightreport.collect.hf_attention import WEIGHTS_AT, attention_modules, attention_note
 from weightreport.collect.structure import unwrap
 from weightreport.errors import WeightReportError
 
@@ -49,8 +51,19 @@ def _kind_of(module: nn.Module) -> str | None:
     return None
 
 
-def _first_sample(kind: str, module: nn.Module, output: object) -> torch.Tensor | None:
-    """The first probe sample's part of ``output`` (a view; the hook copies it), or None."""
+def _targets(model: nn.Module) -> list[tuple[str, str, nn.Module, int]]:
+    """``(name, kind, module, position of the weights in an attention output)`` in model order."""
+    hf = {name: at for name, _, at in attention_modules(model)}
+    return [(name, "attention" if name in hf else kind, module, hf.get(name, WEIGHTS_AT))
+            for name, module in model.named_modules()
+            if (kind := _kind_of(module)) is not None or name in hf]
+
+
+def _first_sample(kind: str, module: nn.Module, output: object, at: int = WEIGHTS_AT) -> torch.Tensor | None:
+    """The first probe sample's part of ``output`` (a view; the hook copies it), or None.
+
+    ``at`` is where an attention module's output tuple holds its weights.
+    """
     if kind == "feature_map":
         if not isinstance(output, torch.Tensor):
             return None
@@ -58,7 +71,7 @@ def _first_sample(kind: str, module: nn.Module, output: object) -> torch.Tensor 
         return output[0] if batched else output
     if not isinstance(output, (tuple, list)) or not output:
         return None
-    first = output[0] if kind == "hidden_state" else (output[1] if len(output) > 1 else None)
+    first = output[0] if kind == "hidden_state" else (output[at] if len(output) > at else None)
     if kind == "attention":  # (batch, heads, target, source), or (heads, target, source) unbatched
         if not isinstance(first, torch.Tensor) or first.dim() not in (3, 4):
             return None
@@ -155,13 +168,14 @@ def _call(model: nn.Module, probe: object) -> object:
 
 
 def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: int = 8,
-                   max_side: int = 64, fmap_side: int = 32) -> list[dict]:
+                   max_side: int = 64, fmap_side: int = 32, notes: list[str] | None = None) -> list[dict]:
     """Run one forward of ``probe`` and return the ``probes`` table's rows.
 
     The model runs in eval mode under ``torch.no_grad()``; every module's training
     flag, the MHA fast-path setting and the model's hooks are restored afterwards, also
-    on error. Tensors in the probe are moved to the device of the model's first
-    parameter. Only the first call of a module that runs several times is captured.
+    on error. A Hugging Face model's config is never touched (its attention modules
+    are hooked directly). Tensors in the probe are moved to the device of the model's
+    first parameter. Only the first call of a module that runs several times is captured.
 
     Args:
         model: the model; wrappers are removed with ``unwrap``.
@@ -171,6 +185,8 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
         max_channels: feature maps kept per convolution (the first channels).
         max_side: bound on the rows and columns of attention and hidden-state matrices.
         fmap_side: bound on the sides of 2-D and 3-D feature maps (aspect kept roughly).
+        notes: when given, a line saying which attention modules gave no weights (fused
+            ``sdpa`` attention, an old transformers) is appended to it.
 
     Returns:
         Dicts with ``step, module, kind, index, rows, cols, values`` (a 1-D float32
@@ -180,14 +196,20 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
         WeightReportError: the model's forward raised on the probe.
     """
     model = unwrap(model)
-    targets = [(name, kind, module) for name, module in model.named_modules()
-               if (kind := _kind_of(module)) is not None]
+    targets = _targets(model)
     captured: dict[str, torch.Tensor] = {}
+    weightless: set[str] = set()
 
-    def keep(name: str, kind: str):
+    def keep(name: str, kind: str, at: int):
         def hook(module: nn.Module, args: tuple, output: object) -> None:
-            if name not in captured and (sample := _first_sample(kind, module, output)) is not None:
+            if name in captured:
+                return
+            sample = _first_sample(kind, module, output, at)
+            if sample is not None:
                 captured[name] = sample.detach().clone()
+                weightless.discard(name)
+            elif kind == "attention":
+                weightless.add(name)
 
         return hook
 
@@ -195,10 +217,10 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
     fastpath = _get_fastpath()
     handles = []
     try:
-        for name, kind, module in targets:
-            if kind == "attention":
+        for name, kind, module, at in targets:
+            if isinstance(module, nn.MultiheadAttention):
                 handles.append(module.register_forward_pre_hook(_force_weights, with_kwargs=True))
-            handles.append(module.register_forward_hook(keep(name, kind)))
+            handles.append(module.register_forward_hook(keep(name, kind, at)))
         _set_fastpath(False)
         model.eval()
         with torch.no_grad():
@@ -216,8 +238,11 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
         for module, flag in flags:
             module.training = flag
 
+    if notes is not None and (note := attention_note(
+            model, [name for name, *_ in targets if name in weightless])) is not None:
+        notes.append(note)
     rows = []
-    for name, kind, module in targets:
+    for name, kind, module, _ in targets:
         if name not in captured:
             continue
         mats = _matrices(kind, module, captured[name], max_channels=max_channels,

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 from weightreport.report.analysis.frames import PCTS
+from weightreport.report.analysis.probe_picks import MAX_PROBE_MODULES, pick_probes
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
 from weightreport.report.charts.common import (
@@ -47,6 +48,9 @@ class Activations(Section):
     layers: list[str] = field(default_factory=list)
     no_units: str = ""
     """Why the dead/saturated chart is left out (no unit ever was), or ``""`` when it is drawn."""
+    probe_notes: list[str] = field(default_factory=list)
+    """What the probe captures leave out: attention the collector could not capture
+    (run.json's ``probe_note``) and the modules not drawn (``pick_probes``)."""
 
 
 def _why_none(manifest: dict) -> str:
@@ -60,7 +64,12 @@ def _why_none(manifest: dict) -> str:
         why = "no activations were recorded: no forward pass in training mode reached a snapshot step"
     else:
         why = "this run records no activations"
-    probe = "; no probe batch was given" if settings.get("probe_shape") is None else "; the probe gave no maps"
+    if settings.get("probe_shape") is None:
+        probe = "; no probe batch was given"
+    elif manifest.get("probe_note"):
+        probe = f"; the probe gave no maps ({manifest['probe_note']})"
+    else:
+        probe = "; the probe gave no maps"
     return why[0].upper() + why[1:] + probe + "."
 
 
@@ -78,21 +87,30 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
         no_units = (f"No unit was dead or saturated at any of the {units['step'].nunique()} snapshots "
                     f"shown, in any of the {units['tensor'].nunique()} layers with units.")
         units = units.iloc[0:0]
+    last, picked = probes, ""
     if not probes.empty:
         last = probes[probes["step"] == probes["step"].max()]
-        last = last[last["index"] < MAX_PROBES_PER_MODULE].sort_values(["module", "kind", "index"])
-    else:
-        last = probes
+        last, picked = pick_probes(last[last["index"] < MAX_PROBES_PER_MODULE], run.manifest)
+    probe_notes = [n for n in (_sentence(run.manifest.get("probe_note")), picked) if n]
     layers = model_order(acts["tensor"], run.manifest) if not acts.empty else []
     return Activations(
         key=KEY, title=TITLE,
         bands=bands[["tensor", "step", *PCTS]].sort_values(["tensor", "step"]).reset_index(drop=True),
         units=units.sort_values(["tensor", "step"]).reset_index(drop=True),
-        probes=last.reset_index(drop=True), layers=layers, no_units=no_units,
+        probes=last.reset_index(drop=True), layers=layers, no_units=no_units, probe_notes=probe_notes,
         caption=f"Percentile bands of each module's output over time, the fraction of dead "
                 f"(ReLU-like, never positive) and saturated (tanh/sigmoid) units, at most "
                 f"{MAX_LAYER_POINTS} snapshots per layer; and the probe batch's captures at the "
-                f"last snapshot (first {MAX_PROBES_PER_MODULE} channels or heads per module).")
+                f"last snapshot, in model order (first {MAX_PROBES_PER_MODULE} channels or heads "
+                f"of at most {MAX_PROBE_MODULES} modules).")
+
+
+def _sentence(text: str | None) -> str:
+    """``text`` as a sentence (capital first, full stop last), or ``""``."""
+    if not text:
+        return ""
+    text = text.strip()
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def build(t: RunTables) -> Activations:
@@ -110,17 +128,27 @@ def _matrix_encoding(chart: alt.Chart, scale: alt.Scale, label: str) -> alt.Char
     )
 
 
+PANEL_WORDS = {"feature_map": "channel", "attention": "head", "hidden_state": "hidden state"}
+"""What a probe panel's second header line calls its ``index`` in each kind of capture."""
+PROBE_FIGURE_MODULES = 6
+"""Modules per probe figure: six rows of panels fit an A4 page in the PDF (a figure is never split
+across pages), so the probe captures come as one figure per six modules."""
+LINE_BREAK = " · "
+"""Between a panel's module and its channel or head: the header draws them as two lines."""
+
+
 def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     recs = []
     for p in probes.itertuples(index=False):
-        label = f"{p.module} · {p.kind} {int(p.index)}"
+        label = f"{p.module}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
                      "values": nums(p.values, HEATMAP_DIGITS)})
     order = [r["label"] for r in recs]
     chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
                              alt.Scale(scheme="viridis"), "label")
+    header = alt.Header(labelLimit=PROBE_PX + 60, labelExpr=f"split(datum.value, '{LINE_BREAK}')")
     return chart.properties(width=PROBE_PX, height=PROBE_PX).facet(
-        facet=alt.Facet("label:N", sort=order, title=None, header=alt.Header(labelLimit=170)),
+        facet=alt.Facet("label:N", sort=order, title=None, header=header),
         columns=4).resolve_scale(color="independent", x="independent", y="independent")
 
 
@@ -146,8 +174,14 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
             tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("fraction:Q", format=".1%")],
         ).properties(width=HALF, height=HEIGHT, title=f"dead / saturated units (≤ {MAX_UNIT_LAYERS} worst layers)")
         charts.append(make("Dead and saturated units", chart, ds))
-    if not section.probes.empty:
-        charts.append(make("Probe captures", _probe_chart(ds, section.probes), ds, wide=True))
+    modules = list(dict.fromkeys(section.probes["module"])) if not section.probes.empty else []
+    for start in range(0, len(modules), PROBE_FIGURE_MODULES):
+        part = modules[start:start + PROBE_FIGURE_MODULES]
+        title = "Probe captures"
+        if len(modules) > PROBE_FIGURE_MODULES:
+            title += f" (modules {start + 1}–{start + len(part)} of {len(modules)})"
+        rows = section.probes[section.probes["module"].isin(part)]
+        charts.append(make(title, _probe_chart(ds, rows), ds, wide=True))
     return charts
 
 
