@@ -105,3 +105,34 @@ def test_dead_and_saturated_units_match_autograd(tmp_path, act, region, expect):
         assert isinstance(act, NEVER_DEAD)
         assert dead == 0  # autograd agrees: the slope is never 0
         assert math.isnan(row.units) and math.isnan(row.dead_units) and math.isnan(row.saturated_units)
+
+
+HF_CASES = ["GELUActivation", "NewGELUActivation", "GELUTanh", "FastGELUActivation", "QuickGELUActivation",
+            "SiLUActivation", "MishActivation", "ReLUSquaredActivation"]
+"""transformers' own activation modules (BERT's GELU, GPT-2's gelu_new, ...)."""
+
+
+@pytest.mark.parametrize("name", HF_CASES)
+def test_transformers_activations_count_dead_units_as_autograd_does(tmp_path, name):
+    """transformers' activation modules are recognised by class name: their dead units equal the
+    units whose autograd slope through the real module is below ``DEAD_SLOPE`` (exactly 0 for ReLU²)."""
+    activations = pytest.importorskip("transformers.activations")
+    act = getattr(activations, name)()
+    torch.manual_seed(0)
+    model = _model(act, -14.0, -12.0)
+    x = torch.linspace(0, 1, BATCH).unsqueeze(1)
+    z = model[0](x).detach().requires_grad_(True)
+    act(z).backward(torch.ones(BATCH, UNITS))
+    limit = 0.0 if name == "ReLUSquaredActivation" else DEAD_SLOPE
+    dead = int((z.grad.abs() <= limit).all(0).sum()) if limit == 0 else int((z.grad.abs() < limit).all(0).sum())
+    assert dead == BAD
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with Collector(model, tmp_path / "run", every=1, optimizer=opt) as wr:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+        wr.step()
+    stats = load_run(tmp_path / "run").table("stats")
+    row = stats[(stats.kind == "activation") & (stats.tensor == "1") & (stats.step == 1)].iloc[0]
+    assert row.units == UNITS
+    assert row.dead_units == dead

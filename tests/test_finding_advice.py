@@ -32,3 +32,6 @@ def test_dead_unit_advice_follows_the_activation():
     assert "slope below 1e-3" in gelu.message and "GELU" not in gelu.suggestion
     (relu,) = [f for f in find_all(_dead("act"), scalars, run=_Run({"act": "ReLU"})) if f.code == "dead_units"]
     assert "never positive" in relu.message and "LeakyReLU/GELU" in relu.suggestion
+    for hf in ("GELUActivation", "NewGELUActivation", "QuickGELUActivation"):  # transformers' own modules
+        (f,) = [f for f in find_all(_dead("act"), scalars, run=_Run({"act": hf})) if f.code == "dead_units"]
+        assert "slope below 1e-3" in f.message and "GELU" not in f.suggestion, hf

@@ -55,7 +55,20 @@ def _softplus_slope(module: nn.Softplus, x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(module.beta * x)
 
 
-SMOOTH = {nn.GELU: _gelu_slope, nn.SiLU: _silu_slope, nn.Mish: _mish_slope, nn.Softplus: _softplus_slope}
+class QuickGELU(nn.Module):
+    """transformers' ``QuickGELUActivation``, x·σ(1.702·x), as a type the tables below can name."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def _quick_gelu_slope(module: QuickGELU, x: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(1.702 * x)
+    return s * (1 + 1.702 * x * (1 - s))
+
+
+SMOOTH = {nn.GELU: _gelu_slope, nn.SiLU: _silu_slope, nn.Mish: _mish_slope, nn.Softplus: _softplus_slope,
+          QuickGELU: _quick_gelu_slope}
 """Smooth activations whose slope tends to 0 on one side → their derivative f'(x): a unit is
 dead when |f'(x)| < ``DEAD_SLOPE`` for the whole batch (taken from the layer's input)."""
 NEVER_DEAD = (nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU)
@@ -65,6 +78,28 @@ SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49)}
 batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest value.
 Hardtanh and Hardsigmoid saturate exactly, at the ends of their range, where the
 derivative is exactly 0 (``_clamp_ends``)."""
+
+TRANSFORMERS = {
+    "GELUActivation": nn.GELU(), "NewGELUActivation": nn.GELU(approximate="tanh"),
+    "GELUTanh": nn.GELU(approximate="tanh"), "PytorchGELUTanh": nn.GELU(approximate="tanh"),
+    "FastGELUActivation": nn.GELU(approximate="tanh"), "AccurateGELUActivation": nn.GELU(approximate="tanh"),
+    "QuickGELUActivation": QuickGELU(), "SiLUActivation": nn.SiLU(), "MishActivation": nn.Mish(),
+    "ReLUSquaredActivation": nn.ReLU(),
+}
+"""transformers' own activation modules (BERT's ``GELUActivation``, GPT-2's ``NewGELUActivation``,
+...), matched by class name within the ``transformers`` package so that it is never imported → the
+torch module with the same derivative, whose rule above applies. The tanh-approximated GELUs
+(new, fast, accurate) are one function; ReLU² dies where ReLU does (its output is 0, its slope
+2·max(x, 0) is 0)."""
+
+
+def as_torch(module: nn.Module) -> nn.Module:
+    """``module``, or for one of transformers' activations (``TRANSFORMERS``) its torch twin."""
+    kind = type(module)
+    if kind.__module__.startswith("transformers.") and kind.__name__ in TRANSFORMERS:
+        return TRANSFORMERS[kind.__name__]
+    return module
+
 
 SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
            nn.Dropout3d, nn.AlphaDropout)
@@ -127,7 +162,7 @@ class ActivationCapture:
             if isinstance(module, BATCHNORM):
                 self._handles.append(module.register_forward_hook(self._guard(self._bn_hook(name))))
                 continue
-            if isinstance(module, tuple(SMOOTH)):  # their slope needs the input, before an in-place op
+            if isinstance(as_torch(module), tuple(SMOOTH)):  # their slope needs the input, before an in-place op
                 self._handles.append(module.register_forward_pre_hook(self._guard(self._slope_hook(name))))
             self._handles.append(module.register_forward_hook(self._guard(self._hook(name))))
 
@@ -248,6 +283,7 @@ def _units(module: nn.Module, out: torch.Tensor, slope: torch.Tensor | None = No
     """
     if _unit_dims(out) is None:
         return None
+    module = as_torch(module)
     y = out.detach()
     if isinstance(module, EXACT_DEAD):
         return "dead", _per_unit(y, torch.amax).double(), 0.0
@@ -274,6 +310,7 @@ def _clamp_ends(module: nn.Module) -> tuple[float, float]:
 
 def _slope(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input."""
+    module = as_torch(module)
     for kind, derivative in SMOOTH.items():
         if isinstance(module, kind) and _unit_dims(x) is not None:
             return _per_unit(derivative(module, x.detach().float()).abs(), torch.amax)

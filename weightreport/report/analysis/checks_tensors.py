@@ -204,8 +204,11 @@ def _module_types(data: Inputs) -> dict[str, str]:
     return {str(m.get("name")): str(m.get("type", "")) for m in (data.manifest.get("model") or {}).get("modules") or []}
 
 
-SMOOTH_KINDS = ("GELU", "SiLU", "Mish", "Softplus")
-"""Activations whose units die where the slope falls below 1e-3 (``collect.hooks.SMOOTH``)."""
+SMOOTH_KINDS = ("GELU", "SiLU", "Mish", "Softplus", "GELUActivation", "NewGELUActivation", "GELUTanh",
+                "PytorchGELUTanh", "FastGELUActivation", "AccurateGELUActivation", "QuickGELUActivation",
+                "SiLUActivation", "MishActivation")
+"""Activations whose units die where the slope falls below 1e-3 (``collect.hooks.SMOOTH``, and
+transformers' own modules for them, ``collect.hooks.TRANSFORMERS``)."""
 DEAD_WORDS = {"Hardswish": "dead (always 0: inputs below −3)",
               **dict.fromkeys(SMOOTH_KINDS, "dead (slope below 1e-3)")}
 """How a dead unit is described, by module type; any other type: "dead (never positive)"."""
