@@ -29,6 +29,7 @@ from weightreport.report.charts.layer_grid import (
     profile_chart,
 )
 from weightreport.report.sections.base import Section, SectionType
+from weightreport.runfmt.calls import split_call
 
 KEY, TITLE = "glance", "The network at a glance"
 
@@ -165,9 +166,15 @@ def _groups(groups: list[lg.Group]) -> list[dict]:
 
 
 def _label(name: str, group: str) -> str:
-    if name == group:
-        return ""
-    return name[len(group) + 1:] if name.startswith(group + ".") else name
+    """A row's name after its group's path; a reused module's later call reads ``relu (call 2)``."""
+    module, call = split_call(name)
+    if call == 1:
+        module = name
+    suffix = f"(call {call})" if call > 1 else ""
+    if module == group:
+        return suffix
+    short = module[len(group) + 1:] if module.startswith(group + ".") else module
+    return f"{short} {suffix}".rstrip()
 
 
 def _heatmap_records(sig: Signal, count: int) -> list[dict]:
