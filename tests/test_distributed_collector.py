@@ -29,8 +29,21 @@ WORLD = 2
 STEPS = 4
 
 
+class _Reused(nn.Module):
+    """One ReLU applied twice, to 32 and to 1100 units: its calls are ``relu`` and ``relu#2``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.relu, self.fc2, self.out = nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 1100), nn.Linear(1100, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+
 def _model(scenario: str = "") -> nn.Module:
     torch.manual_seed(0)
+    if scenario == "ddp_reused":
+        return _Reused()
     if scenario == "ddp_bn":
         return nn.Sequential(nn.Linear(6, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
     # Linear(32, 1100)'s weight and its activations (16 × 1100) pass stats.SMALL: both paths run.
@@ -152,6 +165,18 @@ def test_ddp_run_matches_one_process(tmp_path):
     traj_a = split.tables["trajectories"].sort_values(["step", "tensor", "index"])
     traj_b = single.tables["trajectories"].sort_values(["step", "tensor", "index"])
     assert np.allclose(traj_a.value, traj_b.value, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_ddp_reused_module_calls_merge_by_name(tmp_path):
+    """Every rank captures both calls of a reused ReLU under the same names; merged, they equal one process's."""
+    split, single = _spawn(tmp_path, "ddp_reused")
+    _assert_one_collective_per_snapshot(tmp_path)
+    _compare(split, single, ("activation",))
+    acts = split.tables["stats"].query("kind == 'activation'")
+    assert {"relu", "relu#2"} <= set(acts["tensor"])
+    assert set(acts.query("tensor == 'relu#2'")["units"]) == {1100}
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -1,8 +1,10 @@
 // Layer pickers: each section's picker lists the layers it has data for (grouped by module
 // path). Choosing a layer in any of them, through a finding's link (a.wr-see[data-layer]) or by
 // a wr-select-layer event shows it in every section: the layer itself, else a parameter's
-// module ("conv1" for "conv1.weight") or a module's parameter ("conv1.weight" for "conv1"),
-// else a line saying the section has no data for it, with its per-layer charts hidden.
+// module ("conv1" for "conv1.weight"), a reused module's call's module ("relu" for "relu#2")
+// or a module's parameter ("conv1.weight" for "conv1"), else a line saying the section has
+// no data for it, with its per-layer charts hidden. An option's text is the layer's label
+// ("relu (call 2)"), its value the recorded name.
 // (A block, so its names stay out of the page's other scripts, which share one module.)
 {
 const FILTER_DELAY_MS = 250;
@@ -10,6 +12,8 @@ const FILTER_DELAY_MS = 250;
 // What a section offering `names` (a Set) shows for `name`; null when it has nothing for it.
 function counterpart(name, names, order) {
   if (names.has(name)) return name;
+  const call = /^(.+)#[1-9][0-9]*$/.exec(name);
+  if (call && names.has(call[1])) return call[1];
   const dot = name.lastIndexOf(".");
   if (dot > 0 && names.has(name.slice(0, dot))) return name.slice(0, dot);
   if (names.has(name + ".weight")) return name + ".weight";
@@ -20,7 +24,7 @@ function counterpart(name, names, order) {
 function makePicker(box) {
   const select = box.querySelector("select.wr-layer");
   const entries = Array.from(select.options, (o) => ({
-    name: o.value, group: o.parentElement.tagName === "OPTGROUP" ? o.parentElement.label : null}));
+    name: o.value, label: o.text, group: o.parentElement.tagName === "OPTGROUP" ? o.parentElement.label : null}));
   const order = entries.map((e) => e.name);
   return {
     box, select, entries, order, names: new Set(order), shown: order,
@@ -37,7 +41,7 @@ function fill(p, entries) {
   const nodes = [];
   let group = null;
   for (const e of entries) {
-    const option = new Option(e.name, e.name);
+    const option = new Option(e.label, e.name);
     if (e.group === null) { nodes.push(option); group = null; continue; }
     if (!group || group.label !== e.group) {
       group = document.createElement("optgroup");
@@ -73,7 +77,7 @@ function show(p, chosen) {
   if (layer === null) {
     p.note.textContent = `No data here for ${chosen}: choose one of this section's ${layers(p.order.length)} above.`;
   } else if (layer !== chosen) {
-    p.note.textContent = chosen.startsWith(layer + ".") ? `The module of ${chosen}.`
+    p.note.textContent = chosen.startsWith(layer + ".") || chosen.startsWith(layer + "#") ? `The module of ${chosen}.`
       : `A parameter of the chosen module ${chosen}.`;
   }
   p.note.hidden = layer === chosen;
@@ -95,7 +99,7 @@ function chooseLayer(name) {
 
 function refilter(p) {
   const match = matcher(p.filter.value);
-  const entries = p.entries.filter((e) => match(e.name));
+  const entries = p.entries.filter((e) => match(`${e.name} ${e.label}`));
   fill(p, entries);
   p.count.textContent = p.filter.value ? `(${entries.length} of ${layers(p.order.length)})` : `(${layers(p.order.length)})`;
   clearTimeout(p.timer);

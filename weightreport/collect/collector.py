@@ -169,8 +169,8 @@ class Collector:
             "probe_shape": shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
         }
         self._capture = ActivationCapture(
-            [(n, m) for n, m in modules if is_layer(m) and not in_parametrization(n)], activation_sample
-        ) if activations else None
+            [(n, m) for n, m in modules if is_layer(m) and not in_parametrization(n)], activation_sample,
+            root=self.model) if activations else None
         self._shapes = OutputShapeRecorder(self.model)
         self._structure = describe_model(self.model)
         if resumed:
@@ -385,7 +385,7 @@ class Collector:
         if armed and self._compiled and not captured and self._activation_note is None:
             self._activation_note = COMPILED_NOTE
             warnings.warn(f"weightreport: {COMPILED_NOTE}", RuntimeWarning, stacklevel=4)
-        watched = self._capture.watched if self._capture is not None else []
+        watched = self._capture.listed(captured) if self._capture is not None else []
         tables = self._taker.take(self._step, self.model, captured, watched)
         if self.probe is not None:
             from weightreport.collect.probes import capture_probes

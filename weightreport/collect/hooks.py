@@ -4,7 +4,25 @@ The hooks are armed only for the forward pass of a step that will be a snapshot;
 otherwise they return at once. An armed hook keeps a fixed, stratified sample of
 its module's output (copied, so later in-place ops cannot change it), the number of
 dead or saturated units, and for BatchNorm the layer's input and its per-channel batch
-statistics, measured from the input. Only the first training-mode forward of each module is captured.
+statistics, measured from the input.
+
+Every call of a module in the captured forward is captured, each as its own record: a
+ResNet block applies one ``relu`` after ``bn1`` and again after the residual add, and the
+second call is the one that dies. The first call keeps the module's name, later ones are
+``<name>#2``, ``#3``, ... (``runfmt.calls``), numbered in the order they run. A reused
+BatchNorm is treated alike: each call has its own input, output and batch statistics,
+compared with the running statistics the calls share.
+
+Which forward is captured: the first training-mode forward of the model after arming.
+The model's own forward hooks open and close that window, so later forwards of the
+same step (gradient accumulation's micro-batches), activation checkpointing's
+recomputation during backward and eval-mode forwards (the probe) are left out. Where
+the step never calls the model itself (a Lightning ``training_step`` that calls
+``self.net(x)``), the window opens at the first training-mode call of a watched module
+and closes when backward reaches any captured output, before the next micro-batch (a
+step without backward then counts the calls of all its training-mode forwards). The
+window resets at every snapshot (``take``). Eval-mode calls are never captured. The
+model's two hooks cost two Python calls per forward when unarmed, like a leaf's.
 
 An armed hook times itself (``ActivationCapture.seconds``, the collector's cost record)
 and never raises into the model's forward: an error turns the capture off with one
@@ -20,6 +38,8 @@ from time import perf_counter
 
 import torch
 from torch import nn
+
+from weightreport.runfmt.calls import call_name, split_call
 
 DEAD_SLOPE = 1e-3
 """A smooth activation's unit is dead when its derivative stays below this on the whole batch
@@ -106,10 +126,14 @@ SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.D
 """Leaf layers whose output repeats their input; not worth a row."""
 BATCHNORM = nn.modules.batchnorm._BatchNorm
 
+WAITING, IN_MODEL, LOOSE, CLOSED = "waiting", "in model", "loose", "closed"
+"""The capture window's states: armed but no training forward yet; inside the model's own
+forward; opened by a watched module called outside the model's forward; over for this step."""
+
 
 @dataclass
 class Captured:
-    """What one module's armed forward left for the next snapshot.
+    """What one call of a module in the armed forward left for the next snapshot.
 
     Attributes:
         samples: kind ("activation", "bn_input", "bn_output") → (sample, full numel).
@@ -140,9 +164,11 @@ class ActivationCapture:
     Args:
         modules: (qualified name, module) pairs to watch.
         sample: most elements kept per output (larger outputs are sampled).
+        root: the model, whose own training-mode forward is the one captured (see the
+            module's docstring); None: from the first watched call until backward.
     """
 
-    def __init__(self, modules: list[tuple[str, nn.Module]], sample: int) -> None:
+    def __init__(self, modules: list[tuple[str, nn.Module]], sample: int, root: nn.Module | None = None) -> None:
         self.armed = False
         self.sample = sample
         self.seconds = 0.0
@@ -152,6 +178,9 @@ class ActivationCapture:
         self._captured: dict[str, Captured] = {}
         self._slopes: dict[str, torch.Tensor | None] = {}
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._calls: dict[str, int] = {}  # module → its calls captured in this step's window
+        self._window = WAITING
+        self._epoch = 0  # counts the windows, so that a stale backward hook closes none
         self._handles = []
         self.watched: list[tuple[str, bool]] = []
         """(name, is BatchNorm) of every hooked module, in definition order."""
@@ -165,6 +194,9 @@ class ActivationCapture:
             if isinstance(as_torch(module), tuple(SMOOTH)):  # their slope needs the input, before an in-place op
                 self._handles.append(module.register_forward_pre_hook(self._guard(self._slope_hook(name))))
             self._handles.append(module.register_forward_hook(self._guard(self._hook(name))))
+        if root is not None and self.watched:  # after the leaves' hooks: a root that is itself a leaf is captured first
+            self._handles.append(root.register_forward_pre_hook(self._guard(self._enter), prepend=True))
+            self._handles.append(root.register_forward_hook(self._guard(self._leave)))
 
     def _guard(self, hook):
         """``hook``, returning at once when unarmed, timed when armed, and never raising."""
@@ -189,10 +221,29 @@ class ActivationCapture:
         return torch.compiler.disable(guarded)
 
     def take(self) -> dict[str, Captured]:
-        """Hand over what was captured since the last call, and forget it."""
+        """Hand over what was captured since the last call, forget it, and reset the window.
+
+        Returns:
+            Call name (``runfmt.calls``) → what it captured, in the order the calls ran.
+        """
         captured, self._captured = self._captured, {}
         self._slopes.clear()
+        self._calls.clear()
+        self._window, self._epoch = WAITING, self._epoch + 1
         return captured
+
+    def listed(self, captured: dict[str, Captured]) -> list[tuple[str, bool]]:
+        """``watched`` with the later calls in ``captured`` after their module: (name, is BatchNorm).
+
+        Under torch.distributed every rank passes this list to the snapshot; the ranks run
+        the same forward, so they see the same calls and the lists agree.
+        """
+        calls: dict[str, int] = {}
+        names = {name for name, _ in self.watched}
+        for name in captured:
+            module, k = split_call(name, names)
+            calls[module] = max(calls.get(module, 1), k)
+        return [(call_name(name, k), bn) for name, bn in self.watched for k in range(1, calls.get(name, 1) + 1)]
 
     def close(self) -> None:
         """Remove every hook."""
@@ -202,8 +253,33 @@ class ActivationCapture:
         self._handles.clear()
         self._captured.clear()
 
-    def _wanted(self, name: str, module: nn.Module) -> bool:
-        return self.armed and module.training and name not in self._captured
+    def _enter(self, model: nn.Module, inputs) -> None:
+        if model.training and self._window == WAITING:
+            self._window = IN_MODEL
+
+    def _leave(self, model: nn.Module, inputs, output) -> None:
+        if model.training and self._window == IN_MODEL:
+            self._window = CLOSED
+
+    def _next(self, name: str, module: nn.Module) -> str | None:
+        """The name the module's call now running is captured under, or None when it is not captured."""
+        if not (self.armed and module.training) or self._window == CLOSED:
+            return None
+        if self._window == WAITING:
+            self._window = LOOSE
+        return call_name(name, self._calls.get(name, 0) + 1)
+
+    def _close_on_backward(self, out: torch.Tensor) -> None:
+        """In a loose window, close it when backward reaches ``out`` (before the next micro-batch)."""
+        if self._window != LOOSE or out.grad_fn is None:
+            return
+        epoch = self._epoch
+
+        def close(grad_outputs) -> None:
+            if self._epoch == epoch and self._window == LOOSE:
+                self._window = CLOSED
+
+        out.grad_fn.register_prehook(close)
 
     def _sample(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
         """A copy of ``t`` (flattened, float) or of a stratified sample of it."""
@@ -226,36 +302,44 @@ class ActivationCapture:
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs, output) -> None:
-            if not self._wanted(name, module):
+            call = self._next(name, module)
+            if call is None:
                 return
+            self._calls[name] = self._calls.get(name, 0) + 1
+            slope = self._slopes.pop(call, None)
             out = _first_tensor(output)
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
-            cap.units = _units(module, out, self._slopes.pop(name, None))
-            self._captured[name] = cap
+            cap.units = _units(module, out, slope)
+            self._captured[call] = cap
+            self._close_on_backward(out)
 
         return hook
 
     def _slope_hook(self, name: str):
         def hook(module: nn.Module, inputs) -> None:
             x = _first_tensor(inputs)
-            if self._wanted(name, module) and x is not None and x.is_floating_point():
-                self._slopes[name] = _slope(module, x)
+            call = self._next(name, module)
+            if call is not None and x is not None and x.is_floating_point():
+                self._slopes[call] = _slope(module, x)
 
         return hook
 
     def _bn_hook(self, name: str):
         def hook(module: nn.Module, inputs, output) -> None:
-            if not self._wanted(name, module):
+            call = self._next(name, module)
+            if call is None:
                 return
+            self._calls[name] = self._calls.get(name, 0) + 1
             inp, out = _first_tensor(inputs), _first_tensor(output)
             if inp is None or out is None:
                 return
             cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
             cap.bn_batch = _batch_stats(inp)
             cap.bn_count = inp.numel() // inp.shape[1] if inp.dim() >= 2 and inp.shape[1] else 0
-            self._captured[name] = cap
+            self._captured[call] = cap
+            self._close_on_backward(out)
 
         return hook
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from weightreport.collect import distributed as dist
 from weightreport.collect.hooks import Captured, count_units
+from weightreport.runfmt.calls import split_call
 from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats import SMALL, Batch, SplitStats, kernels, workspace
 
@@ -78,8 +79,10 @@ class SnapshotTaker:
         Args:
             step: the step number written into every row.
             model: the (unwrapped) model, for BatchNorm buffers.
-            captured: what the activation hooks kept for this snapshot.
-            watched: every hooked module, so that all ranks pass the same list.
+            captured: what the activation hooks kept for this snapshot, by call name
+                (``runfmt.calls``: a reused module's later calls are ``<module>#<k>``).
+            watched: every hooked module and the later calls seen, so that all ranks pass
+                the same list (``ActivationCapture.listed``).
         """
         spread = dist.is_distributed()
         rank = torch.distributed.get_rank() if spread else 0
@@ -264,8 +267,8 @@ class SnapshotTaker:
             if self._modules is None:
                 self._modules = dict(model.named_modules())
             for name, cap in captured.items():
-                if cap.bn_batch is not None and name in self._modules:
-                    module = self._modules[name]
+                module = self._modules.get(split_call(name, self._modules)[0])  # a later call: its module's
+                if cap.bn_batch is not None and module is not None:
                     own.append(_bn_vectors(module, cap.bn_batch))
                     keys["own"].append(("bn", name))
                     if spread and not isinstance(module, nn.SyncBatchNorm):  # Sync's are global

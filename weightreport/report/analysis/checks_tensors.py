@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding, scaled
+from weightreport.runfmt.calls import call_label, split_call
 
 
 def _early_late(g: pd.DataFrame, col: str) -> tuple[float, float]:
@@ -28,7 +29,8 @@ def check_nan_inf(data: Inputs) -> list[Finding]:
         nan, inf = int(g["nan_count"].max()), int(g["inf_count"].max())
         out.append(finding(
             "nan_inf", "error", tensor, g["step"],
-            f"{kind} of {tensor} holds non-finite values (up to {nan} NaN and {inf} Inf) "
+            f"{kind} of {call_label(tensor) if kind not in ('param', 'grad') else tensor} holds non-finite "
+            f"values (up to {nan} NaN and {inf} Inf) "
             f"at {len(g)} snapshot(s)",
             "Lower the learning rate, clip gradients, or check the inputs and the loss for "
             "divisions by zero and log(0).", "stats", measure="nonfinite", nan=nan, inf=inf,
@@ -204,6 +206,11 @@ def _module_types(data: Inputs) -> dict[str, str]:
     return {str(m.get("name")): str(m.get("type", "")) for m in (data.manifest.get("model") or {}).get("modules") or []}
 
 
+def _type_of(name: str, types: dict[str, str]) -> str:
+    """The module type of a recorded module name or of a reused module's later call (``relu#2``)."""
+    return types.get(split_call(name, types)[0], "")
+
+
 SMOOTH_KINDS = ("GELU", "SiLU", "Mish", "Softplus", "GELUActivation", "NewGELUActivation", "GELUTanh",
                 "PytorchGELUTanh", "FastGELUActivation", "AccurateGELUActivation", "QuickGELUActivation",
                 "SiLUActivation", "MishActivation")
@@ -231,11 +238,11 @@ def _units(data: Inputs, col: str, code: str, warn: float, err: float, word, hin
     for row in at_last(act).sort_values("tensor").itertuples():
         if row.frac < warn:
             continue
-        kind = types.get(row.tensor, "")
+        kind = _type_of(row.tensor, types)
         hit = act[(act["tensor"] == row.tensor) & (act["frac"] >= warn)]["step"]
         out.append(finding(
             code, "error" if row.frac >= err else "warning", row.tensor, hit,
-            f"{int(getattr(row, col))} of {int(row.units)} units of {row.tensor} ({row.frac:.0%}) "
+            f"{int(getattr(row, col))} of {int(row.units)} units of {call_label(row.tensor, types)} ({row.frac:.0%}) "
             f"are {word(kind)} on the whole batch at the last snapshot", hint(kind), "activations",
             measure="fraction", fraction=row.frac, units=int(row.units), count=int(getattr(row, col))))
     return out
@@ -288,7 +295,7 @@ def check_bn_drift(data: Inputs) -> list[Finding]:
             continue
         out.append(finding(
             "bn_drift", "warning", str(module), late["step"],
-            f"the running statistics of {module} differ from its batch statistics: batch means "
+            f"the running statistics of {call_label(str(module))} differ from its batch statistics: batch means "
             f"are {m:.3g} running std from the running means, batch variance is {r:.3g}× the running "
             f"variance (median over channels, last snapshots)",
             "Eval-mode outputs will differ from training: use a larger batch, a smaller BatchNorm "
@@ -299,9 +306,11 @@ def check_bn_drift(data: Inputs) -> list[Finding]:
 
 @check("bn_gamma_collapse", anchor="batchnorm")
 def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
-    """BatchNorm layers whose gamma has collapsed towards zero on many channels."""
+    """BatchNorm layers whose gamma has collapsed towards zero on many channels (a reused layer's
+    later calls share its gamma, so only its own rows are read)."""
     bn, th, out = data.batchnorm, data.thresholds, []
-    bn = bn[bn["weight"].notna()]
+    types = _module_types(data)
+    bn = bn[bn["weight"].notna() & (bn["module"].map(lambda n: split_call(str(n), types)[1]) == 1)]
     if bn.empty:
         return []
     for module, g in at_last(bn, "module").groupby("module", sort=True):

@@ -15,6 +15,7 @@ from functools import cached_property
 
 from weightreport.report.analysis.checks_run import RUN_CODES
 from weightreport.report.analysis.finding import SEVERITIES, Finding
+from weightreport.runfmt.calls import call_label
 
 GROUP_TOP = 3
 """How many of a group's worst layers its message names."""
@@ -156,7 +157,7 @@ class FindingGroup:
         """The group in one plain sentence: the lead and its worst tensors with their measures."""
         if self.single:
             return self.lead
-        names = ", ".join(f"{w.tensor} ({w.text})" if w.text else w.tensor for w in self.worst)
+        names = ", ".join(f"{call_label(w.tensor)} ({w.text})" if w.text else call_label(w.tensor) for w in self.worst)
         more = f", and {len(self.rest)} more" if self.rest else ""
         return f"{self.lead}; worst: {names}{more}"
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import NEAR_ZERO_RMS
+from weightreport.runfmt.calls import split_call
 
 MAX_STEP_COLUMNS = 100
 MAX_CELLS = 16_000
@@ -167,8 +168,9 @@ def last_snapshot(signal: pd.DataFrame) -> pd.DataFrame:
 
 
 def module_path(name: str, params: set[str]) -> list[str]:
-    """The module path of a row: a parameter's owning module, or the module itself."""
-    parts = name.split(".")
+    """The module path of a row: a parameter's owning module, or the module itself (that of a
+    reused module's later call, ``relu#2``, is its module's, so the calls group together)."""
+    parts = (name if name in params else split_call(name)[0]).split(".")
     return parts[:-1] if name in params and len(parts) > 1 else parts
 
 

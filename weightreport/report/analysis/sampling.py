@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from weightreport.runfmt.calls import split_call
+
 MAX_CURVE_POINTS = 500
 MAX_LAYER_POINTS = 150
 
@@ -83,12 +85,24 @@ def qualified(module: str, param: str) -> str:
 
 
 def model_order(names, manifest: dict) -> list[str]:
-    """``names`` sorted in the model's definition order (unknown names last, alphabetically)."""
-    order: dict[str, tuple[int, int]] = {}
+    """``names`` sorted in the model's definition order (unknown names last, alphabetically).
+
+    A reused module's later calls (``layer1.0.relu#2``, ``runfmt.calls``) follow the module,
+    in call order, before its parameters.
+    """
+    order: dict[str, tuple[int, int, int]] = {}
     for i, mod in enumerate(manifest.get("model", {}).get("modules", []) or []):
         mname = mod.get("name", "")
-        order.setdefault(mname, (i, 0))
+        order.setdefault(mname, (i, 0, 1))
         for j, p in enumerate(mod.get("params", []) or [], start=1):
-            order.setdefault(qualified(mname, p["name"]), (i, j))
+            order.setdefault(qualified(mname, p["name"]), (i, j, 0))
+
+    def key(name: str) -> tuple:
+        if name in order:
+            return order[name], name
+        module, call = split_call(name, order)
+        place = order.get(module) if call > 1 else None
+        return ((place[0], 0, call) if place is not None else (1 << 30, 0, 0)), name
+
     names = pd.unique(pd.Series(names, dtype=object)) if not isinstance(names, set) else names
-    return sorted(set(names), key=lambda n: (order.get(n, (1 << 30, 0)), n))
+    return sorted(set(names), key=key)

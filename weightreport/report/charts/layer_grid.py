@@ -20,6 +20,7 @@ import pandas as pd
 
 from weightreport.report.charts.common import HEATMAP_DIGITS, Datasets, nums
 from weightreport.report.charts.special import NONFINITE, ZERO, special_legend, special_scale
+from weightreport.runfmt.calls import split_call
 
 CELLS_WIDTH = 520
 GROUP_WIDTH = 190
@@ -77,9 +78,15 @@ def group_records(groups) -> list[dict]:
 
 
 def _label(name: str, group: str) -> str:
-    if name == group:
-        return ""
-    return name[len(group) + 1:] if name.startswith(group + ".") else name
+    """A row's name after its group's path; a reused module's later call reads ``relu (call 2)``."""
+    module, call = split_call(name)
+    if call == 1:
+        module = name
+    suffix = f"(call {call})" if call > 1 else ""
+    if module == group:
+        return suffix
+    short = module[len(group) + 1:] if module.startswith(group + ".") else module
+    return f"{short} {suffix}".rstrip()
 
 
 def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = ()) -> list[dict]:

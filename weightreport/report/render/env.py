@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 import weightreport
 from weightreport.errors import WeightReportError
+from weightreport.runfmt.calls import call_label
 
 LONG_TABLE = 25
 """A table with more rows than this gets a filter box and scrolls inside a bounded height."""
@@ -78,6 +79,12 @@ def break_at_dots(value) -> Markup:
     return Markup(str(escape(str(value))).replace(".", ".<wbr>"))
 
 
+def layer_label(value) -> str:
+    """A recorded layer name as the report shows it: a reused module's later call,
+    ``layer1.0.relu#2``, reads ``layer1.0.relu (call 2)`` (``runfmt.calls``); plain text."""
+    return call_label(str(value))
+
+
 def fmt_duration(seconds) -> str:
     """Seconds as a reader writes a duration (``0.42 s``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``)."""
     try:
@@ -134,6 +141,6 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape,
-                       dots=break_at_dots, duration=fmt_duration)
+                       dots=break_at_dots, duration=fmt_duration, layer=layer_label)
     env.globals.update(long_table=LONG_TABLE)
     return env

@@ -18,6 +18,7 @@ from weightreport.report.charts import Chart, select_layer
 from weightreport.report.model import ReportModel
 from weightreport.report.render.env import environment, templates_dir
 from weightreport.report.render.print_layers import PdfLayers, parse_pdf_layers, printed_layers
+from weightreport.runfmt.calls import call_label
 
 LAYER_KEYS = ("tensor", "module")
 RASTER_VALUES = 6000
@@ -132,11 +133,11 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
                 continue
             for layer in printed:
                 if layer in c.blank:
-                    blank.append(f"{layer} · {c.title}: {c.blank[layer]}")
+                    blank.append(f"{call_label(layer)} · {c.title}: {c.blank[layer]}")
                     continue
                 spec = select_layer(c.spec, layer)
                 spec["datasets"] = _only_layer(c.datasets, layer)
-                out.append({"id": f"{c.id}-{len(out)}", "title": f"{layer} · {c.title}", "wide": c.wide,
+                out.append({"id": f"{c.id}-{len(out)}", "title": f"{call_label(layer)} · {c.title}", "wide": c.wide,
                             "layered": False, "glance": False, "svg": svg(spec)})
         if blank:
             notes[section.key] = " ".join([notes[section.key], "Not drawn: " + "; ".join(blank) + "."]).strip()

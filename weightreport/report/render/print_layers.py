@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from weightreport.errors import WeightReportError
 from weightreport.report.analysis.layer_picks import LayerPicks
+from weightreport.runfmt.calls import call_label
 
 FLAGGED, ALL = "flagged", "all"
 DEFAULT_TOP = 3
@@ -68,7 +69,7 @@ def matches(layer: str, name: str) -> bool:
 
 
 def _named(names: list[str]) -> str:
-    shown = ", ".join(names[:MAX_NAMED])
+    shown = ", ".join(call_label(n) for n in names[:MAX_NAMED])
     return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
 
 

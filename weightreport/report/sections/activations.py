@@ -23,10 +23,14 @@ from weightreport.report.charts.common import (
 )
 from weightreport.report.charts.figures import bands_chart, matrix_transforms
 from weightreport.report.sections.base import Section, SectionType
+from weightreport.runfmt.calls import call_label, split_call
 
 KEY, TITLE = "activations", "Activations"
 MAX_PROBES_PER_MODULE = 4
 MAX_UNIT_LAYERS = 8
+REUSED = (" A module that runs more than once per forward (a ResNet block's ReLU) has one layer per call, "
+          "in call order: \"(call 2)\" is its second.")
+"""Added to the caption when a run has such calls."""
 PROBE_PX = 140
 """A probe panel's side: four panels, their colour legends and gaps fit the 936 pixels of a
 wide figure at a 1280-pixel window."""
@@ -102,7 +106,8 @@ def activations(run, acts: pd.DataFrame, probes: pd.DataFrame) -> Activations:
                 f"(ReLU-like, never positive) and saturated (tanh/sigmoid) units, at most "
                 f"{MAX_LAYER_POINTS} snapshots per layer; and the probe batch's captures at the "
                 f"last snapshot, in model order (first {MAX_PROBES_PER_MODULE} channels or heads "
-                f"of at most {MAX_PROBE_MODULES} modules).")
+                f"of at most {MAX_PROBE_MODULES} modules)."
+                + (REUSED if any(split_call(n)[1] > 1 for n in layers) else ""))
 
 
 def _sentence(text: str | None) -> str:
@@ -164,7 +169,7 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
                  .sort_values(ascending=False, kind="stable").head(MAX_UNIT_LAYERS).index)
         u = u[u["tensor"].isin(set(worst))].melt(["tensor", "step"], ["dead", "saturated"], "kind", "fraction")
         u = u.dropna(subset=["fraction"])  # a ReLU has no saturated series, a tanh no dead one
-        u = u.assign(series=u["tensor"] + " " + u["kind"])
+        u = u.assign(series=u["tensor"].map(call_label) + " " + u["kind"])
         chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
             ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
             x=alt.X("step:Q", title="step"), y=alt.Y("fraction:Q", title="fraction of units",
