@@ -19,6 +19,7 @@ from weightreport.report.charts.common import Datasets
 from weightreport.report.charts.names import ELLIPSIS, label_px, short_labels
 from weightreport.report.sections.batchnorm import BatchNorm, batchnorm_charts
 from weightreport.report.sections.outliers import Outliers, outlier_charts
+from weightreport.report.sections.trajectories import Trajectories, trajectory_charts
 
 pytest.importorskip("vl_convert")
 NAN = math.nan
@@ -32,15 +33,33 @@ def _bn_charts(channels: int) -> dict:
     return {c.title: c for c in batchnorm_charts(sec, Datasets())}
 
 
-@pytest.mark.parametrize("channels", [2, 3, 5])
+def _whole(labels: list[str]) -> bool:
+    """Tick labels that are whole numbers, at least two, each once (no "0, 1, 1" from 0, 0.5, 1)."""
+    shown = [s for s in labels if s]
+    return len(shown) >= 2 and len(set(shown)) == len(shown) and all(re.fullmatch(r"\d+", s) for s in shown)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 5, 64])
 def test_batchnorm_channel_axis_has_whole_channels(channels):
-    """A BatchNorm layer of 2, 3 or 5 channels gets channel ticks at whole numbers only (no 0.5)."""
+    """A BatchNorm layer of 2, 3, 5 or 64 channels gets channel ticks at distinct whole numbers only."""
     charts = _bn_charts(channels)
     for title in ("Batch vs running mean", "Batch vs running var"):
         x_labels = axis_labels(svg_of(select_layer(charts[title].full_spec(), "bn")))[0]
-        assert x_labels and all(re.fullmatch(r"\d+", s) for s in x_labels), (title, x_labels)
+        assert _whole(x_labels), (title, x_labels)
     counts = axis_labels(svg_of(select_layer(charts["Gamma and beta"].full_spec(), "bn")))[1]
-    assert counts and all(re.fullmatch(r"\d+", s) for s in counts), counts
+    assert _whole(counts), counts
+
+
+def test_outlier_counts_axis_has_whole_counts():
+    """Outlier counts of 0 and 1 get the y labels 0 and 1, not 0, 1, 1 (ticks at 0, 0.5, 1 in integer format)."""
+    counts = pd.DataFrame({"tensor": "w", "step": range(0, 30, 3), "outliers_3std": 0, "outliers_6std": 0,
+                           "outliers_iqr": [0] * 8 + [1, 1]})
+    boxes = pd.DataFrame({"tensor": ["w"], "min": -1.0, "p1": -0.9, "p25": -0.3, "p50": 0.0, "p75": 0.3,
+                          "p99": 0.9, "max": 1.0})
+    chart = outlier_charts(Outliers(key="outliers", title="t", counts=counts, boxes=boxes, layers=["w"]),
+                           Datasets())[0]
+    labels = axis_labels(svg_of(select_layer(chart.full_spec(), "w")))[1]
+    assert [s for s in labels if s] == ["0", "1"], labels
 
 
 def _log_labels(update_ratio: list[float]) -> list[str]:
@@ -97,3 +116,26 @@ def test_box_plot_names_are_readable_whole():
     assert labels == short_labels(BERT)
     assert not any(s.endswith(ELLIPSIS) for s in labels), labels
     assert chart.spec["width"] + label_px(labels) <= 860
+
+
+def test_short_labels_never_start_at_an_index():
+    """A tail that would start at a bare index (``0.layers.0…``) takes the index's name along."""
+    labels = short_labels(RESNET)
+    assert all(not label[1:].split(".", 1)[0].isdigit() for label in labels if label.startswith(ELLIPSIS))
+    assert labels[0] == ELLIPSIS + "stages.0.layers.0.layer.0.convolution.weight"
+    assert short_labels(["m.0.a_very_long_module_name_that_is_long.weight", "m.1.a_very_long_module_name_that_is_long.weight"],
+                        fit=30) == ["m.0.a_very_long_module_name_that_is_long.weight",
+                                    "m.1.a_very_long_module_name_that_is_long.weight"]
+
+
+def test_trajectories_of_a_bias_near_zero_fit_the_column():
+    """Four panels of weights around 2e-9 (a BERT key bias) keep exponent labels and fit the 936-px column."""
+    rng = np.random.default_rng(0)
+    rows = [{"tensor": "k.bias", "index": i, "label": f"[{i}]", "step": s, "value": -2e-9 + 1e-10 * rng.standard_normal()}
+            for i in range(8) for s in range(0, 30, 3)]
+    sec = Trajectories(key="trajectories", title="t", data=pd.DataFrame(rows), layers=["k.bias"])
+    (chart,) = trajectory_charts(sec, Datasets())
+    svg = svg_of(select_layer(chart.full_spec(), "k.bias"))
+    assert float(re.search(r'width="([\d.]+)"', svg).group(1)) <= 900
+    labels = [s for axis in axis_labels(svg) for s in axis]
+    assert any("e-" in s for s in labels) and not any(s.startswith(("0.0000", "−0.0000")) for s in labels)

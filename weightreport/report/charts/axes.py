@@ -52,13 +52,23 @@ def log_axis(title: str | None = None, scale: str = "y", **kw) -> alt.Axis:
     return alt.Axis(title=title, labelExpr=LOG_LABELS.replace("{scale}", scale), **kw)
 
 
-def integer_axis(title: str | None = None, **kw) -> alt.Axis:
+def integer_axis(title: str | None = None, scale: str = "y", **kw) -> alt.Axis:
     """A quantitative axis of whole numbers (channel indices, counts): integer ticks only.
 
-    Vega places ticks at "nice" steps, which for a short range are fractions (channel
-    0, 0.5, 1, 1.5 of a 2-channel layer); ``tickMinStep`` 1 keeps the steps whole.
+    Vega asks d3 for about one tick per 40 px, and d3 steps a short range in fractions
+    (channel 0, 0.5, 1 of a 2-channel layer, labelled "0, 1, 1" in integer format);
+    ``tickMinStep`` does not prevent it (Vega asks for span + 1 ticks, which is still a
+    step of 0.5). Asking for at most span ticks makes d3's step at least 1, hence whole;
+    a label off a whole number is blank all the same.
+
+    Args:
+        title: the axis title.
+        scale: the axis's scale name, ``x`` or ``y`` in a single or layered chart.
     """
-    return alt.Axis(title=title, tickMinStep=1, format="d", **kw)
+    room = "width" if scale == "x" else "height"
+    count = f"max(1, min(ceil({room} / 40), floor(span(domain('{scale}')))))"
+    return alt.Axis(title=title, tickCount=alt.ExprRef(count), format="d",
+                    labelExpr="datum.value % 1 === 0 ? datum.label : ''", **kw)
 
 
 def domain_pad(base: alt.Chart, field: str, title: str | None, log: bool = False,

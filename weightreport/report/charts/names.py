@@ -38,20 +38,33 @@ def short_labels(names: list[str], fit: int = FIT) -> list[str]:
     A name of at most ``fit`` characters is its own label. A longer one is labelled with
     the longest dot-suffix that fits in ``fit`` characters with the ellipsis, when no other
     name ends with it; otherwise with the shortest suffix that no other name ends with
-    (longer than ``fit``, so the chart must make room: ``label_px``). Two labels are never
-    equal: a tail no other name ends with cannot be another name's tail or name.
+    (longer than ``fit``, so the chart must make room: ``label_px``). A tail never starts
+    at an index: it then takes the index's name along. Two labels are never equal: a tail
+    no other name ends with cannot be another name's tail or name.
     """
     out = []
     for name in names:
         if len(name) <= fit:
             out.append(name)
             continue
-        tails = _tails(name)[:-1]  # every proper suffix; the whole name is the last resort
-        unique = [t for t in tails if not _ambiguous(t, name, names)]
+        tails = _tails(name)
+        unique = [t for t in tails[:-1] if not _ambiguous(t, name, names)]  # the whole name: the last resort
         fitting = [t for t in unique if len(t) + 1 <= fit]
         tail = fitting[-1] if fitting else (unique[0] if unique else None)
-        out.append(name if tail is None else ELLIPSIS + tail)
+        if tail is not None:
+            tail = _named_tail(tail, tails)
+        out.append(name if tail is None or tail == name else ELLIPSIS + tail)
     return out
+
+
+def _named_tail(tail: str, tails: list[str]) -> str:
+    """``tail``, or a longer tail when it starts at an index (``0.layers.1`` says nothing of
+    what the 0 counts; ``stages.0.layers.1`` does)."""
+    at = tails.index(tail)
+    while tail.split(".", 1)[0].isdigit() and at + 1 < len(tails):
+        at += 1
+        tail = tails[at]
+    return tail
 
 
 def label_px(labels: list[str], most: int = MOST) -> int:

@@ -127,7 +127,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
             printed, notes[section.key] = printed_layers(list(getattr(section, "layers", [])), model.picks, choice)
         for c in lst:
             if not c.layered:
-                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
+                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": c.glance,
                             "svg": picture(c)})
                 continue
             for layer in printed:

@@ -85,7 +85,7 @@ def batchnorm_charts(section: BatchNorm, ds: Datasets) -> list[Chart]:
     for stat in ("mean", "var"):
         pair = [f"batch_{stat}", f"running_{stat}"]
         c = base.transform_fold(pair, as_=["series", "value"]).mark_point(filled=True, size=22).encode(
-            x=alt.X("channel:Q", title="channel", axis=integer_axis("channel")),
+            x=alt.X("channel:Q", title="channel", axis=integer_axis("channel", scale="x")),
             y=alt.Y("value:Q", title=stat, scale=alt.Scale(zero=False), axis=value_axis(stat)),
             color=alt.Color("series:N", title=None, scale=alt.Scale(domain=pair, range=["#ff7f0e", "#1f77b4"]),
                             legend=alt.Legend(orient="top")),
