@@ -1,8 +1,9 @@
-"""The PDF's layout on a run of real size: pages packed, nothing off the page, no heading alone.
+"""The PDF's layout on runs of real size: pages packed, nothing off the page, no heading alone.
 
-One run of about 40 tensors (the synthetic ResNet-50's first 24 modules), so the glance
-heatmaps are full height and the statistics table is long. The PDF is read with pypdf:
-each page's text, and where on the page each piece of text is drawn.
+One run of about 40 tensors (the synthetic ResNet-50's first 24 modules) is printed whole;
+the whole synthetic ResNet-50 (161 tensors: full-height glance heatmaps) only its overview
+and glance sections. The PDF is read with pypdf: each page's text, and where on the page
+each piece of text is drawn.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import pytest
 from synthetic import resnet50_spec, write_run
 
 from weightreport.report.build import build_report
+from weightreport.report.model import ReportModel, analyze, section_charts
+from weightreport.report.render.pdf import render_pdf
 from weightreport.report.sections.glance import SIGNALS
+from weightreport.runfmt.reader import load_run
 
 pypdf = pytest.importorskip("pypdf")
 pytest.importorskip("weasyprint")
@@ -49,10 +53,23 @@ def _text(page: Page) -> str:
     return page.text
 
 
-def test_glance_heatmaps_share_pages(pages):
-    """The whole-network heatmaps take two a page, not one each (the first shares its page with the section's head)."""
+@pytest.fixture(scope="module")
+def glance_pages(tmp_path_factory) -> list[Page]:
+    """The pages of the overview and glance sections of the whole synthetic ResNet-50's PDF."""
+    spec = resnet50_spec(snapshots=3)
+    spec.heatmaps = spec.probes = False
+    model = analyze(load_run(write_run(tmp_path_factory.mktemp("glance") / "resnet", spec)))
+    charts = section_charts(model)
+    short = ReportModel(model.title, {k: model.by_key[k] for k in ("overview", "glance")}, model.picks)
+    out = tmp_path_factory.mktemp("glance-pdf") / "glance.pdf"
+    out.write_bytes(render_pdf(short, charts))
+    return [Page(p) for p in pypdf.PdfReader(out).pages]
+
+
+def test_glance_heatmaps_share_pages(glance_pages):
+    """The whole-network heatmaps of 161 rows take two a page, not one each (the first shares its page with the section's head)."""
     titles = [s.title for s in SIGNALS]
-    per_page = [sum(t in _text(p) for t in titles) for p in pages]
+    per_page = [sum(t in _text(p) for t in titles) for p in glance_pages]
     shown = sum(per_page)
     assert shown >= 4, per_page
     assert sum(1 for n in per_page if n) <= math.ceil(shown / 2) + 1, per_page
