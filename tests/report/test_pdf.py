@@ -150,3 +150,22 @@ def test_tiny_model_takes_few_pages(tmp_path):
                                                 probes=False))
     pdf = build_report(run, html=tmp_path / "r.html", pdf=True).pdf
     assert len(pypdf.PdfReader(pdf).pages) <= 8
+
+
+def test_every_layer_a_sections_findings_name_is_printed_there():
+    """A section prints every layer its own findings name, past the cap; other sections keep the cap."""
+    dead = [f"act{i}" for i in range(12)]
+    found = [Finding("dead_units", "warning", n, (0,), "m", "s", anchor="activations") for n in dead]
+    found.append(Finding("update_ratio", "error", "fc.weight", (0,), "m", "s", anchor="dynamics"))
+    picks = layer_picks(found, pd.DataFrame(), [*dead, "fc.weight"])
+    assert picks.anchored == {"activations": tuple(dead), "dynamics": ("fc.weight",)}
+    layers = ["fc", *dead, "other"]
+    printed, note = printed_layers(layers, picks, parse_pdf_layers("flagged"), "activations")
+    assert printed == dead and len(dead) > MAX_FLAGGED
+    assert "every one of the 12 that this section's findings name (act0" in note
+    assert "none of the 1 other layers the findings name (; --pdf-layers all" not in note
+    assert "none of the 1 other layers the findings name (--pdf-layers all prints every one)" in note
+    elsewhere, note = printed_layers(layers, picks, parse_pdf_layers("flagged"), "dynamics")
+    assert elsewhere == ["fc", *dead[:MAX_FLAGGED - 1]]
+    assert "every one of the 1 that this section's findings name (fc)" in note
+    assert f"the {MAX_FLAGGED - 1} of the 12 other layers the findings name" in note

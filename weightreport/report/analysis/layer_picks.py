@@ -7,7 +7,7 @@ computed here, with the other statistics, so rendering only reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,11 +28,14 @@ class LayerPicks:
         ranked: the parameters, highest first by ``criterion``; those without a value
             follow in model order.
         criterion: how ``ranked`` is ordered, in words.
+        anchored: per section key, the tensors or modules named by the findings whose
+            chart is in that section (``Finding.anchor``), in ``flagged``'s order.
     """
 
     flagged: tuple[str, ...] = ()
     ranked: tuple[str, ...] = ()
     criterion: str = CRITERION
+    anchored: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 def layer_picks(findings: list[Finding], params: pd.DataFrame, order: list[str]) -> LayerPicks:
@@ -46,8 +49,13 @@ def layer_picks(findings: list[Finding], params: pd.DataFrame, order: list[str])
     by_severity = sorted(findings, key=lambda f: SEVERITIES.index(f.severity) if f.severity in SEVERITIES
                          else len(SEVERITIES))
     flagged = tuple(dict.fromkeys(f.tensor for f in by_severity if f.tensor))
+    anchored: dict[str, tuple[str, ...]] = {}
+    for f in by_severity:
+        if f.tensor and f.tensor not in anchored.get(f.anchor, ()):
+            anchored[f.anchor] = (*anchored.get(f.anchor, ()), f.tensor)
+    anchored = dict(sorted(anchored.items()))
     if params.empty:
-        return LayerPicks(flagged=flagged, ranked=tuple(order))
+        return LayerPicks(flagged=flagged, ranked=tuple(order), anchored=anchored)
     p = params[["tensor", "step", "update_ratio"]]
     p = p[np.isfinite(p["update_ratio"].astype(float))].sort_values(["tensor", "step"])
     last = p.groupby("tensor", sort=False)["update_ratio"].last().astype(float)
@@ -55,5 +63,5 @@ def layer_picks(findings: list[Finding], params: pd.DataFrame, order: list[str])
     tensors = list(dict.fromkeys([*order, *params["tensor"].astype(str)]))
     ranked = sorted(tensors, key=lambda t: (t not in last.index, -float(last.get(t, 0.0)),
                                             position.get(t, len(position)), t))
-    return LayerPicks(flagged=flagged, ranked=tuple(ranked))
+    return LayerPicks(flagged=flagged, ranked=tuple(ranked), anchored=anchored)
 

@@ -22,6 +22,16 @@ NUMBER_LABELS = (
 """A Vega ``labelExpr``: the default label (as many decimals as the tick step needs), or,
 for magnitudes below 1e-3 or from 1e5, the same precision in exponent notation."""
 
+_MANTISSA = "(datum.value / pow(10, floor(log(datum.value) / LN10 + 1e-9)))"
+_DECADES = "(log(domain('{scale}')[1] / domain('{scale}')[0]) / LN10)"
+_LOG_SHOWN = (f"abs({_MANTISSA} - 1) < 1e-6 || {_DECADES} < 1 || ({_DECADES} <= 2.05 && "
+              f"(abs({_MANTISSA} - 2) < 1e-6 || abs({_MANTISSA} - 5) < 1e-6))")
+LOG_LABELS = f"datum.value > 0 && ({_LOG_SHOWN}) ? ({NUMBER_LABELS}) : ''"
+"""A Vega ``labelExpr`` for a log axis (``{scale}``: its scale's name): labels only at the
+powers of ten, and at 2 and 5 times them when the axis spans two decades or less (a log
+axis gets a tick at each of 1–9 × 10^k while it spans fewer decades than it has room for
+ticks: nine labels a decade crowd into one another). Every tick keeps its grid line."""
+
 ZERO_COLOR = "#d62728"
 LOG_FLOOR_DEFAULT = 1e-12
 """Where a log axis puts zeros when a layer has no positive value to measure from."""
@@ -30,6 +40,35 @@ LOG_FLOOR_DEFAULT = 1e-12
 def value_axis(title: str | None = None, **kw) -> alt.Axis:
     """A quantitative axis whose tick labels fit (``NUMBER_LABELS``)."""
     return alt.Axis(title=title, labelExpr=NUMBER_LABELS, **kw)
+
+
+def log_axis(title: str | None = None, scale: str = "y", **kw) -> alt.Axis:
+    """A log-scale axis labelled at powers of ten (and 2 and 5 times them over a short span).
+
+    Args:
+        title: the axis title.
+        scale: the name Vega gives the axis's scale (``y`` in a single or layered chart).
+    """
+    return alt.Axis(title=title, labelExpr=LOG_LABELS.replace("{scale}", scale), **kw)
+
+
+def integer_axis(title: str | None = None, scale: str = "y", **kw) -> alt.Axis:
+    """A quantitative axis of whole numbers (channel indices, counts): integer ticks only.
+
+    Vega asks d3 for about one tick per 40 px, and d3 steps a short range in fractions
+    (channel 0, 0.5, 1 of a 2-channel layer, labelled "0, 1, 1" in integer format);
+    ``tickMinStep`` does not prevent it (Vega asks for span + 1 ticks, which is still a
+    step of 0.5). Asking for at most span ticks makes d3's step at least 1, hence whole;
+    a label off a whole number is blank all the same.
+
+    Args:
+        title: the axis title.
+        scale: the axis's scale name, ``x`` or ``y`` in a single or layered chart.
+    """
+    room = "width" if scale == "x" else "height"
+    count = f"max(1, min(ceil({room} / 40), floor(span(domain('{scale}')))))"
+    return alt.Axis(title=title, tickCount=alt.ExprRef(count), format="d",
+                    labelExpr="datum.value % 1 === 0 ? datum.label : ''", **kw)
 
 
 def domain_pad(base: alt.Chart, field: str, title: str | None, log: bool = False,

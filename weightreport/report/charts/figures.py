@@ -6,7 +6,14 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from weightreport.report.charts.axes import blank_note, domain_pad, log_zero_layers, value_axis
+from weightreport.report.charts.axes import (
+    blank_note,
+    domain_pad,
+    integer_axis,
+    log_axis,
+    log_zero_layers,
+    value_axis,
+)
 from weightreport.report.charts.common import (
     HALF,
     HEIGHT,
@@ -58,12 +65,14 @@ def bands_chart(ds: Datasets, df: pd.DataFrame, layers: list[str], title: str, y
 
 
 def series_chart(data: alt.Data, all_cols: list[str], layers: list[str], cols: list[str], title: str,
-                 log: bool = False, y_title: str = "value") -> alt.Chart:
+                 log: bool = False, y_title: str = "value", whole: bool = False) -> alt.Chart:
     """Lines of ``cols`` over steps for the selected layer; ``data`` is ``columnar`` with ``all_cols``.
 
     Missing values break the lines (nothing bridges a gap). On a log scale (``log``) a zero
     breaks the line too and is drawn as a marker on a floor line labelled "0"
-    (``axes.log_zero_layers``); a constant series gets a padded domain (``axes.domain_pad``).
+    (``axes.log_zero_layers``) and the axis is labelled at powers of ten (``axes.log_axis``);
+    a constant series gets a padded domain (``axes.domain_pad``). ``whole``: the values are
+    counts, and the axis has integer ticks only.
     """
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     base = (alt.Chart(data).transform_filter(layer_filter().filter).transform_flatten(["step", *all_cols])
@@ -73,7 +82,8 @@ def series_chart(data: alt.Data, all_cols: list[str], layers: list[str], cols: l
                       legend=alt.Legend(orient="top") if len(cols) > 1 else None)
     plotted = base.transform_calculate(shown="datum.value > 0 ? datum.value : null") if log else base
     field = "shown" if log else "value"
-    y = alt.Y(f"{field}:Q", title=y_title, scale=scale, axis=value_axis(y_title))
+    axis = log_axis(y_title) if log else integer_axis(y_title) if whole else value_axis(y_title)
+    y = alt.Y(f"{field}:Q", title=y_title, scale=scale, axis=axis)
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")]
     line = plotted.mark_line(strokeWidth=1.5).encode(x=x, y=y, color=color, tooltip=tooltip)
     # A point at every value of a short series, and at an isolated value of a long one

@@ -125,10 +125,11 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
         out, blank = [], []
         printed: list[str] = []
         if any(c.layered for c in lst):
-            printed, notes[section.key] = printed_layers(list(getattr(section, "layers", [])), model.picks, choice)
+            printed, notes[section.key] = printed_layers(list(getattr(section, "layers", [])), model.picks,
+                                                         choice, section.key)
         for c in lst:
             if not c.layered:
-                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": False,
+                out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": c.glance,
                             "svg": picture(c)})
                 continue
             for layer in printed:

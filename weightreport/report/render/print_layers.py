@@ -2,8 +2,9 @@
 
 A PDF cannot follow a layer selector, and every layer of a large model would make it
 hundreds of pages long. It prints each layered chart for the layers the findings name
-(``flagged``; at most ``MAX_FLAGGED`` per section, the most severe findings' first, as a
-run where every layer has a finding would print them all), plus the top ``N`` by
+(``flagged``: in the section that holds a finding's chart, every layer it names; in the
+others at most ``MAX_FLAGGED``, the most severe findings' first, as a run where every
+layer has a finding would print them all in every section), plus the top ``N`` by
 ``LayerPicks.criterion`` (default 3), or for every layer (``all``); each section says
 which it printed and why.
 """
@@ -73,18 +74,29 @@ def _named(names: list[str]) -> str:
     return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
 
 
-def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers) -> tuple[list[str], str]:
+def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers,
+                   section: str = "") -> tuple[list[str], str]:
     """The layers of one section to print, in the section's order, and a sentence saying why.
+
+    Every layer named by a finding whose chart is in this section (``LayerPicks.anchored``)
+    is printed, however many: the PDF must show what each finding is about. The layers
+    other findings name are capped at ``MAX_FLAGGED`` (counting those first), the most
+    severe findings' first.
 
     Args:
         layers: the section's layers, in its order.
         picks: the model's flagged and ranked layers.
         choice: the ``--pdf-layers`` choice.
+        section: the section's key (its findings' ``anchor``).
     """
     if choice.every or not layers:
         return list(layers), ""
     named = list(dict.fromkeys(la for n in picks.flagged for la in layers if matches(la, n)))
-    flagged = named[:MAX_FLAGGED]
+    own = {la for n in picks.anchored.get(section, ()) for la in layers if matches(la, n)}
+    mine = [la for la in named if la in own]
+    others = [la for la in named if la not in own]
+    kept = others[:max(0, MAX_FLAGGED - len(mine))]
+    flagged = mine + kept
     top: list[str] = []
     for name in picks.ranked:
         if len(top) >= choice.top:
@@ -96,7 +108,13 @@ def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers) -> t
     if len(printed) == len(layers):
         return printed, ""
     why = []
-    if len(named) > len(flagged):
+    if len(others) > len(kept) and mine:
+        why.append(f"every one of the {len(mine)} that this section's findings name ({_named(mine)})")
+        why.append(f"the {len(kept)} of the {len(others)} other layers the findings name with the most severe "
+                   f"findings ({_named(kept)}; --pdf-layers all prints every one)" if kept else
+                   f"none of the {len(others)} other layers the findings name (--pdf-layers all prints "
+                   f"every one)")
+    elif len(named) > len(flagged):
         why.append(f"the {len(flagged)} of the {len(named)} the findings name with the most severe findings "
                    f"({_named(flagged)}; --pdf-layers all prints every one)")
     elif flagged:

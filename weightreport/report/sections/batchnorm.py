@@ -11,7 +11,7 @@ import pandas as pd
 from weightreport.report.analysis.frames import hist_rows
 from weightreport.report.analysis.run_tables import BN_KINDS, RunTables
 from weightreport.report.analysis.sampling import model_order
-from weightreport.report.charts.axes import value_axis
+from weightreport.report.charts.axes import integer_axis, value_axis
 from weightreport.report.charts.common import (
     HALF,
     HEIGHT,
@@ -85,7 +85,8 @@ def batchnorm_charts(section: BatchNorm, ds: Datasets) -> list[Chart]:
     for stat in ("mean", "var"):
         pair = [f"batch_{stat}", f"running_{stat}"]
         c = base.transform_fold(pair, as_=["series", "value"]).mark_point(filled=True, size=22).encode(
-            x=alt.X("channel:Q", title="channel"), y=alt.Y("value:Q", title=stat, scale=alt.Scale(zero=False), axis=value_axis(stat)),
+            x=alt.X("channel:Q", title="channel", axis=integer_axis("channel", scale="x")),
+            y=alt.Y("value:Q", title=stat, scale=alt.Scale(zero=False), axis=value_axis(stat)),
             color=alt.Color("series:N", title=None, scale=alt.Scale(domain=pair, range=["#ff7f0e", "#1f77b4"]),
                             legend=alt.Legend(orient="top")),
             tooltip=[alt.Tooltip("channel:Q"), alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".4g")],
@@ -94,7 +95,7 @@ def batchnorm_charts(section: BatchNorm, ds: Datasets) -> list[Chart]:
         charts.append(make(f"Batch vs running {stat}", c, ds, layered=True))
     gb = base.transform_fold(["weight", "bias"], as_=["param", "value"]).transform_filter(
         "isValid(datum.value)").mark_bar(opacity=0.8).encode(
-        x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title="value", axis=value_axis("value")), y=alt.Y("count():Q", title="channels"),
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title="value", axis=value_axis("value")), y=alt.Y("count():Q", title="channels", axis=integer_axis("channels")),
         color=alt.Color("param:N", title=None, scale=alt.Scale(domain=["weight", "bias"], range=["#2ca02c", "#9467bd"]),
                         legend=alt.Legend(orient="top", labelExpr="datum.label === 'weight' ? 'gamma (weight)' : 'beta (bias)'")),
         tooltip=[alt.Tooltip("param:N"), alt.Tooltip("count():Q", title="channels")],

@@ -30,6 +30,7 @@ from weightreport.report.charts.common import (
     records,
 )
 from weightreport.report.charts.figures import series_chart
+from weightreport.report.charts.names import label_px, short_labels
 from weightreport.report.sections.base import Section, SectionType
 
 KEY, TITLE = "outliers", "Outliers"
@@ -119,7 +120,8 @@ def outliers(run, params: pd.DataFrame, traj: pd.DataFrame) -> Outliers:
                 f"layer's min or max at the last snapshot (exact value, index not recorded) and "
                 f"recorded single weights (exact value and index), listing only |z| > {OUTLIER_Z:g}. "
                 f"Boxes show p25–p75 with the median, whiskers p1–p99, and dots min and max at the "
-                f"last snapshot, for {n_boxes} layer(s) with the largest |z|.")
+                f"last snapshot, for {n_boxes} layer(s) with the largest |z| (a long name loses its start, "
+                f"shown as …; the tooltip and the Statistics table give every name in full).")
 
 
 def build(t: RunTables) -> Outliers:
@@ -133,13 +135,14 @@ def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
     if not section.counts.empty:
         cols = COUNT_COLUMNS
         counts = series_chart(ds.add(columnar(section.counts, "tensor", ["step", *cols])), cols, section.layers,
-                              cols, "outlier counts over time", y_title="count")
+                              cols, "outlier counts over time", y_title="count", whole=True)
         charts.append(make("Outlier counts", counts, ds, layered=True,
                            blank=blank_layers(section.counts, cols)))
     b = section.boxes
-    data = ds.add(records(b, ["tensor", "min", "p1", "p25", "p50", "p75", "p99", "max"]))
-    order = list(b["tensor"])
-    y = alt.Y("tensor:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    labels = short_labels(list(b["tensor"]))
+    limit = label_px(labels)
+    data = ds.add(records(b.assign(label=labels), ["tensor", "label", "min", "p1", "p25", "p50", "p75", "p99", "max"]))
+    y = alt.Y("label:N", sort=labels, title=None, axis=alt.Axis(labelLimit=limit))
     base = alt.Chart(data)
     tip = [alt.Tooltip("tensor:N")] + [alt.Tooltip(f"{c}:Q", format=".4g") for c in
                                       ("min", "p1", "p25", "p50", "p75", "p99", "max")]
@@ -149,7 +152,7 @@ def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
         base.mark_tick(color="#0b3d91", thickness=2, size=12).encode(y=y, x="p50:Q", tooltip=tip),
         base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="min:Q", tooltip=tip),
         base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="max:Q", tooltip=tip),
-    ).properties(width=FULL - 240, height=alt.Step(16), title="last snapshot: p1–p99, p25–p75, median, min/max")
+    ).properties(width=FULL - limit - 20, height=alt.Step(16), title="last snapshot: p1–p99, p25–p75, median, min/max")
     return [*charts, make("Box and whisker", boxes, ds, wide=True)]
 
 

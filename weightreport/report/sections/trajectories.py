@@ -17,6 +17,7 @@ import pandas as pd
 
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import model_order, pick_steps, qualified
+from weightreport.report.charts.axes import value_axis
 from weightreport.report.charts.common import (
     SERIES_DIGITS,
     Chart,
@@ -121,8 +122,10 @@ def trajectory_charts(section: Trajectories, ds: Datasets) -> list[Chart]:
     # level): inside the panel spec they would leave a header for every layer's weights.
     chart = (alt.Chart(ds.add(weights)).mark_line(color="#1f77b4", strokeWidth=1.5).encode(
         x=alt.X("step:Q", title="step", axis=alt.Axis(tickCount=4, labelFlush=True)),
-        # no format: the axis takes its precision from the tick step (".3~g" showed 1, 1, 1 near 1)
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(tickCount=4)),
+        # no format: the labels take their precision from the tick step (".3~g" showed 1, 1, 1
+        # near 1), in exponent notation below 1e-3 (a bias kept near 0 had labels 10 digits
+        # long, and four panels of them no longer fit the page)
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=value_axis(None, tickCount=4)),
         tooltip=[alt.Tooltip("label:N", title="index"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".5g")],
     ).properties(width=PANEL_WIDTH, height=PANEL_HEIGHT).facet(
         facet=alt.Facet("label:N", sort=alt.SortField("index"), title=None,
