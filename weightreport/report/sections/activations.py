@@ -22,6 +22,7 @@ from weightreport.report.charts.common import (
     nums,
 )
 from weightreport.report.charts.figures import bands_chart, matrix_transforms
+from weightreport.report.charts.names import CHAR_PX, short_labels
 from weightreport.report.sections.base import Section, SectionType
 from weightreport.runfmt.calls import call_label, split_call
 
@@ -144,8 +145,11 @@ LINE_BREAK = " · "
 
 def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     recs = []
+    modules = list(dict.fromkeys(probes["module"]))
+    # Long module names lose their start, not the end that tells them apart (charts/names.py).
+    short = dict(zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX) - 1), strict=True))
     for p in probes.itertuples(index=False):
-        label = f"{p.module}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
+        label = f"{short[p.module]}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
                      "values": nums(p.values, HEATMAP_DIGITS)})
     order = [r["label"] for r in recs]
