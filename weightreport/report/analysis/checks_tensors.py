@@ -310,7 +310,8 @@ def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
     later calls share its gamma, so only its own rows are read)."""
     bn, th, out = data.batchnorm, data.thresholds, []
     types = _module_types(data)
-    bn = bn[bn["weight"].notna() & (bn["module"].map(lambda n: split_call(str(n), types)[1]) == 1)]
+    own = {n for n in bn["module"].unique() if split_call(str(n), types)[1] == 1}  # per name, not per row
+    bn = bn[bn["weight"].notna() & bn["module"].isin(own)]
     if bn.empty:
         return []
     for module, g in at_last(bn, "module").groupby("module", sort=True):

@@ -9,6 +9,9 @@ Content-Security-Policy forbids any load from elsewhere. Charts are embedded wit
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import os
+from pathlib import Path
 
 from markupsafe import Markup
 
@@ -24,11 +27,46 @@ BUNDLE_PLACEHOLDER = "/* vega bundle */"
 
 @functools.lru_cache(maxsize=1)
 def vega_bundle() -> str:
-    """vl-convert's bundle of Vega, Vega-Lite and vega-embed (sets ``window.vegaEmbed``)."""
+    """vl-convert's bundle of Vega, Vega-Lite and vega-embed (sets ``window.vegaEmbed``).
+
+    vl-convert builds the bundle anew on every call (about 1.3–3.7 s on a 2-core machine),
+    so it is kept on disk per vl-convert version (``bundle_cache``) and read from there
+    afterwards. A cache that cannot be read or written is skipped: the bundle is built.
+    """
+    path = bundle_cache()
+    if path is not None:
+        try:
+            cached = path.read_text(encoding="utf-8")
+            if "vegaEmbed" in cached:  # else damaged: built again below
+                return cached
+        except (OSError, UnicodeDecodeError):
+            pass
     import vl_convert
 
     bundle = vl_convert.javascript_bundle()
-    return bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    bundle = bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(bundle, encoding="utf-8")
+            os.replace(tmp, path)  # whole or absent: concurrent builds never read half a file
+        except OSError:
+            pass
+    return bundle
+
+
+def bundle_cache() -> Path | None:
+    """Where the bundle of the installed vl-convert is cached: ``$WEIGHTREPORT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/weightreport``, else ``~/.cache/weightreport``; None without vl-convert's
+    version (not installed as a distribution)."""
+    try:
+        version = importlib.metadata.version("vl-convert-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    root = os.environ.get("WEIGHTREPORT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "weightreport")
+    return Path(root) / f"vega-bundle-vl-convert-{version}.js"
 
 
 def chart_context(charts: dict[str, list[Chart]]) -> tuple[dict, dict, dict]:
