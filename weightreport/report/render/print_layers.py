@@ -78,8 +78,9 @@ def printed_layers(layers: list[str], picks: LayerPicks, choice: PdfLayers,
                    section: str = "") -> tuple[list[str], str]:
     """The layers of one section to print, in the section's order, and a sentence saying why.
 
-    Every layer named by a finding whose chart is in this section (``LayerPicks.anchored``)
-    is printed, however many: the PDF must show what each finding is about. The layers
+    Every layer named by a warning or an error whose chart is in this section
+    (``LayerPicks.anchored``) is printed, however many: the PDF must show what each problem
+    is about. The layers
     other findings name are capped at ``MAX_FLAGGED`` (counting those first), the most
     severe findings' first.
 
