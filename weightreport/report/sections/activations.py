@@ -147,7 +147,7 @@ def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     recs = []
     modules = list(dict.fromkeys(probes["module"]))
     # Long module names lose their start, not the end that tells them apart (charts/names.py).
-    short = dict(zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX) - 1), strict=True))
+    short = dict(zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX)), strict=True))
     for p in probes.itertuples(index=False):
         label = f"{short[p.module]}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
