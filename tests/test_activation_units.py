@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -75,6 +76,18 @@ def _autograd_counts(model: nn.Sequential, x: torch.Tensor) -> tuple[int, int]:
     return 0, 0
 
 
+def _recorded_row(model: nn.Sequential, x: torch.Tensor, run: Path):
+    """The activation row the collector records for ``model[1]`` on one step over ``x``."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # the captured forward sees these weights
+    with Collector(model, run, every=1, optimizer=opt) as wr:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+        wr.step()
+    stats = load_run(run).table("stats")
+    return stats[(stats.kind == "activation") & (stats.tensor == "1") & (stats.step == 1)].iloc[0]
+
+
 @pytest.mark.parametrize(("act", "region", "expect"), CASES, ids=lambda c: repr(c) if isinstance(c, nn.Module) else None)
 def test_dead_and_saturated_units_match_autograd(tmp_path, act, region, expect):
     """The collector's dead/saturated counts equal the units whose autograd slope is 0 (or below the
@@ -83,14 +96,7 @@ def test_dead_and_saturated_units_match_autograd(tmp_path, act, region, expect):
     model = _model(act, *region)
     x = torch.linspace(0, 1, BATCH).unsqueeze(1)
     dead, saturated = _autograd_counts(model, x)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # the captured forward sees these weights
-    with Collector(model, tmp_path / "run", every=1, optimizer=opt) as wr:
-        opt.zero_grad()
-        model(x).sum().backward()
-        opt.step()
-        wr.step()
-    stats = load_run(tmp_path / "run").table("stats")
-    row = stats[(stats.kind == "activation") & (stats.tensor == "1") & (stats.step == 1)].iloc[0]
+    row = _recorded_row(model, x, tmp_path / "run")
     if expect == "dead":
         assert row.units == UNITS
         assert dead == BAD  # the region was chosen to kill exactly these units
@@ -123,16 +129,10 @@ def test_transformers_activations_count_dead_units_as_autograd_does(tmp_path, na
     x = torch.linspace(0, 1, BATCH).unsqueeze(1)
     z = model[0](x).detach().requires_grad_(True)
     act(z).backward(torch.ones(BATCH, UNITS))
-    limit = 0.0 if name == "ReLUSquaredActivation" else DEAD_SLOPE
-    dead = int((z.grad.abs() <= limit).all(0).sum()) if limit == 0 else int((z.grad.abs() < limit).all(0).sum())
+    slope = z.grad.abs()
+    gone = slope == 0 if name == "ReLUSquaredActivation" else slope < DEAD_SLOPE
+    dead = int(gone.all(0).sum())
     assert dead == BAD
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    with Collector(model, tmp_path / "run", every=1, optimizer=opt) as wr:
-        opt.zero_grad()
-        model(x).sum().backward()
-        opt.step()
-        wr.step()
-    stats = load_run(tmp_path / "run").table("stats")
-    row = stats[(stats.kind == "activation") & (stats.tensor == "1") & (stats.step == 1)].iloc[0]
+    row = _recorded_row(model, x, tmp_path / "run")
     assert row.units == UNITS
     assert row.dead_units == dead
