@@ -11,6 +11,7 @@ from torch import nn
 from weightreport import Collector
 from weightreport.errors import WeightReportError
 from weightreport.report.analysis.findings import CODES, at_or_above, find_all, run_findings
+from weightreport.report.analysis.sampling import late_steps
 from weightreport.report.analysis.thresholds import Thresholds, load_thresholds
 from weightreport.runfmt.reader import load_run
 
@@ -153,6 +154,20 @@ def test_bn_drift_by_variance():
     t = healthy()
     t.batchnorm["running_var"] *= 10
     assert ("bn_drift", "warning", "bn1") in _codes(t)
+
+
+def test_bn_checks_read_only_the_late_snapshots():
+    """The BatchNorm checks give the same findings from the table read at ``late_steps`` as from the whole
+    table, and drift in the early snapshots only is not late drift."""
+    t = healthy()
+    t.batchnorm["running_mean"] += 5.0
+    t.batchnorm.loc[t.batchnorm["step"] == 200, "weight"] = 1e-4
+    whole = _find(t)
+    t.batchnorm = t.batchnorm[t.batchnorm["step"].isin(late_steps(t.stats["step"]))]
+    assert {f.code for f in whole} >= {"bn_drift", "bn_gamma_collapse"} and _find(t) == whole
+    early = healthy()
+    early.batchnorm.loc[early.batchnorm["step"] < 100, "running_mean"] += 5.0
+    assert "bn_drift" not in {f.code for f in _find(early)}
 
 
 def test_bn_gamma_collapse():

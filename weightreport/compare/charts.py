@@ -58,7 +58,7 @@ def curve_chart(df: pd.DataFrame, metric: str, ds: Datasets) -> alt.Chart:
                                   scale=alt.Scale(domain=splits, range=[SPLITS[s] for s in splits]),
                                   legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2,
                                                     symbolStrokeColor="#1d2430")),
-        detail="split:N",
+        detail=alt.Detail("split:N"),
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip("split:N"), alt.Tooltip("step:Q"),
                  alt.Tooltip("value:Q", format=".4g")],
     ).properties(width=HALF, height=HEIGHT - 40)

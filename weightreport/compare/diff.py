@@ -17,7 +17,7 @@ import pandas as pd
 from weightreport.compare.distance import wasserstein_hist
 from weightreport.compare.distance_grid import DistanceGrid, distance_grid
 from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
-from weightreport.report.analysis.sampling import model_order, pick_steps, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import late_steps, model_order, pick_steps, read_stats
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.report.sections.curves import curves
 from weightreport.runfmt.schema import QUANTILES
@@ -88,7 +88,7 @@ class RunDiff:
 
 
 def _findings(run, stats: pd.DataFrame, scalars: pd.DataFrame, th: Thresholds | None) -> list[Finding]:
-    bn = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    bn = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=late_steps(stats["step"]))
     return find_all(stats, scalars, bn, th, model_order(stats["tensor"], run.manifest), run)
 
 

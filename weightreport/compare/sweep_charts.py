@@ -41,7 +41,7 @@ def _curve(sweep: Sweep, metric: str, ds: Datasets, colors: alt.Scale) -> Chart:
                color=alt.Color("run:N", scale=colors, title=None,
                                legend=alt.Legend(orient="bottom", columns=min(4, len(colors.domain)),
                                                  labelLimit=110, symbolLimit=0)),
-               detail="split:N",
+               detail=alt.Detail("split:N"),
                tooltip=[alt.Tooltip("run:N"), alt.Tooltip("split:N"), alt.Tooltip("step:Q"),
                         alt.Tooltip("value:Q", format=".4g")])
     base = alt.Chart(data).encode(**enc)

@@ -30,7 +30,7 @@ def inspect_charts(model: InspectModel) -> dict[str, list[Chart]]:
     if not model.hist.empty:
         data = ds.add(records(model.hist, ["tensor", "left", "right", "density"]))
         hist = alt.Chart(data).transform_filter(_layer_filter()).mark_rect(color="#1f77b4", opacity=0.7).encode(
-            x=alt.X("left:Q", title="value"), x2="right:Q", y=alt.Y("density:Q", title="density"),
+            x=alt.X("left:Q", title="value"), x2=alt.X2("right:Q"), y=alt.Y("density:Q", title="density"),
             y2=alt.datum(0),
             tooltip=[alt.Tooltip("left:Q", format=".4g", title="from"), alt.Tooltip("right:Q", format=".4g", title="to"),
                      alt.Tooltip("density:Q", format=".4g")],
@@ -84,7 +84,7 @@ def depth_charts(model: InspectModel, ds: Datasets) -> list[Chart]:
                       scale=alt.Scale(domain=fits, range=[FIT_SHAPES[f] for f in fits]),
                       legend=alt.Legend(orient="top") if len(fits) > 1 else None)
     band = alt.Chart(alt.Data(values=[{"lo": ALPHA_LOW, "hi": ALPHA_HIGH}])).mark_rect(
-        color="#2ca02c", opacity=0.12).encode(y="lo:Q", y2="hi:Q")
+        color="#2ca02c", opacity=0.12).encode(y=alt.Y("lo:Q"), y2=alt.Y2("hi:Q"))
     points = alt.Chart(data).mark_point(size=60, filled=True, opacity=0.85).encode(
         x=x, y=alt.Y("alpha:Q", title="alpha (shaded: 2–6, typical)", scale=alt.Scale(zero=False)),
         color=color, shape=shape, tooltip=tip).transform_filter("isValid(datum.alpha)")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding, scaled
+from weightreport.report.analysis.sampling import late_steps
 from weightreport.runfmt.calls import call_label, split_call
 
 
@@ -279,14 +280,14 @@ def check_saturated_units(data: Inputs) -> list[Finding]:
 
 @check("bn_drift", anchor="batchnorm")
 def check_bn_drift(data: Inputs) -> list[Finding]:
-    """Running statistics far from the batch statistics over the last quarter of snapshots."""
+    """Running statistics far from the batch statistics over the last quarter of the run's snapshots
+    (``late_steps`` of the stats table's steps, where the readers read the BatchNorm table)."""
     bn, th, out = data.batchnorm, data.thresholds, []
-    bn = bn[bn["running_mean"].notna() & bn["running_var"].notna() & bn["batch_mean"].notna()]
+    bn = bn[bn["running_mean"].notna() & bn["running_var"].notna() & bn["batch_mean"].notna()
+            & bn["step"].isin(late_steps(data.stats["step"]))]
     if bn.empty:
         return []
-    for module, g in bn.groupby("module", sort=True):
-        steps = np.unique(g["step"])
-        late = g[g["step"].isin(steps[-max(1, len(steps) // 4):])]
+    for module, late in bn.groupby("module", sort=True):
         rstd = np.sqrt(late["running_var"].clip(lower=0) + 1e-5)
         shift = ((late["batch_mean"] - late["running_mean"]).abs() / rstd).groupby(late["step"]).median()
         ratio = (late["batch_var"] / late["running_var"].where(late["running_var"] > 0)).groupby(late["step"]).median()

@@ -14,7 +14,7 @@ import pandas as pd
 from weightreport.errors import WeightReportError
 from weightreport.report.analysis.checks import CHECKS, CODES
 from weightreport.report.analysis.finding import MAX_STEPS_LISTED, SEVERITIES, Finding, Inputs
-from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import late_steps, model_order, read_stats
 from weightreport.report.analysis.thresholds import Thresholds
 from weightreport.runfmt.schema import SCHEMAS
 
@@ -27,7 +27,7 @@ FINDING_STATS_COLUMNS = ["step", "tensor", "kind", "numel", "count", "nan_count"
 """The stats columns the checks read."""
 FINDING_BN_COLUMNS = ["step", "module", "channel", "batch_mean", "batch_var", "running_mean",
                       "running_var", "weight"]
-"""The batchnorm columns the checks read."""
+"""The batchnorm columns the checks read, at ``late_steps`` of the stats' snapshots only."""
 
 
 def _empty(name: str, columns: list[str]) -> pd.DataFrame:
@@ -63,7 +63,7 @@ def find_all(stats: pd.DataFrame, scalars: pd.DataFrame, batchnorm: pd.DataFrame
 def run_findings(run, thresholds: Thresholds | None = None) -> list[Finding]:
     """The findings of a ``Run``, reading only the columns the checks need."""
     stats = read_stats(run, columns=FINDING_STATS_COLUMNS)
-    batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=sampled_steps(stats))
+    batchnorm = run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=late_steps(stats["step"]))
     return find_all(stats, run.table("scalars"), batchnorm,
                     thresholds, model_order(stats["tensor"], run.manifest), run)
 

@@ -14,7 +14,7 @@ from functools import cached_property
 import pandas as pd
 
 from weightreport.report.analysis.findings import FINDING_BN_COLUMNS, Finding, find_all
-from weightreport.report.analysis.sampling import model_order, read_stats, sampled_steps
+from weightreport.report.analysis.sampling import late_steps, model_order, read_stats, sampled_steps
 from weightreport.report.analysis.thresholds import Thresholds
 
 BN_KINDS = ("bn_input", "bn_output")
@@ -99,6 +99,6 @@ class RunTables:
 
     @cached_property
     def findings(self) -> list[Finding]:
-        """The health findings of the run (BatchNorm read at the sampled snapshots)."""
-        batchnorm = self.run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=self.steps)
+        """The health findings of the run (BatchNorm read at the last quarter of the sampled snapshots)."""
+        batchnorm = self.run.table("batchnorm", columns=FINDING_BN_COLUMNS, steps=late_steps(self.steps))
         return find_all(self.stats, self.scalars, batchnorm, self.thresholds, self.order, self.run)

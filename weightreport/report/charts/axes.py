@@ -94,7 +94,7 @@ def domain_pad(base: alt.Chart, field: str, title: str | None, log: bool = False
     padded = agg.transform_filter("isValid(datum.pad_lo) && datum.pad_lo === datum.pad_hi").transform_calculate(
         pad_y=lo, pad_y2=hi)
     return padded.mark_rule(opacity=0).encode(
-        y=alt.Y("pad_y:Q", title=title, scale=scale or alt.Scale(type="log" if log else "linear")), y2="pad_y2:Q")
+        y=alt.Y("pad_y:Q", title=title, scale=scale or alt.Scale(type="log" if log else "linear")), y2=alt.Y2("pad_y2:Q"))
 
 
 def log_zero_layers(base: alt.Chart, x: alt.X, title: str | None) -> list[alt.Chart]:
@@ -115,7 +115,7 @@ def log_zero_layers(base: alt.Chart, x: alt.X, title: str | None) -> list[alt.Ch
     line = zeros.transform_aggregate(zero_at="min(zero_at)").mark_rule(
         strokeDash=[3, 3], color="#9aa5b1").encode(y=y)
     label = zeros.transform_aggregate(zero_at="min(zero_at)").mark_text(
-        text="0", align="left", dx=4, color=ZERO_COLOR, fontSize=11).encode(y=y, x=alt.value("width"))
+        text="0", align="left", dx=4, color=ZERO_COLOR, fontSize=11).encode(y=y, x=alt.XValue("width"))
     return [line, marks, label]
 
 
@@ -129,4 +129,4 @@ def blank_note(base: alt.Chart, noun: str = "layer") -> alt.Chart:
         blank_text=f"datum.blank_ok === 0 ? 'nothing was recorded for this {noun}' "
                    f": 'every value is 0 for this {noun}'").mark_text(
         fontSize=12, color="#5b6675").encode(
-        text="blank_text:N", x=alt.value({"expr": "width / 2"}), y=alt.value({"expr": "height / 2"}))
+        text=alt.Text("blank_text:N"), x=alt.XValue({"expr": "width / 2"}), y=alt.YValue({"expr": "height / 2"}))

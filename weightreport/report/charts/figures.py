@@ -34,7 +34,7 @@ def hist_chart(ds: Datasets, hist: pd.DataFrame, color_field: str, scale: alt.Sc
     """Histogram bars coloured by ``color_field``; per layer of ``group`` when ``layers`` is given."""
     data = ds.add(records(hist, [group, color_field, "left", "right", "density"]))
     chart = alt.Chart(data).mark_rect(opacity=0.55).encode(
-        x=alt.X("left:Q", title="value", axis=value_axis("value")), x2="right:Q",
+        x=alt.X("left:Q", title="value", axis=value_axis("value")), x2=alt.X2("right:Q"),
         y=alt.Y("density:Q", title="density", axis=value_axis("density")),
         y2=alt.datum(0),
         color=alt.Color(f"{color_field}:N", scale=scale, title=None, legend=alt.Legend(orient="top")),
@@ -56,9 +56,9 @@ def bands_chart(ds: Datasets, df: pd.DataFrame, layers: list[str], title: str, y
         x=x, y=alt.Y(f"{lo}:Q", title=y_title, scale=scale, axis=value_axis(y_title)), y2=f"{hi}:Q")
         for lo, hi, op in (("p1", "p99", 0.15), ("p5", "p95", 0.2), ("p25", "p75", 0.3))]
     median = base.mark_line(color="#0b3d91", strokeWidth=1.5).encode(
-        x=x, y="p50:Q", tooltip=[alt.Tooltip("step:Q")] + [alt.Tooltip(f"{p}:Q", format=".4g") for p in PCTS])
+        x=x, y=alt.Y("p50:Q"), tooltip=[alt.Tooltip("step:Q")] + [alt.Tooltip(f"{p}:Q", format=".4g") for p in PCTS])
     lone = base.transform_filter("isValid(datum.p50)").transform_joinaggregate(n="count()").transform_filter(
-        "datum.n === 1").mark_point(filled=True, size=30, color="#0b3d91").encode(x=x, y="p50:Q")
+        "datum.n === 1").mark_point(filled=True, size=30, color="#0b3d91").encode(x=x, y=alt.Y("p50:Q"))
     pad = domain_pad(base, "p50", y_title, scale=scale)
     return alt.layer(*bands, median, lone, pad).add_params(layer_param(layers)).properties(
         width=HALF, height=HEIGHT, title=title)

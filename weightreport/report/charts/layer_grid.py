@@ -129,13 +129,13 @@ def gutter_layers(groups: alt.Data, rows: int, px: float, width: float, labelled
     end = width - (ROW_WIDTH if labelled else 0) - 6  # where the labels end, from the gutter's left edge
     base = alt.Chart(groups)
     bands = base.mark_rect().encode(  # white bands too: every chart's gutter is ``width`` wide
-        x=alt.value(-width), x2=alt.value(-2), y=y, y2="end:Q",
+        x=alt.XValue(-width), x2=alt.X2Value(-2), y=y, y2=alt.Y2("end:Q"),
         fill=alt.condition("datum.shade === 1", alt.value(BAND), alt.value("#ffffff")),
         tooltip=[alt.Tooltip("group:N", title="module")])
     labels = base.transform_filter(f"(datum.end - datum.start) * {px} >= {LABEL_MIN_PX}").transform_calculate(
         mid="(datum.start + datum.end) / 2").mark_text(
         align="right", baseline="middle", fontSize=10, limit=end - 12, color="#1d2430").encode(
-        x=alt.value(end - width), y=_y(rows, "mid"), text="group:N",
+        x=alt.XValue(end - width), y=_y(rows, "mid"), text=alt.Text("group:N"),
         tooltip=[alt.Tooltip("group:N", title="module")])
     return [bands, labels]
 
@@ -144,14 +144,14 @@ def selected_row(data: alt.Data, rows: int, width: float) -> alt.Chart:
     """An outline around the selected layer's row (none until a layer is selected)."""
     return alt.Chart(data).transform_filter(f"datum.tensor === {SELECTED}").transform_calculate(
         row2="datum.row + 1").mark_rect(fill=None, stroke="#111", strokeWidth=1.5).encode(
-        x=alt.value(0), x2=alt.value(width), y=_y(rows), y2="row2:Q")
+        x=alt.XValue(0), x2=alt.X2Value(width), y=_y(rows), y2=alt.Y2("row2:Q"))
 
 
 def row_labels(data: alt.Data, rows: int) -> alt.Chart:
     """Each row's name (its ``label``, the part after its group) just left of the cells."""
     return alt.Chart(data).transform_calculate(mid="datum.row + 0.5").mark_text(
         align="right", baseline="middle", fontSize=9, limit=ROW_WIDTH - 10, color="#3b4350",
-        cursor="pointer").encode(x=alt.value(-6), y=_y(rows, "mid"), text="label:N",
+        cursor="pointer").encode(x=alt.XValue(-6), y=_y(rows, "mid"), text=alt.Text("label:N"),
         tooltip=[alt.Tooltip("tensor:N", title="layer")])
 
 
@@ -252,7 +252,7 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
             if state in present:
                 layers.append(base.transform_filter(f'datum.state === "{state}"').mark_square(
                     size=20, cursor="pointer").encode(
-                    x=alt.value(at), y=y, color=alt.Color("state:N", scale=special_scale(present), title=None),
+                    x=alt.XValue(at), y=y, color=alt.Color("state:N", scale=special_scale(present), title=None),
                     tooltip=[*tips[:2], alt.Tooltip("state:N", title="value")]))
         layers.append(selected_row(axis, rows, PANEL_WIDTH))
         charts.append(alt.layer(*layers).properties(

@@ -17,8 +17,10 @@ from weightreport.runfmt.calls import call_label
 LONG_TABLE = 25
 """A table with more rows than this gets a filter box and scrolls inside a bounded height."""
 
-_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                 ("\u2029", "\\u2029"))
+"""Replaced one by one: ``str.replace`` runs in C, ``str.translate`` with a dict per character
+(0.36 s of a 9 MB page)."""
 
 
 def templates_dir() -> Path:
@@ -131,7 +133,9 @@ def sort_key(value) -> str:
 def json_script(value) -> Markup:
     """JSON safe to place inside a ``<script>`` element: ``<``, ``>``, ``&`` are \\u-escaped."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return Markup(text.translate(_JSON_ESCAPES))
+    for char, escaped in _JSON_ESCAPES:
+        text = text.replace(char, escaped)
+    return Markup(text)
 
 
 @functools.lru_cache(maxsize=1)

@@ -126,8 +126,8 @@ def build(t: RunTables) -> Activations:
 
 def _matrix_encoding(chart: alt.Chart, scale: alt.Scale, label: str) -> alt.Chart:
     return chart.mark_rect().encode(
-        x=alt.X("col:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True)), x2="col2:Q",
-        y=alt.Y("row:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True, reverse=True)), y2="row2:Q",
+        x=alt.X("col:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True)), x2=alt.X2("col2:Q"),
+        y=alt.Y("row:Q", title=None, axis=None, scale=alt.Scale(nice=False, zero=True, reverse=True)), y2=alt.Y2("row2:Q"),
         color=alt.Color("value:Q", scale=scale, title=None),
         tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip("row:Q"), alt.Tooltip("col:Q"),
                  alt.Tooltip("value:Q", format=".3g")],

@@ -147,11 +147,11 @@ def outlier_charts(section: Outliers, ds: Datasets) -> list[Chart]:
     tip = [alt.Tooltip("tensor:N")] + [alt.Tooltip(f"{c}:Q", format=".4g") for c in
                                       ("min", "p1", "p25", "p50", "p75", "p99", "max")]
     boxes = alt.layer(
-        base.mark_rule(color="#555").encode(y=y, x=alt.X("p1:Q", title="value", axis=value_axis("value")), x2="p99:Q", tooltip=tip),
-        base.mark_bar(size=10, color="#8fb8de").encode(y=y, x="p25:Q", x2="p75:Q", tooltip=tip),
-        base.mark_tick(color="#0b3d91", thickness=2, size=12).encode(y=y, x="p50:Q", tooltip=tip),
-        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="min:Q", tooltip=tip),
-        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x="max:Q", tooltip=tip),
+        base.mark_rule(color="#555").encode(y=y, x=alt.X("p1:Q", title="value", axis=value_axis("value")), x2=alt.X2("p99:Q"), tooltip=tip),
+        base.mark_bar(size=10, color="#8fb8de").encode(y=y, x=alt.X("p25:Q"), x2=alt.X2("p75:Q"), tooltip=tip),
+        base.mark_tick(color="#0b3d91", thickness=2, size=12).encode(y=y, x=alt.X("p50:Q"), tooltip=tip),
+        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x=alt.X("min:Q"), tooltip=tip),
+        base.mark_point(color="#d62728", size=18, filled=True).encode(y=y, x=alt.X("max:Q"), tooltip=tip),
     ).properties(width=FULL - limit - 20, height=alt.Step(16), title="last snapshot: p1–p99, p25–p75, median, min/max")
     return [*charts, make("Box and whisker", boxes, ds, wide=True)]
 
