@@ -37,6 +37,15 @@ def test_long_run_is_read_at_bounded_snapshots_plus_every_nan(tmp_path):
     assert bad["nan_count"].tolist() == [1]
 
 
+def test_sampled_read_of_some_columns_keeps_the_nan_step(tmp_path):
+    """Columns asked for without the NaN counts still read every part and keep the NaN step, and only
+    those columns come back."""
+    run = _long_run(tmp_path / "run")
+    stats = read_stats(run, columns=["step", "tensor"])
+    assert list(stats.columns) == ["step", "tensor"]
+    assert {0, 400, 123} <= set(stats["step"])
+
+
 def test_diff_of_long_runs_reads_bounded_snapshots(tmp_path, monkeypatch):
     """diff reads both runs' stats as the report does: bounded snapshots, the NaN step kept."""
     import weightreport.compare.diff as diff_module

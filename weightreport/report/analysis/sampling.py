@@ -22,6 +22,8 @@ from weightreport.runfmt.calls import split_call
 
 MAX_CURVE_POINTS = 500
 MAX_LAYER_POINTS = 150
+FILTER_COLUMNS = ("step", "nan_count", "inf_count")
+"""The stats columns ``read_stats`` filters on."""
 
 
 def read_stats(run, columns: Sequence[str] | None = None, limit: int = MAX_LAYER_POINTS) -> pd.DataFrame:
@@ -36,10 +38,13 @@ def read_stats(run, columns: Sequence[str] | None = None, limit: int = MAX_LAYER
     if len(steps) <= limit:
         return run.table("stats", columns=columns)
     kept = pick_steps(steps, limit).tolist()
-    # One read: the kept snapshots, or any row that counted a NaN or an Inf (filters OR'ed).
-    rows = run.table("stats", columns=columns, filters=[
+    # One read: the kept snapshots, or any row that counted a NaN or an Inf (filters OR'ed);
+    # the filters' columns are read even when not asked for (else every part fails to filter).
+    wanted = None if columns is None else [*columns, *(c for c in FILTER_COLUMNS if c not in columns)]
+    rows = run.table("stats", columns=wanted, filters=[
         [("step", "in", kept)], [("nan_count", ">", 0)], [("inf_count", ">", 0)]])
-    return rows.sort_values(["step"], kind="stable").reset_index(drop=True)
+    rows = rows.sort_values(["step"], kind="stable").reset_index(drop=True)
+    return rows if columns is None else rows[list(columns)]
 
 
 def sampled_steps(stats: pd.DataFrame) -> list[int]:
