@@ -10,11 +10,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from synthetic import Spec, small_spec, write_run
+from test_chart_honesty import axis_labels, svg_of
 
 from weightreport.report.analysis import layer_grid as lg
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.build import build_report
 from weightreport.report.charts.common import Datasets, dumps
+from weightreport.report.charts.layer_grid import decade_span
 from weightreport.report.sections import glance
 from weightreport.runfmt.reader import load_run
 from weightreport.runfmt.schema import TABLES_DIR
@@ -111,6 +113,31 @@ def test_zero_on_a_log_scale_gets_its_own_legend_entry(binned_run):
     sig.cells.loc[sig.cells.index[0], "value"] = 0.0
     charts = glance.glance_charts(section, Datasets())
     assert '"domain":["0"]' in dumps(charts[1].spec)
+
+
+def test_depth_profile_labels_fall_every_same_number_of_decades(binned_run):
+    """Each log panel of the depth profile labels its decades at an even spacing, the last one too,
+    and no label repeats (Vega's overlap removal had left 1e-4, 1e-2, 1e-1)."""
+    section = _section(binned_run)
+    sig = next(s for s in section.signals if s.type.scale != "fraction")
+    sig.last.loc[sig.last.index[0], "value"] = 3e-7  # the panel spans about six decades
+    profile = glance.glance_charts(section, Datasets())[-1]
+    svg = svg_of(profile.full_spec())
+    log_axes = [labels for labels in axis_labels(svg) if labels and all("e" in x for x in labels)]
+    assert log_axes
+    for labels in log_axes:
+        exponents = [int(x.split("e")[1]) for x in labels]
+        gaps = set(np.diff(exponents))
+        assert len(labels) == len(set(labels)) >= 2 and len(gaps) == 1 and gaps.pop() > 0, labels
+
+
+def test_decade_span_labels_evenly_and_encloses_the_values():
+    """decade_span encloses the values in whole decades and spaces at most three labels evenly."""
+    assert decade_span([2e-5, 0.3]) == (-5, 1, 3)
+    assert decade_span([0.02, 0.05]) == (-2, -1, 1)
+    assert decade_span([None, 0.0]) == (-1, 0, 1)
+    lo, hi, every = decade_span([1e-12, 10.0])
+    assert lo == -12 and hi >= 1 and (hi - lo) % every == 0 and (hi - lo) // every + 1 <= 3
 
 
 def test_rows_in_model_order(binned_run):

@@ -32,10 +32,27 @@ GROUP_PX = 24
 LABEL_MIN_PX = 10
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
-DECADES = 'abs(round(log(datum.value) / LN10) - log(datum.value) / LN10) < 1e-6 ? datum.label : ""'
-"""A log axis's label expression: label the powers of ten only (a narrow panel has room for few)."""
+PANEL_LABELS = 3
+"""The most decade labels a depth-profile panel has room for ("1e-12" is about 30 px)."""
 SELECTED = "glance_layer"
 """The Vega parameter holding the layer selected last (``templates/js/glance.js`` sets it)."""
+
+
+def decade_span(values: Sequence[float | None], labels: int = PANEL_LABELS) -> tuple[int, int, int]:
+    """The decades a log panel spans (``lo``, ``hi``: exponents enclosing the positive values) and
+    the label spacing ``every``: one label each ``every`` decades from ``lo``, at most ``labels``.
+
+    Every decade keeps its tick and grid line; the labels fall evenly (1e-6, 1e-4, 1e-2), where
+    Vega's overlap removal left gaps that differ (1e-4, 1e-2, 1e-1).
+    """
+    pos = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not pos:
+        return -1, 0, 1
+    lo, hi = math.floor(math.log10(min(pos)) + 1e-9), math.ceil(math.log10(max(pos)) - 1e-9)
+    hi = max(hi, lo + 1)
+    every = max(1, math.ceil((hi - lo) / max(1, labels - 1)))
+    hi = lo + every * math.ceil((hi - lo) / every)  # the last decade labelled too
+    return lo, hi, every
 
 
 def row_px(rows: int) -> float:
@@ -238,9 +255,15 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
         base = alt.Chart(ds.add(p["records"])).transform_calculate(mid="datum.row + 0.5")
         y = _y(rows, "mid")
         log = p["scale"] != "fraction"
-        xs = alt.Scale(type="log") if log else alt.Scale(domain=[0, 1])
-        ticks = alt.Axis(tickCount=3, format="~e", labelExpr=DECADES, labelOverlap="greedy", labelSeparation=4,
-                        grid=True) if log else alt.Axis(tickCount=3, format="~%", labelSeparation=4, grid=True)
+        if log:
+            lo, hi, every = decade_span([r["value"] for r in p["records"] if r["state"] == "v"])
+            xs = alt.Scale(type="log", domain=[10.0**lo, 10.0**hi], nice=False)
+            ticks = alt.Axis(values=[10.0**e for e in range(lo, hi + 1)], format="~e", grid=True,
+                             labelExpr=f"(round(log(datum.value) / LN10) - {lo}) % {every} === 0 ? datum.label : ''",
+                             labelOverlap=False, labelFlush=True)
+        else:
+            xs = alt.Scale(domain=[0, 1])
+            ticks = alt.Axis(tickCount=3, format="~%", labelSeparation=4, grid=True)
         x = alt.X("value:Q", title=None, scale=xs, axis=ticks)
         tips = [alt.Tooltip("tensor:N", title="layer"), alt.Tooltip("step:Q"),
                 alt.Tooltip("value:Q", format=".3g")]
