@@ -227,19 +227,24 @@ def test_glance_data_is_compact(binned_run):
     assert size < 12 * cells
 
 
-def test_print_keeps_gradients_and_rasterises_only_big_glance_charts(binned_run):
-    """In print, legend gradients use user-space units, and only a large whole-network chart becomes a PNG."""
+def test_print_keeps_gradients_and_rasterises_only_big_charts(binned_run):
+    """In print, legend gradients use user-space units; a large whole-network chart becomes a PNG by
+    its data, any other chart by the elements its SVG draws."""
     from weightreport.report.render import pdf
 
     section = _section(binned_run)
     chart = glance.glance_charts(section, Datasets())[1]
-    text = str(pdf.picture(chart))
+    text = str(pdf.picture(chart.full_spec(), chart.glance, chart.datasets))
     assert text.startswith("<svg") and 'gradientUnits="userSpaceOnUse"' in text
     assert 'y1="1" y2="0"' not in text  # no bounding-box gradient left for WeasyPrint to lose
     big = type(chart)(chart.title, chart.spec, wide=True, glance=True,
                       datasets={k: v * 8 for k, v in chart.datasets.items()})
     assert pdf.values_in(big.datasets) > pdf.RASTER_VALUES
-    image = str(pdf.picture(big))
+    image = str(pdf.picture(big.full_spec(), big.glance, big.datasets))
     assert image.startswith('<img class="wr-raster" alt="" width="') and "data:image/png;base64," in image
-    big.glance = False  # any other chart stays a vector drawing, however much data it has
-    assert str(pdf.picture(big)).startswith("<svg")
+    assert pdf.drawn_elements(text) <= pdf.RASTER_ELEMENTS  # drawn as it is when it is not a glance chart
+    assert str(pdf.picture(chart.full_spec())).startswith("<svg")
+    many = {"data": {"values": [{"x": i % 100, "y": i // 100} for i in range(7000)]}, "mark": "point",
+            "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"}}}
+    assert pdf.drawn_elements(str(pdf.svg(many))) > pdf.RASTER_ELEMENTS
+    assert str(pdf.picture(many)).startswith('<img class="wr-raster"')

@@ -25,6 +25,11 @@ RASTER_VALUES = 6000
 """A whole-network chart (``Chart.glance``: about one mark per value) whose datasets hold more
 values than this prints as a PNG: WeasyPrint lays out every SVG element, and a 16,000-cell
 heatmap costs it about ten seconds and 100 MB."""
+RASTER_ELEMENTS = 6000
+"""Any other chart whose SVG holds more drawn elements than this prints as a PNG too: a
+ViT's six attention-map figures made one 19 MB SVG of 83,000 elements, which took
+WeasyPrint over a minute to parse and draw."""
+DRAWN = ("<path", "<rect", "<text", "<line", "<circle", "<image")
 RASTER_SCALE = 2
 PRINT_FONT = "DejaVu Sans"
 """The font charts are measured and printed in (print.css sets it for the page): with
@@ -101,11 +106,21 @@ def png(spec: dict) -> Markup:
     return Markup(f'<img class="wr-raster" alt="" width="{width}" src="data:image/png;base64,{data}">')
 
 
-def picture(chart: Chart) -> Markup:
-    """A chart for print: SVG, or a PNG for a whole-network chart with too many marks for WeasyPrint."""
-    if chart.glance and values_in(chart.datasets) > RASTER_VALUES:
-        return png(chart.full_spec())
-    return svg(chart.full_spec())
+def drawn_elements(markup: str) -> int:
+    """How many elements an SVG draws (paths, rectangles, text, lines, circles, images)."""
+    return sum(markup.count(tag) for tag in DRAWN)
+
+
+def picture(spec: dict, glance: bool = False, datasets: dict[str, list] | None = None) -> Markup:
+    """A chart for print: SVG, or a PNG when it has too many marks for WeasyPrint.
+
+    A whole-network chart (``glance``) is judged by its data, before any SVG is made
+    (``RASTER_VALUES``); any other by the SVG's drawn elements (``RASTER_ELEMENTS``).
+    """
+    if glance and values_in(datasets or {}) > RASTER_VALUES:
+        return png(spec)
+    drawn = svg(spec)
+    return png(spec) if drawn_elements(drawn) > RASTER_ELEMENTS else drawn
 
 
 def print_views(model: ReportModel, charts: dict[str, list[Chart]],
@@ -130,7 +145,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
         for c in lst:
             if not c.layered:
                 out.append({"id": c.id, "title": c.title, "wide": c.wide, "layered": False, "glance": c.glance,
-                            "svg": picture(c)})
+                            "svg": picture(c.full_spec(), c.glance, c.datasets)})
                 continue
             for layer in printed:
                 if layer in c.blank:
@@ -139,7 +154,7 @@ def print_views(model: ReportModel, charts: dict[str, list[Chart]],
                 spec = select_layer(c.spec, layer)
                 spec["datasets"] = _only_layer(c.datasets, layer)
                 out.append({"id": f"{c.id}-{len(out)}", "title": f"{call_label(layer)} · {c.title}", "wide": c.wide,
-                            "layered": False, "glance": False, "svg": svg(spec)})
+                            "layered": False, "glance": False, "svg": picture(spec)})
         if blank:
             notes[section.key] = " ".join([notes[section.key], "Not drawn: " + "; ".join(blank) + "."]).strip()
         views[section.key] = out
