@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -161,6 +162,22 @@ def test_groups_split_sibling_blocks_alike():
     assert [(g.label, g.end - g.start) for g in groups] == [("emb", 3)] + [(f"enc.layer.{i}", 6) for i in range(4)]
 
 
+def test_groups_too_many_to_split_become_ranges_of_children():
+    """A 24-layer encoder under a limit of 21 groups is labelled by ranges of its layers (not one
+    ``encoder.layer`` group), the groups stay within the limit and cover every row once, in order."""
+    names = ["emb.word.weight", "emb.pos.weight"]
+    names += [f"encoder.layer.{i}.{m}.weight" for i in range(24) for m in ("q", "k", "v", "o", "ff1", "ff2")]
+    groups = lg.module_groups(names, set(names), limit=21)
+    assert len(groups) <= 21 and groups[0].start == 0 and groups[-1].end == len(names)
+    assert all(a.end == b.start for a, b in itertools.pairwise(groups))
+    labels = [g.label for g in groups]
+    assert labels[0] == "emb" and "encoder.layer" not in labels
+    assert labels[1:3] == ["encoder.layer.0–1", "encoder.layer.2–3"] and labels[-1] == "encoder.layer.22–23"
+    for g in groups[1:]:  # each range label names exactly the layers it holds
+        lo, hi = (int(x) for x in g.label.removeprefix("encoder.layer.").split("–"))
+        assert {n.split(".")[2] for n in names[g.start:g.end]} == {str(i) for i in range(lo, hi + 1)}
+
+
 def test_row_blocks_keep_modules_and_bound_the_rows():
     """Rows are consecutive runs in model order, at most the limit: modules whole where they fit, a flat list cut."""
     names = [f"enc.layer.{i}.{m}.{p}" for i in range(25) for m in ("q", "k", "v", "o", "ln")
@@ -173,7 +190,7 @@ def test_row_blocks_keep_modules_and_bound_the_rows():
         "enc.layer.0.ln"]  # one module (weight and bias) per row
     flat = [f"layers.{i}.weight" for i in range(500)]
     blocks = lg.row_blocks(flat, set(flat), 240)
-    assert 20 <= len(blocks) <= 240 and blocks[0].label == f"layers.0.weight … layers.{blocks[0].end - 1}.weight"
+    assert 20 <= len(blocks) <= 240 and blocks[0].label == f"layers.0–{blocks[0].end - 1}"
     assert [b.label for b in lg.row_blocks(flat[:9], set(flat), 240)] == flat[:9]  # within the limit: one each
 
 

@@ -80,7 +80,7 @@ def distance_heatmap(d: RunDiff, ds: Datasets) -> Chart | None:
     firsts = [m[0] for m in g.members]  # a row's module groups are its first tensor's
     groups = module_groups(firsts, set(d.shared), max_groups(len(g.rows)))
     flat = ("at",) if g.aggregated else ()
-    records = row_records(g.rows, g.cells, groups, g.bins.count, flat=flat)
+    records = row_records(g.rows, g.cells, groups, g.bins.count, flat=flat, members=g.members)
     valued = g.cells["value"].dropna().to_numpy(float)
     present = ([ZERO] if (valued <= 0).any() else []) + ([MISSING] if g.cells["bad"].any() else [])
     tip = "W1, the largest among its tensors and steps" if g.aggregated else "W1 (largest in range)"

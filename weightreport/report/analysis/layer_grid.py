@@ -209,7 +209,45 @@ def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -
         if not split or len(new) > limit:
             break
         groups = new
-    return [Group(".".join(paths[lo][:depth]), lo, hi) for depth, lo, hi in groups]  # "": the whole model
+    return _spread(groups, paths, target, limit)
+
+
+def _spread(groups: list[tuple[int, int, int]], paths: list[list[str]], target: float, limit: int) -> list[Group]:
+    """The groups labelled; the groups still larger than ``target`` whose children would not all fit
+    are cut into runs of consecutive children (``encoder.layer.0–5``), sharing the groups left.
+
+    Without this a 24-layer encoder under a limit of 21 groups stayed one group labelled
+    ``encoder.layer``, which tells a reader nothing of where a row is.
+    """
+    labelled = [(depth, lo, hi, None) for depth, lo, hi in groups]
+    oversized = [i for i, (depth, lo, hi) in enumerate(groups)
+                 if hi - lo > target and len(_runs(paths[lo:hi], depth + 1)) > 1]
+    pieces = (limit - len(groups)) // max(len(oversized), 1) + 1
+    if oversized and pieces >= 2:
+        out = []
+        for i, (depth, lo, hi, _) in enumerate(labelled):
+            if i not in oversized:
+                out.append((depth, lo, hi, None))
+                continue
+            children = _runs(paths[lo:hi], depth + 1)
+            size = -(-len(children) // pieces)  # equal runs read best: 0–1, 2–3, …
+            cuts = [*range(0, len(children), size), len(children)]
+            for a, b in pairwise(cuts):
+                first, last = children[a], children[b - 1]
+                label = first.label if b - a == 1 else _range_label(first.label, last.label)
+                out.append((depth + 1, lo + first.start, lo + last.end, label))
+        labelled = out
+    return [Group(label if label is not None else ".".join(paths[lo][:depth]), lo, hi)  # "": the whole model
+            for depth, lo, hi, label in labelled]
+
+
+def _range_label(first: str, last: str) -> str:
+    """``encoder.layer.0–5`` for children ``encoder.layer.0`` … ``encoder.layer.5``; else ``a … b``."""
+    head, _, tail = first.rpartition(".")
+    head2, _, tail2 = last.rpartition(".")
+    if head == head2 and head:
+        return f"{head}.{tail}–{tail2}"
+    return f"{first} … {last}"
 
 
 def row_blocks(names: list[str], params: set[str], limit: int) -> list[Group]:

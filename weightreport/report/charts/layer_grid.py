@@ -106,7 +106,8 @@ def _label(name: str, group: str) -> str:
     return f"{short} {suffix}".rstrip()
 
 
-def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = ()) -> list[dict]:
+def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = (),
+                members: Sequence[Sequence[str]] | None = None) -> list[dict]:
     """``heatmap_chart``'s records: per row its name, index, label (the part after its group), one
     rounded value (or null) per column, its flagged columns (``bad``), and per column each ``flat`` field.
 
@@ -116,6 +117,8 @@ def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: 
         groups: the rows' module groups.
         count: the number of columns.
         flat: per-cell columns of ``cells`` to carry (the chart's ``flat`` tooltips).
+        members: per row, the layers it stands for, when a row holds several (a click on the row
+            selects its first, or the one a cell names in ``at``; the outline finds any of them).
     """
     index = {n: i for i, n in enumerate(rows)}
     values = np.full((len(rows), count), np.nan)
@@ -131,8 +134,12 @@ def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: 
             column[ri][bi] = None if pd.isna(v) else v
         extra[f] = column
     group = {n: g.label for g in groups for n in rows[g.start:g.end]}
-    return [{"tensor": n, "row": i, "v": nums(values[i], HEATMAP_DIGITS), "bad": sorted(bad[i]),
-             "label": _label(n, group[n]), **{f: extra[f][i] for f in flat}} for i, n in enumerate(rows)]
+    out = [{"tensor": n, "row": i, "v": nums(values[i], HEATMAP_DIGITS), "bad": sorted(bad[i]),
+            "label": _label(n, group[n]), **{f: extra[f][i] for f in flat}} for i, n in enumerate(rows)]
+    for rec, held in zip(out, members or (), strict=False):
+        if len(held) > 1:
+            rec["members"] = list(held)
+    return out
 
 
 def _y(rows: int, field: str = "row") -> alt.Y:
@@ -159,7 +166,8 @@ def gutter_layers(groups: alt.Data, rows: int, px: float, width: float, labelled
 
 def selected_row(data: alt.Data, rows: int, width: float) -> alt.Chart:
     """An outline around the selected layer's row (none until a layer is selected)."""
-    return alt.Chart(data).transform_filter(f"datum.tensor === {SELECTED}").transform_calculate(
+    held = f"datum.tensor === {SELECTED} || (isArray(datum.members) && indexof(datum.members, {SELECTED}) >= 0)"
+    return alt.Chart(data).transform_filter(held).transform_calculate(
         row2="datum.row + 1").mark_rect(fill=None, stroke="#111", strokeWidth=1.5).encode(
         x=alt.XValue(0), x2=alt.X2Value(width), y=_y(rows), y2=alt.Y2("row2:Q"))
 
