@@ -1,12 +1,12 @@
 """``weightreport inspect``: a weight report from a bare checkpoint, with no training.
 
 ``inspect_checkpoint`` opens the checkpoint (``checkpoint.py``) and streams it: each
-small group of tensors is read, described with the collector's own statistics
-(``stats.describe``), given the spectral measures of every 2-D or conv weight
-(``spectral.py``), and dropped before the next group is read. Peak memory is a small
-multiple of the largest tensor (or of ``GROUP_BYTES``), never the checkpoint's size.
-Describing group by group gives the same numbers as one batch: ``describe`` treats
-every tensor on its own.
+small group of tensors is read, described exactly (``describe.py``: the summary fields
+of the collector's statistics, with numpy's numbers), given the spectral measures of
+every 2-D or conv weight (``spectral.py``), and dropped before the next group is read.
+Peak memory is a small multiple of the largest tensor (or of ``GROUP_BYTES``), never
+the checkpoint's size. All of it is numpy: torch is imported only to read a pickled
+checkpoint, and numba never.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weightreport.inspect.checkpoint import GROUP_BYTES, Checkpoint, open_checkpoint
+from weightreport.inspect.describe import describe_values
 from weightreport.inspect.spectral import spectral_summary
-from weightreport.runfmt.writer import dump_json
-from weightreport.stats import describe
 
 SPECTRAL_KEYS = ("spectral_norm", "stable_rank", "alpha", "alpha_xmin", "alpha_ks", "alpha_evals",
                  "alpha_tail", "alpha_sigma", "alpha_reliable", "correlation_traps")
@@ -52,8 +51,8 @@ def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: 
         progress(0, total)
     rows = []
     for group in ck.groups(budget):
-        descriptions, _ = describe([t for _, t in group], bins)
-        for (entry, t), desc in zip(group, descriptions, strict=True):
+        for entry, t in group:
+            desc = describe_values(t, bins)
             row = {"tensor": entry.name, "shape": list(entry.shape), "dtype": entry.dtype, **desc.stats,
                    "edges": desc.edges, "counts": desc.counts}
             spectral = spectral_summary(t)
@@ -62,7 +61,7 @@ def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: 
             row["singular_values"] = spectral["singular_values"] if spectral else None
             rows.append(row)
             done += entry.nbytes
-        del group, descriptions, t
+        del group, t
         if progress is not None:
             progress(done, total)
     names_sorted = len(entries) > 2 and all(
@@ -73,6 +72,8 @@ def inspect_checkpoint(path: str | Path | Checkpoint, bins: int = 64, progress: 
 
 def write_json(result: dict, out: str | Path) -> Path:
     """Write ``inspect_checkpoint``'s result as deterministic JSON."""
+    from weightreport.runfmt.writer import dump_json
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dump_json(result) + "\n", encoding="utf-8")
