@@ -52,10 +52,12 @@ _controller = None
 
 
 @contextmanager
-def _one_thread(serial: bool):
+def one_blas_thread(serial: bool = True):
     """Run numpy's BLAS and LAPACK on one thread inside the block when ``serial`` (with threadpoolctl).
 
-    Without threadpoolctl the block runs on BLAS's own thread count.
+    The limit is the process's: nested blocks, and blocks on several threads inside one
+    outer block, all keep it at one. Without threadpoolctl the block runs on BLAS's own
+    thread count.
     """
     global _controller
     if not serial:
@@ -87,7 +89,7 @@ def esd(w: np.ndarray) -> np.ndarray:
     times slower.
     """
     w = np.asarray(w, dtype=np.float64)
-    with _one_thread(min(w.shape) <= SERIAL_SIDE):
+    with one_blas_thread(min(w.shape) <= SERIAL_SIDE):
         gram = _gram(w)
         gram /= max(w.shape)
         eig = np.linalg.eigvalsh(gram)
@@ -141,7 +143,7 @@ def correlation_traps(w, seed: int = 0, margin: float = 1.1) -> int:
         shuffled = np.ldexp(w, -exponent).astype(np.float32)
         threshold = math.ldexp(threshold, -2 * exponent)
     np.random.default_rng(seed).shuffle(shuffled.reshape(-1))
-    with _one_thread(min(n, m) <= SERIAL_SIDE):
+    with one_blas_thread(min(n, m) <= SERIAL_SIDE):
         gram = _gram(shuffled)
         shifted = -gram
         shifted.flat[:: shifted.shape[0] + 1] += np.float32(threshold)
