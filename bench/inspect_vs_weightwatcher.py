@@ -17,7 +17,8 @@ both alike:
 
 - **weightreport**: the whole command ``weightreport inspect DIR -o page.html`` as a user
   runs it, in a fresh process: start-up, imports, reading the checkpoint, statistics,
-  spectra and alpha fits, the HTML page written;
+  spectra and alpha fits, the HTML page written (the safetensors checkpoint is read
+  with numpy: this process never imports torch or numba, and pays for neither);
 - **WeightWatcher**: ``WeightWatcher(model).analyze()`` alone, timed inside its process
   after the model was loaded with transformers' ``AutoModel`` (start-up, imports and the
   load are not counted).

@@ -1,16 +1,19 @@
 """Reading checkpoints safely and tensor by tensor: safetensors, or ``torch.load(weights_only=True)``.
 
-A checkpoint never runs code: pickles that name anything beyond tensors and plain
-containers are refused by torch's weights-only unpickler, and that refusal becomes
-a ``WeightReportError``.
+A checkpoint never runs code: a ``.safetensors`` file is plain data, read with numpy
+alone (``safetensors_file.py``; torch is not even imported), and pickles that name
+anything beyond tensors and plain containers are refused by torch's weights-only
+unpickler (torch is imported for ``.pt``, ``.pth``, ``.bin`` and ``.ckpt`` files
+only), and that refusal becomes a ``WeightReportError``.
 
 ``open_checkpoint(path)`` resolves what people pass: a single file, a Hugging Face
 ``save_pretrained`` directory, a shard index (``*.index.json``), a Lightning ``.ckpt``.
 It reads only headers up front; ``Checkpoint.groups`` then yields the tensors in
 small groups, each read when asked for and dropped by the caller before the next.
-Every group reopens its file (safetensors' and torch's mmaps keep every page they
-have touched resident until the file is closed), so memory stays near one group's
-size, never the checkpoint's.
+Every group reopens its file (a map keeps every page it has touched resident until
+it is closed), so memory stays near one group's size, never the checkpoint's. The
+tensors come as numpy arrays of float32 or float64, whatever the format: half and
+8-bit types widened to float32, exactly.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from weightreport.errors import WeightReportError
+from weightreport.inspect.safetensors_file import FLOAT_CODES, SafetensorsFile
+
+if TYPE_CHECKING:
+    import torch
 
 NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights")
 """Keys under which training scripts commonly nest the model's state dict."""
@@ -47,22 +55,24 @@ class Entry:
         name: the qualified name (a nested state dict's wrapper key removed).
         shape, dtype: as stored (``dtype`` as torch names it, e.g. ``bfloat16``).
         numel: elements.
+        itemsize: bytes per element as stored.
     """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     numel: int
+    itemsize: int = 4
 
     @property
     def nbytes(self) -> int:
         """Bytes as stored."""
-        return self.numel * getattr(torch, self.dtype).itemsize
+        return self.numel * self.itemsize
 
     @property
     def widened(self) -> int:
-        """Bytes once widened for description (half types become float32)."""
-        return self.numel * max(getattr(torch, self.dtype).itemsize, 4)
+        """Bytes once widened for description (half and 8-bit types become float32)."""
+        return self.numel * max(self.itemsize, 4)
 
 
 @dataclass
@@ -71,7 +81,7 @@ class _Source:
 
     path: Path
     entries: list[Entry]
-    opener: Callable[[], object]  # a context manager yielding name -> tensor
+    opener: Callable[[], object]  # a context manager yielding name -> float32 or float64 array
     _legacy: dict | None = field(default=None, repr=False)
 
 
@@ -96,10 +106,12 @@ class Checkpoint:
         """Every floating tensor, in order: shard by shard, file order within each."""
         return [e for s in self.sources for e in s.entries]
 
-    def groups(self, budget: int = GROUP_BYTES) -> Iterator[list[tuple[Entry, torch.Tensor]]]:
-        """The tensors, read group by group (at most ``budget`` widened bytes, or one tensor).
+    def groups(self, budget: int = GROUP_BYTES) -> Iterator[list[tuple[Entry, np.ndarray]]]:
+        """The tensors as float32 or float64 arrays of their shapes, group by group.
 
-        The caller should drop a group's tensors before asking for the next.
+        A group holds at most ``budget`` widened bytes, or one tensor. The arrays may
+        view the file's map, which closes after the group: the caller should drop them
+        (or copy what it keeps) before asking for the next.
         """
         for source in self.sources:
             todo = list(source.entries)
@@ -150,8 +162,10 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path=path, name=name, stem=stem, sources=sources)
 
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """The floating-point tensors of a checkpoint, by qualified name, in file order (all in memory).
+
+    Each is a numpy array of its shape, in float32 or float64 (half and 8-bit types widened).
 
     Args:
         path: anything ``open_checkpoint`` takes.
@@ -162,7 +176,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     out = {}
     for group in open_checkpoint(path).groups():
         for entry, tensor in group:
-            out[entry.name] = tensor.clone()  # off the file's mmap, which closes after the group
+            out[entry.name] = np.array(tensor)  # a copy, off the file's map, which closes after the group
     return out
 
 
@@ -241,58 +255,18 @@ def _source(path: Path) -> _Source:
 # --- safetensors ----------------------------------------------------------------------------
 
 
-def _safe_open(path: Path):
-    try:
-        from safetensors import safe_open
-    except ImportError:
-        msg = "reading .safetensors needs the safetensors package; pip install safetensors"
-        raise WeightReportError(msg) from None
-    try:
-        return safe_open(str(path), framework="pt", device="cpu")
-    except Exception as exc:
-        msg = f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})"
-        raise WeightReportError(msg) from None
-
-
 def _safetensors_source(path: Path) -> _Source:
-    entries = []
-    with _safe_open(path) as f:
-        keys = f.offset_keys() if hasattr(f, "offset_keys") else _offset_keys(path, f.keys())
-        for key in keys:
-            piece = f.get_slice(key)
-            dtype = _SAFE_DTYPES.get(piece.get_dtype())
-            if dtype is None or not getattr(torch, dtype).is_floating_point:
-                continue
-            shape = tuple(int(d) for d in piece.get_shape())
-            entries.append(Entry(key, shape, dtype, _numel(shape)))
+    file = SafetensorsFile(path)
+    stored = {t.name: t for t in file.tensors if t.floating}
+    entries = [Entry(t.name, t.shape, FLOAT_CODES[t.code][0], _numel(t.shape), FLOAT_CODES[t.code][1])
+               for t in stored.values()]
 
     @contextmanager
     def opener():
-        with _safe_open(path) as f:
-            yield lambda name: _read_safetensor(f, path, name)
+        with file.reader() as read:
+            yield lambda name: read(stored[name])
 
     return _Source(path, entries, opener)
-
-
-def _read_safetensor(f, path: Path, name: str) -> torch.Tensor:
-    try:
-        return f.get_tensor(name)
-    except Exception as exc:
-        msg = f"{path}: tensor {name!r} is unreadable ({type(exc).__name__}: {exc})"
-        raise WeightReportError(msg) from None
-
-
-def _offset_keys(path: Path, keys: list[str]) -> list[str]:
-    """Keys in file order, from the header (safetensors before 0.4.3 has no ``offset_keys``)."""
-    with path.open("rb") as fh:
-        n = int.from_bytes(fh.read(8), "little")
-        header = json.loads(fh.read(n))
-    return sorted(keys, key=lambda k: header[k]["data_offsets"][0])
-
-
-_SAFE_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-                "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
-"""safetensors dtype codes of the floating types torch reads; others (integers, bool) are skipped."""
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -309,7 +283,7 @@ def _torch_source(path: Path) -> _Source:
     legacy = not zipfile.is_zipfile(path)  # mmap needs torch's zip format (torch >= 1.6)
     raw = _load_torch(path, mmap=not legacy)
     tensors = {k: v for k, v in _flatten(raw).items() if v.is_floating_point()}
-    entries = [Entry(k, tuple(v.shape), str(v.dtype).removeprefix("torch."), v.numel())
+    entries = [Entry(k, tuple(v.shape), str(v.dtype).removeprefix("torch."), v.numel(), v.element_size())
                for k, v in tensors.items()]
     kept = tensors if legacy else None
     del raw, tensors
@@ -319,12 +293,24 @@ def _torch_source(path: Path) -> _Source:
         # A legacy file was read whole (it cannot be mapped); a zip file is mapped again
         # per group, so that the pages of the groups before are released.
         got = kept if kept is not None else _flatten(_load_torch(path, mmap=True))
-        yield got.__getitem__
+        yield lambda name: _as_array(got[name])
 
     return _Source(path, entries, opener)
 
 
+def _as_array(t: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array of its shape: float32 and float64 as they are, other floats widened to float32."""
+    import torch
+
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t.numpy()
+
+
 def _load_torch(path: Path, mmap: bool) -> object:
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
@@ -347,6 +333,8 @@ def _load_torch(path: Path, mmap: bool) -> object:
 
 def _flatten(obj: object, prefix: str = "") -> dict[str, torch.Tensor]:
     """Tensors of a (possibly nested) checkpoint; a known wrapper key is unwrapped first."""
+    import torch
+
     if isinstance(obj, Mapping):
         for key in NESTED_KEYS:
             inner = obj.get(key)

@@ -24,10 +24,9 @@
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
-import torch
 
 MIN_ALPHA_EVALS = 50
 """An alpha fitted from fewer eigenvalues than this is unreliable (see the module docstring)."""
@@ -35,47 +34,66 @@ MAX_SIDE = 4096
 """Larger matrices are described through their first MAX_SIDE rows and columns."""
 
 
-def as_matrix(t: torch.Tensor) -> torch.Tensor | None:
-    """A 2-D float64 view of a weight: linear weights as they are, conv kernels as
-    (out, in·k…); None for vectors and matrices with a side of 1."""
-    if t.dim() < 2:
+def as_matrix(t) -> np.ndarray | None:
+    """A 2-D float64 copy of a weight (a numpy array, or anything ``np.asarray`` takes): linear
+    weights as they are, conv kernels as (out, in·k…); None for vectors and matrices with a side of 1."""
+    a = np.asarray(t)
+    if a.ndim < 2:
         return None
-    w = t.detach().reshape(t.shape[0], -1)
+    w = a.reshape(a.shape[0], -1)
     if min(w.shape) < 2:
         return None
-    return w[:MAX_SIDE, :MAX_SIDE].double()  # cut before widening: a large embedding is never copied whole
+    return w[:MAX_SIDE, :MAX_SIDE].astype(np.float64)  # cut before widening: a large embedding is never copied whole
 
 
 SERIAL_SIDE = 1024
-"""Gram matrices up to this side are decomposed on one thread (see ``esd``)."""
+"""Gram matrices up to this side are formed and decomposed on one BLAS thread (see ``esd``)."""
+_controller = None
 
 
 @contextmanager
-def _one_thread(serial: bool):
-    """Run torch on one intra-op thread inside the block when ``serial``, then restore the count."""
-    before = torch.get_num_threads()
-    if not serial or before == 1:
+def one_blas_thread(serial: bool = True):
+    """Run numpy's BLAS and LAPACK on one thread inside the block when ``serial`` (with threadpoolctl).
+
+    The limit is the process's: nested blocks, and blocks on several threads inside one
+    outer block, all keep it at one. Without threadpoolctl the block runs on BLAS's own
+    thread count.
+    """
+    global _controller
+    if not serial:
         yield
         return
-    torch.set_num_threads(1)
-    try:
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    with _controller.limit(limits=1, user_api="blas") if _controller else nullcontext():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
-def esd(w: torch.Tensor) -> np.ndarray:
-    """Eigenvalues of ``WᵀW / N``, ascending.
-
-    A small Gram matrix (side ≤ ``SERIAL_SIDE``) is decomposed on one thread: the
-    decomposition gains nothing from more at that size, and on a busy machine the extra
-    threads' spinning made ``inspect`` of all-MiniLM-L6-v2 (384-wide) three times slower.
-    """
+def _gram(w: np.ndarray) -> np.ndarray:
+    """The smaller Gram matrix of ``w``: ``WᵀW`` for a tall (or square) ``W``, else ``WWᵀ``."""
     n, m = w.shape
-    with _one_thread(min(n, m) <= SERIAL_SIDE):
-        gram = w.T @ w if n >= m else w @ w.T
-        eig = torch.linalg.eigvalsh(gram / max(n, m)).clamp(min=0.0)
-    return eig.numpy()
+    return w.T @ w if n >= m else w @ w.T
+
+
+def esd(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues of ``WᵀW / N`` (float64), ascending.
+
+    A small Gram matrix (side ≤ ``SERIAL_SIDE``) is formed and decomposed on one
+    thread: the decomposition gains nothing from more at that size, and on a busy
+    machine the threads' spinning made a 384-wide matrix's ``eigvalsh`` two to three
+    times slower.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    with one_blas_thread(min(w.shape) <= SERIAL_SIDE):
+        gram = _gram(w)
+        gram /= max(w.shape)
+        eig = np.linalg.eigvalsh(gram)
+    return np.maximum(eig, 0.0)
 
 
 def fit_alpha(eigs: np.ndarray, min_tail: int = 5) -> tuple[float, float, float]:
@@ -100,23 +118,53 @@ def fit_alpha(eigs: np.ndarray, min_tail: int = 5) -> tuple[float, float, float]
     return best
 
 
-def correlation_traps(w: torch.Tensor, seed: int = 0, margin: float = 1.1) -> int:
-    """Eigenvalues of the randomly permuted matrix beyond ``margin`` × the MP edge."""
+def correlation_traps(w, seed: int = 0, margin: float = 1.1) -> int:
+    """Eigenvalues of the randomly permuted matrix beyond ``margin`` × the MP edge.
+
+    The elements are shuffled (numpy's ``default_rng(seed)``), and the shuffled matrix's
+    Gram matrix is formed in float32: the count only asks which eigenvalues pass a
+    threshold 10 % beyond the bulk's edge, and float32 moves an eigenvalue by about
+    1e-6 of the largest, so only one that close to the threshold could be counted
+    differently (``tests/test_inspect_spectral.py`` checks the counts against float64).
+    Most matrices have no trap: a Cholesky factorisation of ``threshold·I − Gram``
+    exists exactly when no eigenvalue exceeds the threshold, and costs a quarter of
+    the eigenvalues; only where it fails are the eigenvalues computed and counted.
+    """
+    w = np.asarray(w)
     n, m = w.shape
-    gen = torch.Generator().manual_seed(seed)
-    flat = w.reshape(-1)
-    shuffled = flat[torch.randperm(flat.numel(), generator=gen)].reshape(n, m)
-    eigs = esd(shuffled)
-    var = float(flat.var(unbiased=False))
+    var = float(np.var(w, dtype=np.float64))
     ratio = min(n, m) / max(n, m)
-    edge = var * (1.0 + math.sqrt(ratio)) ** 2
-    return int(np.count_nonzero(eigs > margin * edge))
+    threshold = margin * var * (1.0 + math.sqrt(ratio)) ** 2 * max(n, m)  # on the Gram's scale (× N)
+    top = float(np.max(np.abs(w)))
+    if 2.0**-40 <= top <= 2.0**40:
+        shuffled = w.astype(np.float32)  # a copy, shuffled in place
+    else:  # scaled by a power of two (exact) so that float32 neither overflows nor underflows
+        exponent = math.frexp(top)[1] if top > 0 else 0
+        shuffled = np.ldexp(w, -exponent).astype(np.float32)
+        threshold = math.ldexp(threshold, -2 * exponent)
+    np.random.default_rng(seed).shuffle(shuffled.reshape(-1))
+    with one_blas_thread(min(n, m) <= SERIAL_SIDE):
+        gram = _gram(shuffled)
+        shifted = -gram
+        shifted.flat[:: shifted.shape[0] + 1] += np.float32(threshold)
+        try:
+            np.linalg.cholesky(shifted)
+        except np.linalg.LinAlgError:
+            pass
+        else:
+            return 0
+        eigs = np.linalg.eigvalsh(gram.astype(np.float64))
+    return int(np.count_nonzero(eigs > threshold))
 
 
-def spectral_summary(t: torch.Tensor) -> dict | None:
-    """Singular-value measures of a weight, or None when it is not a matrix."""
+def spectral_summary(t) -> dict | None:
+    """Singular-value measures of a weight (a numpy array, or anything ``np.asarray`` takes).
+
+    None when it is not a matrix, or holds NaN or ±Inf (it has no spectrum; its
+    statistics count them).
+    """
     w = as_matrix(t)
-    if w is None:
+    if w is None or not np.isfinite(w).all():
         return None
     eigs = esd(w)
     n = max(w.shape)
