@@ -176,6 +176,10 @@ def test_groups_too_many_to_split_become_ranges_of_children():
     for g in groups[1:]:  # each range label names exactly the layers it holds
         lo, hi = (int(x) for x in g.label.removeprefix("encoder.layer.").split("–"))
         assert {n.split(".")[2] for n in names[g.start:g.end]} == {str(i) for i in range(lo, hi + 1)}
+    eight = ["emb.word.weight"] + [f"encoder.layer.{i}.{m}.{p}.weight" for i in range(8)
+                                   for m in ("attention", "intermediate", "output") for p in "ab"]
+    assert [g.label for g in lg.module_groups(eight, set(eight), limit=12)] == ["emb"] + [
+        f"encoder.layer.{i}" for i in range(8)]  # named children (attention, …) are not made ranges
 
 
 def test_row_blocks_keep_modules_and_bound_the_rows():

@@ -213,15 +213,17 @@ def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -
 
 
 def _spread(groups: list[tuple[int, int, int]], paths: list[list[str]], target: float, limit: int) -> list[Group]:
-    """The groups labelled; the groups still larger than ``target`` whose children would not all fit
-    are cut into runs of consecutive children (``encoder.layer.0–5``), sharing the groups left.
+    """The groups labelled; the groups still larger than ``target`` whose children are numbered
+    blocks that would not all fit are cut into runs of consecutive blocks (``encoder.layer.0–5``),
+    sharing the groups left. (A group of named children, such as a BERT layer's attention,
+    intermediate and output, stays whole: a range of names would read worse than its module.)
 
     Without this a 24-layer encoder under a limit of 21 groups stayed one group labelled
     ``encoder.layer``, which tells a reader nothing of where a row is.
     """
     labelled = [(depth, lo, hi, None) for depth, lo, hi in groups]
     oversized = [i for i, (depth, lo, hi) in enumerate(groups)
-                 if hi - lo > target and len(_runs(paths[lo:hi], depth + 1)) > 1]
+                 if hi - lo > target and _numbered(_runs(paths[lo:hi], depth + 1))]
     pieces = (limit - len(groups)) // max(len(oversized), 1) + 1
     if oversized and pieces >= 2:
         out = []
@@ -239,6 +241,11 @@ def _spread(groups: list[tuple[int, int, int]], paths: list[list[str]], target: 
         labelled = out
     return [Group(label if label is not None else ".".join(paths[lo][:depth]), lo, hi)  # "": the whole model
             for depth, lo, hi, label in labelled]
+
+
+def _numbered(children: list[Group]) -> bool:
+    """True for two or more children that are numbered blocks (``layer.0``, ``layer.1``, …)."""
+    return len(children) > 1 and all(g.label.rpartition(".")[2].isdigit() for g in children)
 
 
 def _range_label(first: str, last: str) -> str:
