@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.charts.common import HEATMAP_DIGITS, Datasets, nums
+from weightreport.report.charts.names import CHAR_PX, ELLIPSIS
 from weightreport.report.charts.special import NONFINITE, ZERO, special_legend, special_scale
 from weightreport.runfmt.calls import split_call
 
@@ -30,6 +31,8 @@ TARGET_HEIGHT = 520
 MIN_ROW, MAX_ROW, LABELLED_ROW = 1.5, 12.0, 11.0
 GROUP_PX = 24
 LABEL_MIN_PX = 10
+ROW_CHARS = math.floor((ROW_WIDTH - 10) / (CHAR_PX * 0.9))
+"""The characters a row label has room for (``ROW_WIDTH`` less its margin, at 9 px type)."""
 BAND = "#eef1f5"
 VALUE_COLOUR = "#1f5fa8"
 PANEL_LABELS = 3
@@ -103,7 +106,20 @@ def _label(name: str, group: str) -> str:
     if module == group:
         return suffix
     short = module[len(group) + 1:] if module.startswith(group + ".") else module
-    return f"{short} {suffix}".rstrip()
+    return fit_tail(f"{short} {suffix}".rstrip(), ROW_CHARS)
+
+
+def fit_tail(label: str, chars: int) -> str:
+    """``label``, or ``…`` and its longest dot-suffix that fits in ``chars`` characters (the end of
+    its last part when none does): a row keeps the name's most specific end, its tooltip the whole."""
+    if len(label) <= chars:
+        return label
+    parts = label.split(".")
+    for i in range(1, len(parts)):
+        tail = ".".join(parts[i:])
+        if len(tail) + 1 <= chars:
+            return ELLIPSIS + tail
+    return ELLIPSIS + label[-(chars - 1):]
 
 
 def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = (),
