@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
+from altair.vegalite.v6.schema import load_schema
+
 from weightreport.inspect.charts import inspect_charts
 from weightreport.inspect.model import inspect_model
 
@@ -76,3 +79,13 @@ def test_a_checkpoint_without_matrices_has_only_its_histograms():
     (rows,) = hist.datasets.values()
     assert {r["tensor"] for r in rows} == {"a.bias", "b.bias"}
     assert hist.spec["params"] == [{"name": "layer", "value": "a.bias"}]
+
+
+def test_specs_are_valid_vega_lite():
+    """Each chart's full spec (datasets inlined) validates against Altair's bundled Vega-Lite schema."""
+    validator = jsonschema.Draft7Validator(load_schema())
+    charts = [c for lst in inspect_charts(inspect_model(_inspection())).values() for c in lst]
+    assert len(charts) == 4
+    for chart in charts:
+        errors = sorted(validator.iter_errors(chart.full_spec()), key=str)
+        assert not errors, f"{chart.title}: {errors[0].message[:300]}"
