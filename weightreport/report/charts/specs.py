@@ -89,7 +89,10 @@ def nums(values, digits: int = DIGITS) -> list:
 
 def _is_number(value) -> bool:
     """True for a real number that is not a bool (None counts: a missing number)."""
-    return value is None or (isinstance(value, Real) and not isinstance(value, bool | np.bool_))
+    kind = type(value)
+    if kind is float or kind is int or value is None:  # the common cases, without the slower ABC check
+        return True
+    return isinstance(value, Real) and not isinstance(value, bool | np.bool_)
 
 
 def row_records(rows: Sequence[dict], cols: list[str], int_cols: tuple[str, ...] = ()) -> list[dict]:
