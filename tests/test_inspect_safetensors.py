@@ -111,8 +111,8 @@ def test_damaged_header_is_refused(tmp_path, mangle, why):
         SafetensorsFile(path)
 
 
-def test_inspecting_safetensors_loads_neither_torch_nor_numba(tmp_path):
-    """``weightreport inspect`` of a .safetensors file writes its page without importing torch or numba."""
+def test_inspecting_safetensors_loads_no_torch_numba_altair_or_pandas(tmp_path):
+    """``weightreport inspect`` of a .safetensors file writes its page importing neither torch, numba, Altair nor pandas."""
     path = tmp_path / "m.safetensors"
     save_file({"a.weight": torch.randn(80, 60), "a.bias": torch.randn(80)}, str(path))
     code = ("import contextlib, io, sys\nfrom weightreport.cli import main\n"
@@ -122,4 +122,5 @@ def test_inspecting_safetensors_loads_neither_torch_nor_numba(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     loaded = set(out.stdout.split())
     assert (tmp_path / "p.html").is_file()
-    assert not loaded & {"torch", "numba", "safetensors"}, loaded & {"torch", "numba", "safetensors"}
+    heavy = {"torch", "numba", "safetensors", "altair", "pandas"}
+    assert not loaded & heavy, loaded & heavy

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from weightreport.inspect.layers import KINDS, layer_kind, model_order
 from weightreport.inspect.spectral import MIN_ALPHA_EVALS
-from weightreport.report.analysis.frames import hist_rows
+from weightreport.report.analysis.density import bin_density
 
 MAX_SPECTRUM_POINTS = 200
 """Singular values drawn per layer: all of a small layer, log-spaced ranks of a large one."""
@@ -21,15 +20,15 @@ STAT_COLUMNS = ("mean", "std", "min", "max", "skew", "kurtosis", "norm")
 
 @dataclass
 class InspectModel:
-    """Everything the checkpoint report shows.
+    """Everything the checkpoint report shows, as plain rows (no DataFrames: the page loads no pandas).
 
     Attributes:
         title: the page title.
         checkpoint: the file name.
         total_params: the number of floating-point elements.
         rows: per tensor, in model order: ``tensor, shape, numel, kind`` and ``STAT_COLUMNS``.
-        hist: ``tensor, left, right, density`` (non-empty bins).
-        spectra: ``tensor, rank, singular`` for matrices (log-spaced ranks when long).
+        hist: rows ``tensor, left, right, density``: each tensor's non-empty bin range, in model order.
+        spectra: rows ``tensor, rank, singular`` for matrices (log-spaced ranks when long; zeros left out).
         quality: per matrix, in model order: ``tensor, shape, kind, depth`` (its index),
             ``alpha, alpha_sigma, evals, tail, reliable, band`` (one of ``BANDS``, or
             ``unreliable`` / ``no fit``), ``stable_rank, spectral_norm, traps, verdict`` and its
@@ -42,8 +41,8 @@ class InspectModel:
     checkpoint: str
     total_params: int
     rows: list[dict] = field(default_factory=list)
-    hist: pd.DataFrame = field(default_factory=pd.DataFrame)
-    spectra: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hist: list[dict] = field(default_factory=list)
+    spectra: list[dict] = field(default_factory=list)
     quality: list[dict] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
     matrices: list[str] = field(default_factory=list)
@@ -145,7 +144,7 @@ def spectrum_ranks(n: int, limit: int = MAX_SPECTRUM_POINTS) -> np.ndarray:
 
 def inspect_model(result: dict, title: str | None = None) -> InspectModel:
     """Build the ``InspectModel`` of ``inspect_checkpoint(path)``'s result."""
-    rows, hists, spectra, quality = [], [], [], []
+    rows, hist, spectra, quality = [], [], [], []
     stored = result["tensors"]
     reordered = bool(result.get("names_sorted", False))
     order = model_order([t["tensor"] for t in stored], [t["shape"] for t in stored], reordered)
@@ -154,14 +153,17 @@ def inspect_model(result: dict, title: str | None = None) -> InspectModel:
         kind = layer_kind(t["tensor"], t["shape"])
         rows.append({"tensor": t["tensor"], "shape": shape, "numel": t["numel"], "kind": kind,
                      **{c: t.get(c) for c in STAT_COLUMNS}})
-        hists.append({"tensor": t["tensor"], "edges": t["edges"], "counts": t["counts"]})
+        bins = bin_density(t["edges"], t["counts"])
+        if bins is not None:
+            hist.extend({"tensor": t["tensor"], "left": a, "right": b, "density": d}
+                        for a, b, d in zip(*(x.tolist() for x in bins), strict=True))
         sv = t.get("singular_values")
         if sv:
             sv = np.asarray(sv, dtype=float)
             ranks = spectrum_ranks(sv.size)
             keep = sv[ranks] > 0
-            spectra.append(pd.DataFrame({"tensor": t["tensor"], "rank": ranks[keep] + 1,
-                                         "singular": sv[ranks][keep]}))
+            spectra.extend({"tensor": t["tensor"], "rank": r, "singular": v}
+                           for r, v in zip((ranks[keep] + 1).tolist(), sv[ranks][keep].tolist(), strict=True))
             alpha = float("nan") if t["alpha"] is None else float(t["alpha"])
             evals = int(t.get("alpha_evals") or 0)
             reliable = bool(t.get("alpha_reliable")) and bool(np.isfinite(alpha))
@@ -174,10 +176,7 @@ def inspect_model(result: dict, title: str | None = None) -> InspectModel:
                             "traps": int(t["correlation_traps"] or 0),
                             "verdict": alpha_verdict(alpha, reliable, evals),
                             "label": band_label(alpha_band(alpha, reliable, evals), evals)})
-    hist = hist_rows(pd.DataFrame(hists), ["tensor"]) if hists else pd.DataFrame()
-    spec = (pd.concat(spectra, ignore_index=True) if spectra
-            else pd.DataFrame(columns=["tensor", "rank", "singular"]))
     return InspectModel(title=title or result["checkpoint"], checkpoint=result["checkpoint"],
-                        total_params=int(result["total_params"]), rows=rows, hist=hist, spectra=spec,
+                        total_params=int(result["total_params"]), rows=rows, hist=hist, spectra=spectra,
                         quality=quality, layers=[r["tensor"] for r in rows],
                         matrices=[q["tensor"] for q in quality], reordered=reordered)

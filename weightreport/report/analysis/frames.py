@@ -1,10 +1,10 @@
-"""DataFrame helpers shared by several section builders (and by ``inspect``)."""
+"""DataFrame helpers shared by several section builders."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from weightreport.report.analysis.density import bin_density
 from weightreport.runfmt.schema import QUANTILES
 
 PCTS = [f"p{q}" for q in QUANTILES]
@@ -14,20 +14,15 @@ PCTS = [f"p{q}" for q in QUANTILES]
 def hist_rows(hist: pd.DataFrame, label_cols: list[str]) -> pd.DataFrame:
     """Histogram rows → one row per non-empty bin range: labels, left, right, density.
 
-    Leading and trailing empty bins are trimmed; density is count / (total × width).
+    Leading and trailing empty bins are trimmed; density is count / (total × width) (``bin_density``).
     """
     out = []
     for row in hist.itertuples(index=False):
-        edges = np.asarray(row.edges, dtype=float)
-        counts = np.asarray(row.counts, dtype=float)
-        total = counts.sum()
-        if total <= 0 or len(edges) != len(counts) + 1:
+        bins = bin_density(row.edges, row.counts)
+        if bins is None:
             continue
-        nz = np.flatnonzero(counts)
-        lo, hi = nz[0], nz[-1] + 1
-        width = np.diff(edges)[lo:hi]
-        part = pd.DataFrame({"left": edges[lo:hi], "right": edges[lo + 1 : hi + 1],
-                             "density": counts[lo:hi] / (total * width)})
+        left, right, density = bins
+        part = pd.DataFrame({"left": left, "right": right, "density": density})
         for c in label_cols:
             part[c] = getattr(row, c)
         out.append(part)

@@ -1,4 +1,6 @@
-"""Shared chart plumbing: compact data, float rounding, ids, and the ``Chart`` record.
+"""Shared chart plumbing for Altair charts: compact data from DataFrames, the Altair data
+reference and layer parameter; the rest (the ``Chart`` record, ``Datasets``, rounding, ids,
+canonical JSON) is plain data in ``specs.py`` and re-exported here.
 
 Data sizes are bounded by analysis; here data is made compact: per-layer series are
 stored column-wise (one object per layer holding arrays) and expanded in the browser
@@ -11,71 +13,31 @@ NaN and ±Inf become null.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-from dataclasses import dataclass, field
-
 import altair as alt
 import numpy as np
 import pandas as pd
 
-DIGITS = 6
-SERIES_DIGITS = 4
-HEATMAP_DIGITS = 3
-FULL = 860
-HALF = 380
-HEIGHT = 220
-LAYER = "layer"
-"""Name of the Vega-Lite parameter that the HTML layer selector sets."""
+from weightreport.report.charts import specs
+from weightreport.report.charts.specs import (
+    DIGITS,
+    FULL,
+    HALF,
+    HEATMAP_DIGITS,
+    HEIGHT,
+    LAYER,
+    SERIES_DIGITS,
+    Chart,
+    dumps,
+    finish,
+    make,
+    num,
+    nums,
+    select_layer,
+)
 
-
-@dataclass
-class Chart:
-    """One chart of a section.
-
-    Attributes:
-        title: a caption shown above the chart.
-        spec: the Vega-Lite spec (a JSON-ready dict).
-        layered: True when the chart follows the section's layer selector.
-        wide: True when the chart spans the full content width.
-        glance: True for a whole-network view whose marks carry a ``tensor`` field:
-            clicking one selects that layer in every section (``templates/js/glance.js``).
-        id: a stable id from the spec's content (set by ``finish``).
-        datasets: the named datasets the spec refers to.
-        blank: for a layered chart, the layers it has nothing to show for (every value 0
-            or none recorded), each with the sentence to print instead (``blank_layers``).
-    """
-
-    title: str
-    spec: dict
-    layered: bool = False
-    wide: bool = False
-    glance: bool = False
-    id: str = field(default="")
-    datasets: dict[str, list] = field(default_factory=dict)
-    blank: dict[str, str] = field(default_factory=dict)
-
-    def full_spec(self) -> dict:
-        """The spec with its datasets inlined under ``datasets`` (for validation and SVG)."""
-        return {**self.spec, "datasets": dict(sorted(self.datasets.items()))} if self.datasets else self.spec
-
-
-def num(value, digits: int = DIGITS):
-    """A float rounded to ``digits`` significant digits; None for NaN/Inf/missing."""
-    if value is None or value is pd.NA:
-        return None
-    v = float(value)
-    if not math.isfinite(v):
-        return None
-    return float(f"{v:.{digits}g}")
-
-
-def nums(values, digits: int = DIGITS) -> list:
-    """``num`` over a sequence."""
-    arr = np.asarray(values, dtype=np.float64)
-    fmt = f"{{:.{digits}g}}"
-    return [float(fmt.format(v)) if math.isfinite(v) else None for v in arr.tolist()]
+__all__ = ["DIGITS", "FULL", "HALF", "HEATMAP_DIGITS", "HEIGHT", "LAYER", "SERIES_DIGITS", "Chart", "Datasets",
+           "blank_layers", "columnar", "dumps", "finish", "ints", "layer_filter", "layer_param", "make", "num",
+           "nums", "records", "select_layer", "to_spec"]
 
 
 def ints(values) -> list:
@@ -122,21 +84,12 @@ def blank_layers(df: pd.DataFrame, cols: list[str], group: str = "tensor") -> di
     return out
 
 
-class Datasets:
-    """Named datasets collected while building charts; a name is a hash of the content.
-
-    Charts refer to data by name (``{"name": ...}``); the page stores each dataset once,
-    so charts that show the same data (a section's per-layer charts) share it.
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[str, list] = {}
+class Datasets(specs.Datasets):
+    """``specs.Datasets`` whose ``add`` returns Altair's data reference, for ``alt.Chart(data)``."""
 
     def add(self, values: list) -> alt.Data:
         """Register ``values`` and return the Altair data reference."""
-        name = "d" + hashlib.sha256(dumps(values).encode("utf-8")).hexdigest()[:12]
-        self.values[name] = values
-        return alt.Data(name=name)
+        return alt.Data(name=self.register(values))
 
 
 def layer_param(layers: list[str], selected: str | None = None) -> alt.Parameter:
@@ -152,38 +105,3 @@ def layer_filter() -> alt.FilterTransform:
 def to_spec(chart) -> dict:
     """An Altair chart as a plain spec dict (not validated here; the tests validate)."""
     return chart.to_dict(validate=False)
-
-
-def make(title: str, chart, data: Datasets, **kw) -> Chart:
-    """A ``Chart`` holding the spec and the datasets it refers to."""
-    spec = to_spec(chart)
-    text = dumps(spec)
-    used = {n: v for n, v in data.values.items() if f'"name":"{n}"' in text}
-    return Chart(title, spec, datasets=used, **kw)
-
-
-def dumps(spec: dict) -> str:
-    """Canonical JSON: sorted keys, no NaN, compact."""
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-
-
-def finish(charts: list[Chart], seen: set[str]) -> list[Chart]:
-    """Give each chart a stable id from its content (unique within ``seen``)."""
-    for c in charts:
-        base = "chart-" + hashlib.sha256(dumps(c.spec).encode("utf-8")).hexdigest()[:12]  # data names are hashes
-        cid, n = base, 1
-        while cid in seen:
-            n += 1
-            cid = f"{base}-{n}"
-        seen.add(cid)
-        c.id = cid
-    return charts
-
-
-def select_layer(spec: dict, layer: str) -> dict:
-    """A copy of a layered spec with the ``layer`` parameter set to ``layer`` (for print)."""
-    spec = json.loads(json.dumps(spec))
-    for p in spec.get("params", []):
-        if p.get("name") == LAYER:
-            p["value"] = layer
-    return spec

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 import weightreport
 from weightreport.errors import WeightReportError
+from weightreport.report.render.cache import template_cache
 from weightreport.runfmt.calls import call_label
 
 LONG_TABLE = 25
@@ -138,12 +139,19 @@ def json_script(value) -> Markup:
     return Markup(text)
 
 
+SETTINGS = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+"""The environment's options (besides its loader, undefined and filters); they name its template cache."""
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The shared Jinja environment."""
-    env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+    """The shared Jinja environment.
+
+    Compiled templates are kept in the cache folder (``cache.template_cache``): compiling
+    them all takes about 0.15 s, loading them a few milliseconds.
+    """
+    env = Environment(loader=FileSystemLoader(str(templates_dir())), undefined=StrictUndefined,
+                      bytecode_cache=template_cache(SETTINGS), **SETTINGS)
     env.filters.update(num=fmt_num, int=fmt_int, pct=fmt_pct, sortkey=sort_key, json_script=json_script, md=md_escape,
                        dots=break_at_dots, duration=fmt_duration, layer=layer_label)
     env.globals.update(long_table=LONG_TABLE)

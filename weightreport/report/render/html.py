@@ -12,13 +12,17 @@ import functools
 import importlib.metadata
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
 from weightreport.report.charts import Chart
-from weightreport.report.model import ReportModel
+from weightreport.report.render.cache import cache_dir
 from weightreport.report.render.env import environment
 from weightreport.report.render.picker import Picker, picker
+
+if TYPE_CHECKING:  # the model's sections load Altair and pandas, which the checkpoint page does without
+    from weightreport.report.model import ReportModel
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
@@ -64,9 +68,7 @@ def bundle_cache() -> Path | None:
         version = importlib.metadata.version("vl-convert-python")
     except importlib.metadata.PackageNotFoundError:
         return None
-    root = os.environ.get("WEIGHTREPORT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "weightreport")
-    return Path(root) / f"vega-bundle-vl-convert-{version}.js"
+    return cache_dir() / f"vega-bundle-vl-convert-{version}.js"
 
 
 def chart_context(charts: dict[str, list[Chart]]) -> tuple[dict, dict, dict]:
