@@ -15,18 +15,18 @@ last. Only rank 0 gets rows back.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyarrow as pa
 import torch
 from torch import nn
 
 from weightreport.collect import distributed as dist
-from weightreport.collect.hooks import Captured, count_units
+from weightreport.collect.hooks import Captured
+from weightreport.collect.rows import stats_tables
 from weightreport.runfmt.calls import split_call
 from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats import SMALL, Batch, SplitStats, kernels, workspace
+from weightreport.stats.columns import Columns
 
 _BN_COLUMNS = ("batch_mean", "batch_var", "running_mean", "running_var", "weight", "bias")
 
@@ -121,21 +121,14 @@ class SnapshotTaker:
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
                               skip_norms=set(here), skip_trajectories=set(here))
-        descriptions, values = batch.host([*sums, *maxes, *mins, *own])
+        columns, values = batch.host([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         for found in here.values():
             values.update(found)
         units = self._units(captured)
-        # The rows of the tensors described so far are built now, while this thread's
-        # caches still hold the interpreter's state (the large tensors' passes evict it).
-        ready = [i for i, d in enumerate(descriptions) if d is not None]
-        rows = {i: self._row(step, entries[i], descriptions[i], values, units) for i in ready}
         values.update(zip([("norms", entries[i][0]) for i in fused], batch.join(), strict=True))
-        for i, desc in enumerate(descriptions):
-            if i not in rows:
-                rows[i] = self._row(step, entries[i], desc, values, units)
         self._remember(local)
-        return self._tables(step, [rows[i] for i in range(len(entries))], values)
+        return self._tables(step, entries, columns, values, units)
 
     @staticmethod
     def _units(captured) -> dict[str, tuple]:
@@ -297,34 +290,21 @@ class SnapshotTaker:
         return values
 
     def _rows(self, step, entries, descriptions, values, units):
-        """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units."""
-        return self._tables(step, [self._row(step, entry, desc, values, units)
-                                   for entry, desc in zip(entries, descriptions, strict=True)], values)
+        """Rows per table; ``units`` maps a module to its (mode, reach) for dead/saturated units.
 
-    def _row(self, step, entry, desc, values, units) -> tuple[dict, dict] | None:
-        """One tensor's stats and histogram rows, or None where it has none."""
-        name, kind, _piece, _sharded, numel = entry
-        if desc is None:  # a split tensor of an abandoned snapshot
-            return None
-        if ("numel", f"{kind}:{name}") in values:  # activation sizes summed over ranks
-            numel = int(values[("numel", f"{kind}:{name}")][0])
-        if kind not in ("param", "grad") and desc.stats["count"] == 0:
-            return None  # a module no rank saw in this snapshot
-        row = {"step": step, "tensor": name, "kind": kind, **desc.stats, "numel": numel}
-        if kind == "param":  # math.sqrt and numpy's both round correctly; squares are >= 0 or NaN
-            diff, prev, dist0 = (math.sqrt(v) for v in values[("norms", name)].tolist())
-            row["update_ratio"] = None if math.isnan(diff) or prev == 0 else diff / prev
-            row["dist_from_init"] = None if math.isnan(dist0) else dist0
-        if kind == "activation" and ("units", name) in values:
-            mode, reach = units[name]
-            row["units"], row["dead_units"], row["saturated_units"] = count_units(
-                mode, values[("units", name)], reach)
-        return row, {"step": step, "tensor": name, "kind": kind, "edges": desc.edges, "counts": desc.counts}
+        ``descriptions`` holds None for a split tensor of an abandoned snapshot: it has no row.
+        """
+        missing = np.array([d is None for d in descriptions], bool)
+        columns = Columns.of([d for d in descriptions if d is not None], self.bins)
+        if missing.any():
+            whole = Columns(len(descriptions), self.bins)
+            whole.take(np.flatnonzero(~missing), columns)
+            columns = whole
+        return self._tables(step, entries, columns, values, units, missing)
 
-    def _tables(self, step, rows, values) -> dict[str, list]:
-        """The tables of one snapshot from its tensors' rows (None: none) and its values."""
-        done = [r for r in rows if r is not None]
-        tables = {"stats": [r[0] for r in done], "histograms": [r[1] for r in done]}
+    def _tables(self, step, entries, columns, values, units, missing=None) -> dict[str, list]:
+        """The tables of one snapshot from its tensors' descriptions (``Columns``) and its values."""
+        tables: dict = stats_tables(step, entries, columns, values, units, missing)
         traj = [(name, values[("trajectory", name)]) for name, _ in self.params
                 if ("trajectory", name) in values]  # in the parameters' order, wherever taken
         if traj:

@@ -145,7 +145,11 @@ def _pow2_at_least(x):  # pragma: no cover - compiled
 
 @_jit(False)
 def _grid(lo, hi, bins):  # pragma: no cover - compiled
-    """``grid.histogram_grid``'s first index and width, for a float32 range (its integers kept in floats)."""
+    """``grid.histogram_grid``'s first index and width for a finite range (its integers kept in floats).
+
+    The same arithmetic: the integers stay below 2**52, where float64 holds them exactly
+    (``tests/test_stats_columns.py`` checks the two on float32 and float64 ranges).
+    """
     if hi == lo:
         width = _pow2_at_least(max(abs(lo), 1.0) / bins)
     else:
@@ -297,24 +301,36 @@ def _np_sum(a):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantiles):  # pragma: no cover - compiled
+def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: no cover - compiled
     """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
-    bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
-    computes them. Returns one float64 row per piece (``SMALL_ROW``, the
-    quantiles, the edges) and one int64 row of histogram counts. Every number is
-    computed with the operations, in the order, of ``exact._describe_array``'s numpy
-    code, so the two agree bit for bit.
+    faster than numba's), in the same place; NaN sorts last and -Inf first, so its
+    ends tell whether a piece is all finite. Each piece's grid of ``bins`` bins is
+    ``grid.histogram_grid``'s (``_grid``), its edges computed as ``Grid.edges``
+    computes them. Every number is computed with the operations, in the order, of
+    ``exact._describe_array``'s numpy code, so the two agree bit for bit.
+
+    Returns:
+        One float64 row per piece (``SMALL_ROW``, the quantiles, the edges), one int64
+        row of histogram counts, and whether the piece was described: empty pieces and
+        pieces with NaN or Inf are left (rows of zeros) to ``exact.describe_array``.
     """
     nq = quantiles.size
     out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
     hist = np.zeros((sizes.size, bins), np.int64)
+    done = np.zeros(sizes.size, np.bool_)
     for k in range(sizes.size):
         n = sizes[k]
+        if n == 0:
+            continue
         f = block[starts[k] : starts[k] + n]
         s = ordered[starts[k] : starts[k] + n]
+        lo, hi = s[0], s[n - 1]
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        done[k] = True
+        first, width = _grid(lo, hi, bins)
         row = out[k]
         qs = np.empty(nq)
         for j in range(nq):
@@ -331,7 +347,7 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
         fence_lo, fence_hi = qs[Q1] - 1.5 * iqr, qs[Q3] + 1.5 * iqr
         edges = row[SMALL_FIELDS + nq :]
         for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
-            edges[i] = (firsts[k] + np.float64(i)) * widths[k]
+            edges[i] = (first + np.float64(i)) * width
         below = np.searchsorted(s, edges)
         mean = _np_sum(f) / n
         d = f - mean
@@ -349,8 +365,8 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
         row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
         row[S_ZEROS], row[S_OUT3], row[S_OUT6], row[S_OUTIQR] = zeros, out3, out6, outiqr
-        row[S_MIN], row[S_MAX] = s[0], s[n - 1]
+        row[S_MIN], row[S_MAX] = lo, hi
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]
-    return out, hist
+    return out, hist, done
