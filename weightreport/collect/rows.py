@@ -40,7 +40,9 @@ def stats_tables(step: int, entries, columns: Columns, values: dict, units: dict
     k = len(entries)
     names = [e[0] for e in entries]
     kinds = [e[1] for e in entries]
-    numel = np.array([_numel(e, values) for e in entries], np.int64)
+    numel = np.array([e[4] for e in entries], np.int64)
+    if "numel" in (what for what, _ in values):  # under torch.distributed: activation sizes summed over ranks
+        numel = np.array([_numel(e, values) for e in entries], np.int64)
     keep = np.array([kind in _WEIGHTS for kind in kinds], bool) | (columns.stats["count"] > 0)
     if missing is not None:
         keep &= ~missing
@@ -66,9 +68,11 @@ def stats_tables(step: int, entries, columns: Columns, values: dict, units: dict
                 if n is not None:
                     counted[j, i], counted_null[j, i] = n, False
     every = at.size == k
+    if every:
+        at = slice(None)
     tensor = pa.array(names if every else [names[i] for i in at.tolist()], pa.string())
     kind = pa.array(kinds if every else [kinds[i] for i in at.tolist()], pa.string())
-    steps = pa.array(np.full(at.size, step, np.int64))
+    steps = pa.array(np.full(len(tensor), step, np.int64))
     stats = {"step": steps, "tensor": tensor, "kind": kind,
              **{name: pa.array(col[at]) for name, col in columns.stats.items()},
              "numel": pa.array(numel[at]),

@@ -143,13 +143,15 @@ class Batch:
         # The one transfer: extras, small tensors, and every queued tensor's numbers.
         host = _to_host([*extra_flats, *(flats[i] for i in self.small),
                          *(q.values for q in self.queued.values())])
-        self.out = out = Columns(len(flats), bins)
+        if len(sizes := self._small_sizes) == len(flats):  # every tensor is small: its columns are the batch's
+            self.out = out = None
+        else:
+            self.out = out = Columns(len(flats), bins)
         extra_values = []
         pos = 0
         for e in extra_flats:
             extra_values.append(host[pos : pos + e.numel()])
             pos += e.numel()
-        sizes = self._small_sizes
         small_block = host[pos : pos + sum(sizes)]
         pos += sum(sizes)
         for i, q in self.queued.items():
@@ -157,7 +159,11 @@ class Batch:
             # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
             out.put(i, described or describe_array(flats[i].cpu().double().numpy(), bins))
             pos += q.values.numel()
-        out.take(self.small, describe_columns(small_block, sizes, bins))
+        small = describe_columns(small_block, sizes, bins)
+        if out is None:
+            self.out = out = small
+        else:
+            out.take(self.small, small)
         return out, extra_values
 
     def join(self) -> list[np.ndarray]:

@@ -85,8 +85,10 @@ def describe_columns(block: np.ndarray, sizes: Sequence[int], bins: int = 64) ->
     rows, counts, done = kernels_describe.describe_small(block, ordered, starts, sizes, bins, _QV_ARRAY)
     out = Columns(sizes.size, bins)
     mine = np.flatnonzero(done)
-    if mine.size:
-        with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+        if mine.size == sizes.size:
+            _put_rows(out, slice(None), rows, counts, sizes)
+        elif mine.size:
             _put_rows(out, mine, rows[mine], counts[mine], sizes[mine])
     for k in np.flatnonzero(~done).tolist():
         a = int(starts[k])
@@ -97,7 +99,7 @@ def describe_columns(block: np.ndarray, sizes: Sequence[int], bins: int = 64) ->
 _FIXED = SMALL_FIELDS + _QV_ARRAY.size
 
 
-def _put_rows(out: Columns, at: np.ndarray, rows: np.ndarray, counts: np.ndarray, n: np.ndarray) -> None:
+def _put_rows(out: Columns, at: np.ndarray | slice, rows: np.ndarray, counts: np.ndarray, n: np.ndarray) -> None:
     """Store rows of ``kernels_describe.describe_small`` (``SMALL_ROW``, quantiles, edges) at ``at``."""
     mean, s2 = rows[:, S_MEAN], rows[:, S_S2]
     moments = Moments(n, mean, s2 / n, rows[:, S_M3], rows[:, S_M4], norm_squared(n, mean, rows[:, S_S1], s2))

@@ -320,6 +320,7 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
     out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
     hist = np.zeros((sizes.size, bins), np.int64)
     done = np.zeros(sizes.size, np.bool_)
+    powers = np.empty((4, sizes.max() if sizes.size else 0))
     for k in range(sizes.size):
         n = sizes[k]
         if n == 0:
@@ -350,17 +351,21 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
             edges[i] = (first + np.float64(i)) * width
         below = np.searchsorted(s, edges)
         mean = _np_sum(f) / n
-        d = f - mean
-        d2 = d * d
+        d, d2, d3, d4 = powers[0, :n], powers[1, :n], powers[2, :n], powers[3, :n]
+        for i in range(n):  # numpy's temporaries f - mean, d * d, d2 * d, d2 * d2, in one scratch
+            v = f[i] - mean
+            v2 = v * v
+            d[i], d2[i], d3[i], d4[i] = v, v2, v2 * v, v2 * v2
         s1, s2 = _np_sum(d), _np_sum(d2)
-        m3, m4 = _np_sum(d2 * d) / n, _np_sum(d2 * d2) / n
+        m3, m4 = _np_sum(d3) / n, _np_sum(d4) / n
         std = math.sqrt(s2 / n)
         out3 = 0
         out6 = 0
+        t3, t6 = 3 * std, 6 * std
         for i in range(n):
             a = abs(d[i])
-            out3 += a > 3 * std
-            out6 += a > 6 * std
+            out3 += a > t3
+            out6 += a > t6
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
         row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
