@@ -194,7 +194,7 @@ def _host_view(t: torch.Tensor) -> torch.Tensor | np.ndarray:
     Half and float32 values widen to float64 exactly either way; a numpy view costs a
     third of a torch reshape, which counts for hundreds of small tensors.
     """
-    if t.device.type == "cpu" and t.dtype in _NUMPY_FLOATS:
+    if t.is_cpu and t.dtype in _NUMPY_FLOATS:
         return t.detach().numpy().reshape(-1)
     return flat(t)
 
