@@ -205,6 +205,30 @@ def test_update_ratio_and_distance_from_init(tmp_path):
             assert row.update_ratio > 0
 
 
+def test_a_resumed_runs_first_snapshot_measures_from_the_first_init(tmp_path):
+    """On resuming, the first snapshot's dist_from_init is ‖w − w₀‖ from the run's own init.pt, its update_ratio NaN."""
+    model = _mlp()
+    x = torch.randn(16, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with Collector(model, tmp_path / "run", every=1) as wr:
+        for _ in range(3):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            wr.step()
+    with torch.no_grad():
+        model[0].weight.add_(0.5)  # moved between the sessions
+    with Collector(model, tmp_path / "run", every=1, mode="resume") as wr:
+        wr.step()  # step 4: the resumed session's first snapshot
+    stats = load_run(tmp_path / "run").tables["stats"].query("kind == 'param' and step == 4")
+    assert len(stats) == len(w0)
+    for row in stats.itertuples():
+        w = dict(model.named_parameters())[row.tensor].detach()
+        assert row.dist_from_init == pytest.approx(float((w - w0[row.tensor]).norm()), rel=1e-5)
+        assert math.isnan(row.update_ratio)
+
+
 def test_scalars_log_and_learning_rates(tmp_path):
     """step() and log() record scalars at the right steps; several parameter groups give lr/group{i}."""
     model = _mlp()

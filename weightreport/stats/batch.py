@@ -38,8 +38,9 @@ import numpy as np
 import torch
 
 from weightreport.stats import kernels
+from weightreport.stats.columns import Columns
 from weightreport.stats.compiled import _describe_compiled
-from weightreport.stats.exact import describe_array, describe_arrays
+from weightreport.stats.exact import describe_array, describe_columns
 from weightreport.stats.fields import Description
 from weightreport.stats.torch_ops import TorchDescription
 
@@ -110,8 +111,9 @@ class Batch:
         self._helper = kernels.helper().submit(self._work) if len(compiled) > 1 and kernels.can_share() else None
         self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
         self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
+        self._small_sizes = [sizes[i] for i in self.small]
         for i in self.small:
-            flats[i] = flat(tensors[i])
+            flats[i] = _host_view(tensors[i])
 
     def _work(self) -> list[tuple[int, Description, np.ndarray | None]]:
         done = []
@@ -125,49 +127,59 @@ class Batch:
     def finish(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description], list[np.ndarray]]:
         """The descriptions and the extras' host values (see ``describe``)."""
         out, extra_values = self.host(extras)
-        return out, [*extra_values, *self.join()]
+        extra_values = [*extra_values, *self.join()]
+        return out.descriptions(), extra_values
 
-    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description | None], list[np.ndarray]]:
+    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[Columns, list[np.ndarray]]:
         """The one host transfer, and the descriptions of every tensor but the compiled large ones.
 
         Returns:
-            The descriptions so far (None for the compiled large tensors, which ``join``
-            fills in, in this same list) and each extra as a flat float64 array.
+            The descriptions so far, as columns (the compiled large tensors' rows are
+            filled in by ``join``, in these same columns), and each extra as a flat
+            float64 array.
         """
         flats, bins = self.flats, self.bins
         extra_flats = [flat(e) for e in extras]
         # The one transfer: extras, small tensors, and every queued tensor's numbers.
         host = _to_host([*extra_flats, *(flats[i] for i in self.small),
                          *(q.values for q in self.queued.values())])
-        self.out = out = [None] * len(flats)
+        if len(sizes := self._small_sizes) == len(flats):  # every tensor is small: its columns are the batch's
+            self.out = out = None
+        else:
+            self.out = out = Columns(len(flats), bins)
         extra_values = []
         pos = 0
         for e in extra_flats:
             extra_values.append(host[pos : pos + e.numel()])
             pos += e.numel()
-        sizes = [flats[i].numel() for i in self.small]
         small_block = host[pos : pos + sum(sizes)]
         pos += sum(sizes)
         for i, q in self.queued.items():
             described = q.finish(host[pos : pos + q.values.numel()])
             # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
-            out[i] = described or describe_array(flats[i].cpu().double().numpy(), bins)
+            out.put(i, described or describe_array(flats[i].cpu().double().numpy(), bins))
             pos += q.values.numel()
-        for i, d in zip(self.small, describe_arrays(small_block, sizes, bins), strict=True):
-            out[i] = d
+        small = describe_columns(small_block, sizes, bins)
+        if out is None:
+            self.out = out = small
+        else:
+            out.take(self.small, small)
         return out, extra_values
 
     def join(self) -> list[np.ndarray]:
-        """Describe the compiled large tensors beside the helper, into ``host``'s list.
+        """Describe the compiled large tensors beside the helper, into ``host``'s columns.
 
         Returns:
             Each of ``distances``' three squares, in its order.
         """
         norms = {}
         for i, d, squares in [*self._work(), *(self._helper.result() if self._helper is not None else ())]:
-            self.out[i] = d
+            self.out.put(i, d)
             norms[i] = squares
         return [norms[i] for i in self.distances]
+
+
+_CPU = torch.device("cpu")
 
 
 def _compiled(x: torch.Tensor, bins: int) -> bool:
@@ -175,20 +187,37 @@ def _compiled(x: torch.Tensor, bins: int) -> bool:
     return x.device.type == "cpu" and kernels.AVAILABLE and bins <= kernels.MAX_BINS
 
 
-def _to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
-    """Concatenate detached 1-D float tensors as float64 on the host, one transfer per device.
+def _host_view(t: torch.Tensor) -> torch.Tensor | np.ndarray:
+    """A small tensor as ``_to_host`` takes it: a 1-D numpy view of a CPU tensor that numpy
+    can hold, else ``flat(t)``.
+
+    Half and float32 values widen to float64 exactly either way; a numpy view costs a
+    third of a torch reshape, which counts for hundreds of small tensors.
+    """
+    if t.is_cpu and t.dtype in _NUMPY_FLOATS:
+        return t.detach().numpy().reshape(-1)
+    return flat(t)
+
+
+_NUMPY_FLOATS = frozenset((torch.float16, torch.float32, torch.float64))
+
+
+def _to_host(parts: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
+    """Concatenate detached 1-D float tensors (or numpy views, see ``_host_view``) as float64
+    on the host, one transfer per device.
 
     On the CPU numpy concatenates and widens in one call (``torch.cat`` of dozens of
     small tensors cost ten times more).
     """
     if not parts:
         return np.empty(0)
-    devices = {p.device for p in parts}
-    if devices == {torch.device("cpu")}:
-        return np.concatenate([p.numpy() for p in parts], dtype=np.float64)
+    devices = {_CPU if isinstance(p, np.ndarray) else p.device for p in parts}
+    if devices == {_CPU}:
+        return np.concatenate([p if isinstance(p, np.ndarray) else p.numpy() for p in parts], dtype=np.float64)
     if len(devices) == 1:
         return torch.cat([p.double() for p in parts]).cpu().numpy()
-    return np.concatenate([p.cpu().numpy() for p in parts], dtype=np.float64)  # model spread over devices
+    return np.concatenate([p if isinstance(p, np.ndarray) else p.cpu().numpy() for p in parts],
+                          dtype=np.float64)  # model spread over devices
 
 
 class _Workspace:

@@ -3,9 +3,10 @@
 ``describe_array`` describes one float64 array in numpy: one sort gives the range,
 the histogram (``grid.histogram_grid``), the percentiles (numpy's own interpolation)
 and the threshold counts, each as a binary search; the moments are numpy's sums.
-``describe_arrays`` describes many consecutive pieces of one block, the all-finite
-ones in one call of ``kernels_describe.describe_small``, whose numbers equal
-``describe_array``'s bit for bit (``tests/test_stats.py`` checks it).
+``describe_columns`` describes many consecutive pieces of one block as ``Columns``, the
+all-finite ones in one call of ``kernels_describe.describe_small``, whose numbers equal
+``describe_array``'s bit for bit (``tests/test_stats.py`` checks it); ``describe_arrays``
+gives the same as one ``Description`` per piece.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from itertools import accumulate
 import numpy as np
 
 from weightreport.stats import kernels, kernels_describe
+from weightreport.stats.columns import Columns
 from weightreport.stats.fields import (
     QUANTILE_FRACTIONS,
     Description,
@@ -25,6 +27,7 @@ from weightreport.stats.fields import (
     iqr_fences,
     norm_squared,
     summary,
+    summary_columns,
 )
 from weightreport.stats.grid import histogram_grid
 from weightreport.stats.kernels_describe import (
@@ -58,51 +61,54 @@ def describe_array(x: np.ndarray, bins: int = 64) -> Description:
 
 
 def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> list[Description]:
-    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit.
+    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), bit for bit."""
+    return describe_columns(block, sizes, bins).descriptions()
+
+
+def describe_columns(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> Columns:
+    """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), as columns, bit for bit.
 
     With numba, one compiled call describes every all-finite piece, repeating
-    numpy's arithmetic (its pairwise sums included), and numpy describes the rest.
+    numpy's arithmetic (its pairwise sums included), and ``fields.summary_columns``
+    derives their columns at once; numpy describes the rest one at a time.
     """
-    starts = list(accumulate(sizes, initial=0))[:-1]
     if not kernels.AVAILABLE:
-        return [describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)]
+        starts = list(accumulate(sizes, initial=0))[:-1]
+        return Columns.of([describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)],
+                          bins)
+    sizes = np.asarray(sizes, np.int64)
+    starts = np.zeros(sizes.size, np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
     ordered = block.copy()
-    for a, n in zip(starts, sizes, strict=True):
-        ordered[a : a + n].sort()  # in place; NaN sorts last: the ends tell whether all are finite
-    ends = ordered[[a for a, n in zip(starts, sizes, strict=True) if n]].tolist()
-    ends_hi = ordered[[a + n - 1 for a, n in zip(starts, sizes, strict=True) if n]].tolist()
-    keys, grids, out = [], [], []
-    j = 0
-    for k, n in enumerate(sizes):
-        if n and math.isfinite(ends[j]) and math.isfinite(ends_hi[j]):
-            keys.append(k)
-            grids.append(histogram_grid(ends[j], ends_hi[j], bins))
-            out.append(None)
-        else:
-            out.append(describe_array(block[starts[k] : starts[k] + n], bins))
-        j += n > 0
-    if not keys:
-        return out
-    if len(keys) < len(sizes):
-        block = np.concatenate([block[starts[k] : starts[k] + sizes[k]] for k in keys])
-        ordered = np.concatenate([ordered[starts[k] : starts[k] + sizes[k]] for k in keys])
-    mine = [sizes[k] for k in keys]
-    rows, counts = kernels_describe.describe_small(
-        block, ordered, np.asarray(list(accumulate(mine, initial=0))[:-1]), np.asarray(mine),
-        np.asarray([g.first_index for g in grids]), np.asarray([g.width for g in grids]), bins, _QV_ARRAY)
-    fixed = SMALL_FIELDS + _QV_ARRAY.size
-    for k, row, hist in zip(keys, rows.tolist(), counts.tolist(), strict=True):
-        out[k] = _small_description(row, hist, sizes[k], fixed)
+    for a, b in zip(starts.tolist(), (starts + sizes).tolist(), strict=True):
+        ordered[a:b].sort()  # in place, numpy's SIMD sort; NaN sorts last
+    rows, counts, done = kernels_describe.describe_small(block, ordered, starts, sizes, bins, _QV_ARRAY)
+    out = Columns(sizes.size, bins)
+    mine = np.flatnonzero(done)
+    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+        if mine.size == sizes.size:
+            _put_rows(out, slice(None), rows, counts, sizes)
+        elif mine.size:
+            _put_rows(out, mine, rows[mine], counts[mine], sizes[mine])
+    for k in np.flatnonzero(~done).tolist():
+        a = int(starts[k])
+        out.put(k, describe_array(block[a : a + int(sizes[k])], bins))
     return out
 
 
-def _small_description(row: list[float], counts: list[int], n: int, fixed: int) -> Description:
-    """A ``Description`` from one row of ``kernels_describe.describe_small`` (``SMALL_ROW``, quantiles, edges)."""
-    mean, s2 = row[S_MEAN], row[S_S2]
-    moments = Moments(n, mean, s2 / n, row[S_M3], row[S_M4], norm_squared(n, mean, row[S_S1], s2))
-    stats = summary(n, 0, 0, moments, row[S_MIN], row[S_MAX], row[S_ZEROS], row[SMALL_FIELDS:fixed], True,
-                    (row[S_OUT3], row[S_OUT6], row[S_OUTIQR]))
-    return Description(stats, row[fixed:], counts)
+_FIXED = SMALL_FIELDS + _QV_ARRAY.size
+
+
+def _put_rows(out: Columns, at: np.ndarray | slice, rows: np.ndarray, counts: np.ndarray, n: np.ndarray) -> None:
+    """Store rows of ``kernels_describe.describe_small`` (``SMALL_ROW``, quantiles, edges) at ``at``."""
+    mean, s2 = rows[:, S_MEAN], rows[:, S_S2]
+    moments = Moments(n, mean, s2 / n, rows[:, S_M3], rows[:, S_M4], norm_squared(n, mean, rows[:, S_S1], s2))
+    stats = summary_columns(n, moments, rows[:, S_MIN], rows[:, S_MAX], rows[:, S_ZEROS],
+                            rows[:, SMALL_FIELDS:_FIXED], (rows[:, S_OUT3], rows[:, S_OUT6], rows[:, S_OUTIQR]))
+    for name, col in stats.items():
+        out.stats[name][at] = col
+    out.edges[at] = rows[:, _FIXED:]
+    out.counts[at] = counts
 
 
 def _describe_array(x: np.ndarray, bins: int) -> Description:

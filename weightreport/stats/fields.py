@@ -10,15 +10,20 @@ does, how the ranks' values of a split tensor combine into the whole's.
 Every backend reduces a tensor to ``Moments`` (count, mean and central moments in
 units of a power-of-two scale, and the sum of squares) and calls ``summary``, the one
 place where the moment columns (mean, std, var, skew, kurtosis, norm) are derived.
+``summary_columns`` is ``summary`` for many tensors at once, on arrays, with the same
+operations in the same order (``tests/test_stats_columns.py`` holds the two together).
 This module imports neither torch nor numba.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
+
+import numpy as np
 
 from weightreport.runfmt.schema import QUANTILES
 
@@ -151,6 +156,27 @@ def shifted_moments(n: int, shift: float, sums: Sequence[float], scale: float) -
     return Moments(n, shift + delta, m2, m3, m4, norm_squared(n, shift, s1, s2), scale)
 
 
+def shape(m2: float, m3: float, m4: float) -> tuple[float, float]:
+    """Skew and excess kurtosis (scipy's defaults) from the central moments, ``m2 > 0``.
+
+    ``m3 / m2**1.5`` and ``m4 / m2**2 - 3``; where ``m2``'s power is beyond float64's
+    range (a float64 tensor near either end of it), the same ratios divided step by
+    step, rather than an OverflowError or a division by zero.
+    """
+    try:
+        skew = m3 / m2**1.5
+    except (OverflowError, ZeroDivisionError):
+        skew = m3 / m2 / math.sqrt(m2)
+    square = m2 * m2
+    if not _TINY <= square < math.inf:
+        return skew, m4 / m2 / m2 - 3.0
+    return skew, m4 / square - 3.0
+
+
+_TINY = sys.float_info.min
+"""The smallest normal float64: below it a square has lost precision (or become 0)."""
+
+
 def summary(numel: int, nan_count: int, inf_count: int, m: Moments, lo: float, hi: float,
             zeros: int, quantiles: Sequence[float], exact: bool, outliers: Sequence[int],
             root_first: bool = False) -> dict:
@@ -175,10 +201,7 @@ def summary(numel: int, nan_count: int, inf_count: int, m: Moments, lo: float, h
     """
     m2, scale = m.m2, m.scale
     var = m2 * scale * scale  # inf, not OverflowError, where float64 cannot hold it
-    if m2 > 0.0:
-        skew, kurtosis = m.m3 / m2**1.5, m.m4 / (m2 * m2) - 3.0
-    else:
-        skew = kurtosis = math.nan
+    skew, kurtosis = shape(m2, m.m3, m.m4) if m2 > 0.0 else (math.nan, math.nan)
     out3, out6, outiqr = outliers
     return {
         "numel": numel, "count": numel, "nan_count": nan_count, "inf_count": inf_count,
@@ -187,6 +210,49 @@ def summary(numel: int, nan_count: int, inf_count: int, m: Moments, lo: float, h
         "norm": scale * math.sqrt(max(m.norm2, 0.0)), "zeros": int(zeros),
         **percentile_columns(quantiles, lo, hi), "quantiles_exact": exact,
         "outliers_3std": int(out3), "outliers_6std": int(out6), "outliers_iqr": int(outiqr),
+    }
+
+
+def summary_columns(numel: np.ndarray, m: Moments, lo: np.ndarray, hi: np.ndarray, zeros: np.ndarray,
+                    quantiles: np.ndarray, outliers: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """``summary`` of many all-finite tensors with exact percentiles, as columns (``NAMES``, in order).
+
+    Each value is what ``summary`` gives the same tensor, bit for bit: the same float64
+    operations in the same order, ``max``'s and ``min``'s choice at ties kept (the first
+    argument unless the second is strictly beyond it), and the power in ``skew`` taken
+    by ``shape`` for each tensor (numpy's SIMD power differs from Python's in the last bit).
+
+    Args:
+        numel: the element counts (no NaN or Inf among them).
+        m: the moments, each field an array (``scale`` a number or an array).
+        lo, hi: the ranges.
+        zeros: values exactly 0.
+        quantiles: one row of percentiles at ``QUANTILES`` per tensor.
+        outliers: values beyond 3σ, beyond 6σ, and outside the IQR fences.
+    """
+    k = len(numel)
+    m2, scale = m.m2, m.scale
+    var = m2 * scale * scale
+    skew, kurtosis = np.full(k, math.nan), np.full(k, math.nan)
+    spread = np.flatnonzero(m2 > 0.0)
+    if spread.size:
+        skew[spread], kurtosis[spread] = zip(*map(shape, m2[spread].tolist(), m.m3[spread].tolist(),
+                                                  m.m4[spread].tolist()), strict=True)
+    norm2 = m.norm2
+    qs = np.where(lo[:, None] > quantiles, lo[:, None], quantiles)  # percentile_columns' max, then min
+    qs = np.where(hi[:, None] < qs, hi[:, None], qs)
+    numel = np.asarray(numel, np.int64)
+    zero_counts = np.zeros(k, np.int64)
+    out3, out6, outiqr = outliers
+    return {
+        "numel": numel, "count": numel, "nan_count": zero_counts, "inf_count": zero_counts,
+        "mean": m.mean * scale, "std": np.sqrt(var), "var": var, "min": lo, "max": hi,
+        "skew": skew, "kurtosis": kurtosis, "norm": scale * np.sqrt(np.where(norm2 < 0.0, 0.0, norm2)),
+        "zeros": np.asarray(zeros, np.int64),
+        **{key: qs[:, j] for j, key in enumerate(PERCENTILE_KEYS)},
+        "quantiles_exact": np.ones(k, bool),
+        "outliers_3std": np.asarray(out3, np.int64), "outliers_6std": np.asarray(out6, np.int64),
+        "outliers_iqr": np.asarray(outiqr, np.int64),
     }
 
 

@@ -145,7 +145,11 @@ def _pow2_at_least(x):  # pragma: no cover - compiled
 
 @_jit(False)
 def _grid(lo, hi, bins):  # pragma: no cover - compiled
-    """``grid.histogram_grid``'s first index and width, for a float32 range (its integers kept in floats)."""
+    """``grid.histogram_grid``'s first index and width for a finite range (its integers kept in floats).
+
+    The same arithmetic: the integers stay below 2**52, where float64 holds them exactly
+    (``tests/test_stats_columns.py`` checks the two on float32 and float64 ranges).
+    """
     if hi == lo:
         width = _pow2_at_least(max(abs(lo), 1.0) / bins)
     else:
@@ -297,24 +301,60 @@ def _np_sum(a):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantiles):  # pragma: no cover - compiled
+def _below_each(s, edges):  # pragma: no cover - compiled
+    """``np.searchsorted(s, edges)`` for sorted ``s`` without NaN and ascending ``edges``: one merge walk.
+
+    Each count is the number of values strictly below its edge, as the binary searches
+    give it; walking both in order costs ``len(s) + len(edges)`` steps, not a search each.
+    A grid at the ends of float64's range can have an infinite or NaN edge (``0 * inf``):
+    there the binary searches themselves answer.
+    """
+    for i in range(edges.size):
+        if not np.isfinite(edges[i]):
+            return np.searchsorted(s, edges)
+    out = np.empty(edges.size, np.int64)
+    j = 0
+    n = s.size
+    for i in range(edges.size):
+        e = edges[i]
+        while j < n and s[j] < e:
+            j += 1
+        out[i] = j
+    return out
+
+
+@_jit(False)
+def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: no cover - compiled
     """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's); ``firsts`` and ``widths`` give each piece's grid of ``bins``
-    bins (``grid.histogram_grid``), whose edges are computed here as ``Grid.edges``
-    computes them. Returns one float64 row per piece (``SMALL_ROW``, the
-    quantiles, the edges) and one int64 row of histogram counts. Every number is
-    computed with the operations, in the order, of ``exact._describe_array``'s numpy
-    code, so the two agree bit for bit.
+    faster than numba's), in the same place; NaN sorts last and -Inf first, so its
+    ends tell whether a piece is all finite. Each piece's grid of ``bins`` bins is
+    ``grid.histogram_grid``'s (``_grid``), its edges computed as ``Grid.edges``
+    computes them. Every number is computed with the operations, in the order, of
+    ``exact._describe_array``'s numpy code, so the two agree bit for bit.
+
+    Returns:
+        One float64 row per piece (``SMALL_ROW``, the quantiles, the edges), one int64
+        row of histogram counts, and whether the piece was described: empty pieces and
+        pieces with NaN or Inf are left (rows of zeros) to ``exact.describe_array``.
     """
     nq = quantiles.size
     out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
     hist = np.zeros((sizes.size, bins), np.int64)
+    done = np.zeros(sizes.size, np.bool_)
+    powers = np.empty((4, sizes.max() if sizes.size else 0))
     for k in range(sizes.size):
         n = sizes[k]
+        if n == 0:
+            continue
         f = block[starts[k] : starts[k] + n]
         s = ordered[starts[k] : starts[k] + n]
+        lo, hi = s[0], s[n - 1]
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        done[k] = True
+        first, width = _grid(lo, hi, bins)
         row = out[k]
         qs = np.empty(nq)
         for j in range(nq):
@@ -331,26 +371,30 @@ def describe_small(block, ordered, starts, sizes, firsts, widths, bins, quantile
         fence_lo, fence_hi = qs[Q1] - 1.5 * iqr, qs[Q3] + 1.5 * iqr
         edges = row[SMALL_FIELDS + nq :]
         for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
-            edges[i] = (firsts[k] + np.float64(i)) * widths[k]
-        below = np.searchsorted(s, edges)
+            edges[i] = (first + np.float64(i)) * width
+        below = _below_each(s, edges)
         mean = _np_sum(f) / n
-        d = f - mean
-        d2 = d * d
+        d, d2, d3, d4 = powers[0, :n], powers[1, :n], powers[2, :n], powers[3, :n]
+        for i in range(n):  # numpy's temporaries f - mean, d * d, d2 * d, d2 * d2, in one scratch
+            v = f[i] - mean
+            v2 = v * v
+            d[i], d2[i], d3[i], d4[i] = v, v2, v2 * v, v2 * v2
         s1, s2 = _np_sum(d), _np_sum(d2)
-        m3, m4 = _np_sum(d2 * d) / n, _np_sum(d2 * d2) / n
+        m3, m4 = _np_sum(d3) / n, _np_sum(d4) / n
         std = math.sqrt(s2 / n)
         out3 = 0
         out6 = 0
+        t3, t6 = 3 * std, 6 * std
         for i in range(n):
             a = abs(d[i])
-            out3 += a > 3 * std
-            out6 += a > 6 * std
+            out3 += a > t3
+            out6 += a > t6
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
         row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
         row[S_ZEROS], row[S_OUT3], row[S_OUT6], row[S_OUTIQR] = zeros, out3, out6, outiqr
-        row[S_MIN], row[S_MAX] = s[0], s[n - 1]
+        row[S_MIN], row[S_MAX] = lo, hi
         row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]
-    return out, hist
+    return out, hist, done
