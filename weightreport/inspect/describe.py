@@ -28,12 +28,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from weightreport.stats.fields import (
-    QUANTILE_FRACTIONS,
     Description,
     Moments,
     empty_description,
     iqr_fences,
     norm_squared,
+    sorted_percentiles,
     summary,
 )
 from weightreport.stats.grid import histogram_grid
@@ -73,7 +73,7 @@ def _describe(x: np.ndarray, bins: int) -> Description:
         return empty_description(x.size, nan_count, inf_count, bins)
     lo, hi = float(s[0]), float(s[-1])
     edges = histogram_grid(lo, hi, bins).edges
-    qs = _sorted_percentiles(s)
+    qs = sorted_percentiles(s)
     fence_lo, fence_hi = iqr_fences(qs)
     # Values below each edge (the last is n), below the low fence and below 0; then
     # values up to the high fence and up to 0.
@@ -144,23 +144,3 @@ def _count(s: np.ndarray, thresholds: Sequence[float], side: str) -> list[int]:
     return np.where(t32 > t, left, right).tolist()
 
 
-def _sorted_percentiles(s: np.ndarray) -> list[float]:
-    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
-
-    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
-    and the next index (both the last one at the top), then numpy's two-sided lerp,
-    as ``stats.exact`` computes it (``tests/test_inspect_describe.py`` checks both).
-    """
-    n = s.size
-    out = []
-    for q in QUANTILE_FRACTIONS:
-        virtual = (n - 1) * q
-        if virtual >= n - 1:  # numpy takes the last value on both sides
-            out.append(float(s[-1]))
-            continue
-        prev = math.floor(virtual)
-        a, b = float(s[prev]), float(s[prev + 1])
-        gamma = virtual - prev
-        diff = b - a
-        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
-    return out

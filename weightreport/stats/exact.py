@@ -26,6 +26,7 @@ from weightreport.stats.fields import (
     empty_description,
     iqr_fences,
     norm_squared,
+    sorted_percentiles,
     summary,
     summary_columns,
 )
@@ -126,7 +127,7 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     lo, hi = float(s[0]), float(s[-1])
     grid = histogram_grid(lo, hi, bins)
     edges = grid.edges
-    qs = _sorted_percentiles(s)
+    qs = sorted_percentiles(s)
     fence_lo, fence_hi = iqr_fences(qs)
     # Values below each edge (the last is n), below the low fence and below 0; then
     # values up to the high fence and up to 0.
@@ -154,27 +155,3 @@ def _describe_array(x: np.ndarray, bins: int) -> Description:
     return Description(stats, edges, counts)
 
 
-_QV = QUANTILE_FRACTIONS
-
-
-def _sorted_percentiles(s: np.ndarray) -> list[float]:
-    """``numpy.percentile(s, QUANTILES)`` of sorted values, with numpy's own arithmetic.
-
-    numpy's "linear" method: virtual index ``(n - 1) * q``, neighbours at its floor
-    and the next index (both the last one at the top), then numpy's two-sided lerp.
-    Python floats are IEEE doubles, so seven quantiles cost less in plain Python.
-    ``tests/test_stats.py`` checks the equality bit for bit.
-    """
-    n = s.size
-    out = []
-    for q in _QV:
-        virtual = (n - 1) * q
-        if virtual >= n - 1:  # numpy takes the last value on both sides
-            out.append(float(s[-1]))
-            continue
-        prev = math.floor(virtual)
-        a, b = float(s[prev]), float(s[prev + 1])
-        gamma = virtual - prev
-        diff = b - a
-        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
-    return out
