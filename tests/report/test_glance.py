@@ -274,7 +274,8 @@ def test_print_keeps_gradients_and_rasterises_only_big_charts(binned_run):
 def test_row_labels_keep_the_end_of_long_names():
     """A row label too long for its gutter shows ``…`` and the name's most specific end, never more
     characters than the gutter holds, and a short one is left whole."""
-    from weightreport.report.charts.layer_grid import ROW_CHARS, _label, fit_tail
+    from weightreport.report.charts.layer_grid import ROW_CHARS, _label
+    from weightreport.report.charts.names import fit_tail
 
     long = _label("bert.encoder.layer.0.intermediate.intermediate_act_fn", "bert.encoder.layer")
     assert long.startswith("…") and "intermediate_act_fn".endswith(long[1:]) and len(long) <= ROW_CHARS

@@ -221,26 +221,21 @@ def _spread(groups: list[tuple[int, int, int]], paths: list[list[str]], target: 
     Without this a 24-layer encoder under a limit of 21 groups stayed one group labelled
     ``encoder.layer``, which tells a reader nothing of where a row is.
     """
-    labelled = [(depth, lo, hi, None) for depth, lo, hi in groups]
-    oversized = [i for i, (depth, lo, hi) in enumerate(groups)
-                 if hi - lo > target and _numbered(_runs(paths[lo:hi], depth + 1))]
+    oversized = {i for i, (depth, lo, hi) in enumerate(groups)
+                 if hi - lo > target and _numbered(_runs(paths[lo:hi], depth + 1))}
     pieces = (limit - len(groups)) // max(len(oversized), 1) + 1
-    if oversized and pieces >= 2:
-        out = []
-        for i, (depth, lo, hi, _) in enumerate(labelled):
-            if i not in oversized:
-                out.append((depth, lo, hi, None))
-                continue
-            children = _runs(paths[lo:hi], depth + 1)
-            size = -(-len(children) // pieces)  # equal runs read best: 0–1, 2–3, …
-            cuts = [*range(0, len(children), size), len(children)]
-            for a, b in pairwise(cuts):
-                first, last = children[a], children[b - 1]
-                label = first.label if b - a == 1 else _range_label(first.label, last.label)
-                out.append((depth + 1, lo + first.start, lo + last.end, label))
-        labelled = out
-    return [Group(label if label is not None else ".".join(paths[lo][:depth]), lo, hi)  # "": the whole model
-            for depth, lo, hi, label in labelled]
+    out = []
+    for i, (depth, lo, hi) in enumerate(groups):
+        if i not in oversized or pieces < 2:
+            out.append(Group(".".join(paths[lo][:depth]), lo, hi))  # "": the whole model
+            continue
+        children = _runs(paths[lo:hi], depth + 1)
+        size = -(-len(children) // pieces)  # equal runs read best: 0–1, 2–3, …
+        for a in range(0, len(children), size):
+            first, last = children[a], children[min(a + size, len(children)) - 1]
+            label = first.label if first is last else _range_label(first.label, last.label)
+            out.append(Group(label, lo + first.start, lo + last.end))
+    return out
 
 
 def _numbered(children: list[Group]) -> bool:

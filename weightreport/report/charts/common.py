@@ -37,7 +37,7 @@ from weightreport.report.charts.specs import (
 
 __all__ = ["DIGITS", "FULL", "HALF", "HEATMAP_DIGITS", "HEIGHT", "LAYER", "SERIES_DIGITS", "Chart", "Datasets",
            "blank_layers", "columnar", "dumps", "finish", "ints", "layer_filter", "layer_param", "make", "num",
-           "nums", "records", "select_layer", "to_spec"]
+           "nums", "records", "select_layer"]
 
 
 def ints(values) -> list:
@@ -94,7 +94,7 @@ class Datasets(specs.Datasets):
 
 def layer_param(layers: list[str], selected: str | None = None) -> alt.Parameter:
     """The ``layer`` parameter, set by the page's selector (not bound inside the chart)."""
-    return alt.param(name=LAYER, value=selected if selected is not None else (layers[0] if layers else ""))
+    return alt.param(**specs.layer_param_spec(layers, selected))
 
 
 def layer_filter() -> alt.FilterTransform:
@@ -102,6 +102,3 @@ def layer_filter() -> alt.FilterTransform:
     return alt.FilterTransform(filter=f"datum.tensor === {LAYER}")
 
 
-def to_spec(chart) -> dict:
-    """An Altair chart as a plain spec dict (not validated here; the tests validate)."""
-    return chart.to_dict(validate=False)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.charts.common import HEATMAP_DIGITS, Datasets, nums
-from weightreport.report.charts.names import CHAR_PX, ELLIPSIS
+from weightreport.report.charts.names import CHAR_PX, fit_tail
 from weightreport.report.charts.special import NONFINITE, ZERO, special_legend, special_scale
 from weightreport.runfmt.calls import split_call
 
@@ -108,18 +108,6 @@ def _label(name: str, group: str) -> str:
     short = module[len(group) + 1:] if module.startswith(group + ".") else module
     return fit_tail(f"{short} {suffix}".rstrip(), ROW_CHARS)
 
-
-def fit_tail(label: str, chars: int) -> str:
-    """``label``, or ``…`` and its longest dot-suffix that fits in ``chars`` characters (the end of
-    its last part when none does): a row keeps the name's most specific end, its tooltip the whole."""
-    if len(label) <= chars:
-        return label
-    parts = label.split(".")
-    for i in range(1, len(parts)):
-        tail = ".".join(parts[i:])
-        if len(tail) + 1 <= chars:
-            return ELLIPSIS + tail
-    return ELLIPSIS + label[-(chars - 1):]
 
 
 def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: Sequence[str] = (),

@@ -57,6 +57,16 @@ def short_labels(names: list[str], fit: int = FIT) -> list[str]:
     return out
 
 
+def fit_tail(label: str, chars: int) -> str:
+    """``label``, or ``…`` and its longest dot-suffix that fits in ``chars`` characters (the end of
+    its last part when none does): one label on its own, where ``short_labels`` keeps a list distinct
+    (a glance row's label is already short of its group, and its tooltip holds the whole name)."""
+    if len(label) <= chars:
+        return label
+    fitting = [t for t in _tails(label)[:-1] if len(t) + 1 <= chars]
+    return ELLIPSIS + (fitting[-1] if fitting else label[-(chars - 1):])
+
+
 def _named_tail(tail: str, tails: list[str]) -> str:
     """``tail``, or a longer tail when it starts at an index (``0.layers.1`` says nothing of
     what the 0 counts; ``stages.0.layers.1`` does)."""
