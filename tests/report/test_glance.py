@@ -272,13 +272,29 @@ def test_print_keeps_gradients_and_rasterises_only_big_charts(binned_run):
 
 
 def test_row_labels_keep_the_end_of_long_names():
-    """A row label too long for its gutter shows ``…`` and the name's most specific end, never more
-    characters than the gutter holds, and a short one is left whole."""
+    """A row label too long for its gutter shows ``…`` and the name's most specific end (after its block's
+    number, when it has one), never more characters than the gutter holds, and a short one is left whole."""
     from weightreport.report.charts.layer_grid import ROW_CHARS, _label
     from weightreport.report.charts.names import fit_tail
 
     long = _label("bert.encoder.layer.0.intermediate.intermediate_act_fn", "bert.encoder.layer")
+    assert long.startswith("0.…") and "intermediate_act_fn".endswith(long[3:]) and len(long) <= ROW_CHARS
+    long = _label("encoder.intermediate.intermediate_act_fn", "encoder")
     assert long.startswith("…") and "intermediate_act_fn".endswith(long[1:]) and len(long) <= ROW_CHARS
     assert fit_tail("attention.self.query", ROW_CHARS) == "…self.query"
     assert fit_tail("fc1.weight", ROW_CHARS) == "fc1.weight"
     assert _label("relu#2", "") == "relu (call 2)"
+
+
+def test_rows_under_a_range_of_blocks_keep_their_block_number():
+    """A row under a range group (``encoder.layer.0–1``) is labelled from the blocks' shared path, so its
+    label starts with its block's number, within the gutter."""
+    from weightreport.report.charts.layer_grid import ROW_CHARS, row_records
+
+    names = [f"encoder.layer.{i}.intermediate.intermediate_act_fn" for i in range(24)]
+    groups = lg.module_groups(names, set(), limit=12)
+    assert groups[0].label == "encoder.layer.0–1" and groups[0].shared == "encoder.layer"
+    cells = pd.DataFrame({"tensor": names, "bin": 0, "value": 1.0, "bad": False})
+    labels = [r["label"] for r in row_records(names, cells, groups, 1)]
+    assert [x.split(".")[0] for x in labels] == [str(i) for i in range(24)]
+    assert all(len(x) <= ROW_CHARS and x.endswith("act_fn") for x in labels)

@@ -176,11 +176,21 @@ def module_path(name: str, params: set[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Group:
-    """A run of consecutive rows (``start`` … ``end`` − 1) under one module path ``label`` ("" for the whole model)."""
+    """A run of consecutive rows (``start`` … ``end`` − 1) under one module path ``label`` ("" for the whole model).
+
+    ``path`` is the module path the rows share when the label is not one: a range of
+    numbered blocks (``encoder.layer.0–2``) shares ``encoder.layer``.
+    """
 
     label: str
     start: int
     end: int
+    path: str | None = None
+
+    @property
+    def shared(self) -> str:
+        """The module path every row of the group is under."""
+        return self.label if self.path is None else self.path
 
 
 def module_groups(names: list[str], params: set[str], limit: int = MAX_GROUPS) -> list[Group]:
@@ -234,7 +244,8 @@ def _spread(groups: list[tuple[int, int, int]], paths: list[list[str]], target: 
         for a in range(0, len(children), size):
             first, last = children[a], children[min(a + size, len(children)) - 1]
             label = first.label if first is last else _range_label(first.label, last.label)
-            out.append(Group(label, lo + first.start, lo + last.end))
+            out.append(Group(label, lo + first.start, lo + last.end, None if first is last else ".".join(
+                paths[lo][:depth])))
     return out
 
 

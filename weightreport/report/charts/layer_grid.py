@@ -98,15 +98,20 @@ def group_records(groups) -> list[dict]:
 
 
 def _label(name: str, group: str) -> str:
-    """A row's name after its group's path; a reused module's later call reads ``relu (call 2)``."""
+    """A row's name after its group's path, fitted to the gutter; a reused module's later call
+    reads ``relu (call 2)``. A name after a path of numbered blocks keeps its block's number
+    (``0.…ermediate_act_fn``), so rows under a range of blocks can be told apart."""
     module, call = split_call(name)
     if call == 1:
         module = name
     suffix = f"(call {call})" if call > 1 else ""
     if module == group:
         return suffix
-    short = module[len(group) + 1:] if module.startswith(group + ".") else module
-    return fit_tail(f"{short} {suffix}".rstrip(), ROW_CHARS)
+    short = f"{module[len(group) + 1:] if module.startswith(group + '.') else module} {suffix}".rstrip()
+    index, _, rest = short.partition(".")
+    if len(short) <= ROW_CHARS or not index.isdigit() or not rest:
+        return fit_tail(short, ROW_CHARS)
+    return f"{index}.{fit_tail(rest, ROW_CHARS - len(index) - 1)}"
 
 
 
@@ -137,7 +142,7 @@ def row_records(rows: list[str], cells: pd.DataFrame, groups, count: int, flat: 
         for ri, bi, v in zip(r, b, cells[f], strict=True):
             column[ri][bi] = None if pd.isna(v) else v
         extra[f] = column
-    group = {n: g.label for g in groups for n in rows[g.start:g.end]}
+    group = {n: g.shared for g in groups for n in rows[g.start:g.end]}
     out = [{"tensor": n, "row": i, "v": nums(values[i], HEATMAP_DIGITS), "bad": sorted(bad[i]),
             "label": _label(n, group[n]), **{f: extra[f][i] for f in flat}} for i, n in enumerate(rows)]
     for rec, held in zip(out, members or (), strict=False):
