@@ -35,3 +35,24 @@ def test_batch_mean_and_var_equal_a_direct_computation(tmp_path, momentum, track
     np.testing.assert_allclose(rows.batch_mean, mean.numpy(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(rows.batch_var, var.numpy(), rtol=1e-4)  # float32 reduction of ~1e-6 variances
     assert (rows.batch_var > 0).all()
+
+
+@pytest.mark.parametrize("scale, saved", [(1.0, True), (1e-3, True), (1e-5, False)])
+def test_saved_statistics_or_a_measurement(scale, saved):
+    """The layer's own saved mean and 1/sqrt(var + eps) give the statistics where the variance
+    is not far below eps; below it (and without autograd's node) the input is measured.
+    Either way they equal a float64 computation."""
+    from weightreport.collect import hooks
+
+    torch.manual_seed(0)
+    conv, bn = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)
+    inp = conv(torch.randn(6, 3, 10, 10) * scale + 0.5)
+    out = bn(inp)
+    found = hooks._saved_stats(out, inp)
+    assert (found is not None) == saved
+    var, mean = torch.var_mean(inp.detach().double(), dim=(0, 2, 3), correction=1)
+    mean_got, var_got = found or hooks._batch_stats(inp)
+    np.testing.assert_allclose(mean_got.numpy(), mean.numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(var_got.numpy(), var.numpy(), rtol=1.2e-4)
+    with torch.no_grad():
+        assert hooks._saved_stats(bn(inp), inp) is None  # no node to read: measured instead
