@@ -21,8 +21,6 @@ Errors in the arguments, or a run directory it cannot use, still raise at constr
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import platform
 import sys
 import warnings
@@ -44,6 +42,7 @@ from weightreport.collect.arguments import (
 from weightreport.collect.cadence import Cadence, CostMeter
 from weightreport.collect.config import config_dict
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
+from weightreport.collect.gc_pause import collection_paused
 from weightreport.collect.hooks import ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
 from weightreport.collect.signals import TermHandler
@@ -71,27 +70,6 @@ COMPILED_NOTE = ("no activations were captured: the model was compiled (torch.co
                  "Collector was created, and compiled code does not call hooks added later. Create the "
                  "Collector before torch.compile to record activations; parameters and gradients are "
                  "recorded either way")
-
-
-@contextlib.contextmanager
-def _collection_paused():
-    """Python's cyclic garbage collector off for one snapshot, and back as it was.
-
-    A snapshot makes thousands of short-lived containers (one description per tensor). Any
-    still alive when a collection runs are promoted, and promotions are what start a full
-    collection, which walks every object torch and numba made: 250 ms each, about once per
-    60 snapshots of the 142-tensor model. Paused, they are freed by reference counting
-    before the next collection can see them. Process-wide for the snapshot's few
-    milliseconds; never turned on where it was off.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Collector:
@@ -401,7 +379,7 @@ class Collector:
             self._writer.add("scalars", rows)
 
     def _snapshot(self, timed_from: float | None = None) -> None:
-        with _collection_paused():
+        with collection_paused():
             self._take_snapshot(perf_counter() if timed_from is None else timed_from)
 
     def _take_snapshot(self, start: float) -> None:
