@@ -458,8 +458,12 @@ def _saved_stats(out: torch.Tensor, inp: torch.Tensor) -> tuple[torch.Tensor, to
     if not bool((var >= SAVED_VAR_FLOOR * total).all()):
         return None
     n = inp.numel() // channels
-    var = var * (n / (n - 1)) if n > 1 else torch.full_like(var, math.nan)
-    return mean.double(), var
+    return mean.double(), _unbiased(var, n)
+
+
+def _unbiased(var: torch.Tensor, n: int) -> torch.Tensor:
+    """A float64 biased variance of ``n`` values made unbiased (NaN for a single value)."""
+    return var * (n / (n - 1)) if n > 1 else torch.full_like(var, math.nan)
 
 
 def _batch_stats(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -481,8 +485,7 @@ def _batch_stats(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n = x.numel() // x.shape[1] if x.dim() >= 2 and x.shape[1] else x.numel()
     try:
         mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
-        var = var.double() * (n / (n - 1)) if n > 1 else torch.full_like(var, math.nan, dtype=torch.float64)
-        return mean.double(), var
+        return mean.double(), _unbiased(var.double(), n)
     except (RuntimeError, NotImplementedError):
         var, mean = torch.var_mean(x, dim=dims, correction=1)
         return mean.double(), var.double()
