@@ -205,6 +205,53 @@ def test_update_ratio_and_distance_from_init(tmp_path):
             assert row.update_ratio > 0
 
 
+class _Mixed(nn.Module):
+    """A large weight (compiled, fused norms), small ones (the host block's), and an empty one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.big = nn.Linear(200, 100)  # 20,000 weights: beyond stats.SMALL
+        self.small = nn.Linear(100, 3)
+        self.empty = nn.Parameter(torch.empty(0))
+
+    def forward(self, x):
+        return self.small(torch.tanh(self.big(x))) + self.empty.sum()
+
+
+def test_small_large_and_empty_parameters_get_exact_norms_and_trajectories(tmp_path):
+    """Each kind of parameter's update ratio, distance from init and trajectory values match float64 ones."""
+    torch.manual_seed(0)
+    model = _Mixed()
+    x = torch.randn(8, 200)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    saved = {0: {n: p.detach().double().clone() for n, p in model.named_parameters()}}
+    with Collector(model, tmp_path / "run", every=1, activations=False) as wr:
+        for step in range(1, 5):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            wr.step()
+            saved[step] = {n: p.detach().double().clone() for n, p in model.named_parameters()}
+    run = load_run(tmp_path / "run")
+    stats = run.tables["stats"].query("kind == 'param'")
+    assert sorted(set(stats.tensor)) == sorted(n for n, _ in model.named_parameters())
+    for row in stats.itertuples():
+        w, w0 = saved[row.step][row.tensor], saved[0][row.tensor]
+        if row.tensor == "empty":
+            assert row.dist_from_init == 0.0
+            continue
+        assert row.dist_from_init == pytest.approx(float((w - w0).norm()), rel=1e-6, abs=1e-9)
+        if row.step == 0:
+            assert math.isnan(row.update_ratio)
+        else:
+            prev = saved[row.step - 1][row.tensor]
+            assert row.update_ratio == pytest.approx(float((w - prev).norm() / prev.norm()), rel=1e-5)
+    traj = run.tables["trajectories"]
+    assert set(traj.tensor) == {"big.weight", "big.bias", "small.weight", "small.bias"}
+    for row in traj.itertuples():
+        assert row.value == float(saved[row.step][row.tensor].reshape(-1)[row.index])
+
+
 def test_a_resumed_runs_first_snapshot_measures_from_the_first_init(tmp_path):
     """On resuming, the first snapshot's dist_from_init is ‖w − w₀‖ from the run's own init.pt, its update_ratio NaN."""
     model = _mlp()

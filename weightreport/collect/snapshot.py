@@ -25,6 +25,7 @@ from torch import nn
 from weightreport.collect import distributed as dist
 from weightreport.collect.hooks import Captured
 from weightreport.collect.rows import stats_tables
+from weightreport.collect.small_params import SmallParams
 from weightreport.runfmt.calls import split_call
 from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats import SMALL, Batch, SplitStats, kernels, workspace
@@ -66,6 +67,7 @@ class SnapshotTaker:
         self._traj_columns: dict[tuple, tuple] = {}  # the trajectories table's fixed columns
         self._modules: dict[str, nn.Module] | None = None
         self._split: SplitStats | None = None  # under torch.distributed
+        self._small: SmallParams | None = None  # in one process
 
     def trajectory_manifest(self) -> dict[str, list[int]]:
         """Name → recorded flat indices, for the manifest."""
@@ -114,8 +116,9 @@ class SnapshotTaker:
     def _take_here(self, step, model, captured, local, entries) -> dict[str, list]:
         """``take`` in one process: one ``Batch``, started before the extras are gathered.
 
-        On the CPU the update norms of large float32 weights are fused into their
-        statistics' first pass (``_fused``). At the first snapshot the previous weights
+        The small parameters' update norms and trajectory values come from the host
+        block (``SmallParams``). On the CPU the update norms of large float32 weights
+        are fused into their statistics' first pass (``_fused``). At the first snapshot the previous weights
         are these ones, so that the norms take the same compiled kernels as later (torch's
         parallel ops beside the kernels' helper thread cost the collector's first snapshot
         a tenth of a second on a 2.4M-parameter CNN); its squares are then read as the
@@ -124,20 +127,27 @@ class SnapshotTaker:
         first = self._prev is None and kernels.AVAILABLE
         if first:
             self._remember(local)
+        if self._small is None:
+            self._small = SmallParams([(e[0], e[4]) for e in entries if e[1] == "param" and e[4] <= SMALL],
+                                      self._init, self._traj)
+        small = set(self._small.names)
         fused = self._fused(entries)
         batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
-        here = self._host_values(local, {entries[i][0] for i in fused})
+        here = self._host_values(local, {entries[i][0] for i in fused}, small)
         sums, maxes, mins, own = [], [], [], []
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
-                              skip_norms=set(here), skip_trajectories=set(here))
+                              skip_norms=set(here) | small, skip_trajectories=set(here) | small)
         columns, values = batch.host([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         for found in here.values():
             values.update(found)
+        values.update(self._small.values(batch.small_block))
         units = self._units(captured)
         values.update(zip([("norms", entries[i][0]) for i in fused], batch.join(), strict=True))
         if first:
             for name, _p in self.params:
+                if name in small:  # already as a first snapshot's
+                    continue
                 _diff, prev, dist0 = values[("norms", name)].tolist()
                 values[("norms", name)] = np.array([prev, math.nan, dist0])
         self._remember(local)
@@ -184,11 +194,12 @@ class SnapshotTaker:
                 fused[i] = (self._prev_np[name], self._init_np.get(name))
         return fused
 
-    def _host_values(self, local, fused) -> dict[str, dict]:
+    def _host_values(self, local, fused, small) -> dict[str, dict]:
         """Update norms and trajectory values of the CPU float32 weights, in numpy, after the first snapshot.
 
         The same kernel and the same elements as ``_norms`` and ``_trajectory``, without
-        a torch tensor for each (the fused weights' norms come from the ``Batch``).
+        a torch tensor for each. The ``fused`` weights' norms come from the ``Batch``;
+        the ``small`` ones are left to ``SmallParams``.
 
         Returns:
             Parameter name → its {("norms" or "trajectory", name): float64 array}.
@@ -198,7 +209,7 @@ class SnapshotTaker:
             return out
         for name, _p in self.params:
             w = local[name][0]
-            if w.device.type != "cpu" or w.dtype != torch.float32 or name not in self._prev_np:
+            if name in small or w.device.type != "cpu" or w.dtype != torch.float32 or name not in self._prev_np:
                 continue
             a = w.numpy().reshape(-1)  # a numpy reshape costs a tenth of a torch one
             found = {}

@@ -136,7 +136,8 @@ class Batch:
         Returns:
             The descriptions so far, as columns (the compiled large tensors' rows are
             filled in by ``join``, in these same columns), and each extra as a flat
-            float64 array.
+            float64 array. ``small_block`` then holds the small tensors' values, in
+            order, as one float64 array.
         """
         flats, bins = self.flats, self.bins
         extra_flats = [flat(e) for e in extras]
@@ -152,7 +153,7 @@ class Batch:
         for e in extra_flats:
             extra_values.append(host[pos : pos + e.numel()])
             pos += e.numel()
-        small_block = host[pos : pos + sum(sizes)]
+        self.small_block = small_block = host[pos : pos + sum(sizes)]
         pos += sum(sizes)
         for i, q in self.queued.items():
             described = q.finish(host[pos : pos + q.values.numel()])
