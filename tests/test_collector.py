@@ -326,3 +326,18 @@ def test_public_names_are_complete_and_sorted():
     assert weightreport.__all__ == sorted(weightreport.__all__, key=isort_key)
     for name in weightreport.__all__:
         assert hasattr(weightreport, name)
+
+
+def test_run_json_is_one_line_while_training_and_indented_once_closed(tmp_path):
+    """A flush during training writes run.json on one line (json's fast encoder); close writes it indented."""
+    import json
+
+    model = nn.Linear(3, 2)
+    wr = Collector(model, tmp_path / "run", every=1, flush_every=2)
+    for _ in range(3):
+        wr.step()
+    during = (tmp_path / "run" / "run.json").read_text()
+    assert "\n" not in during and json.loads(during)["status"] == "running"
+    wr.close()
+    after = (tmp_path / "run" / "run.json").read_text()
+    assert after.count("\n") > 10 and json.loads(after)["status"] == "complete"

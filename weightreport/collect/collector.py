@@ -430,7 +430,7 @@ class Collector:
             self._unflushed = 0
             return
         try:
-            self._writer.flush(self._manifest())
+            self._writer.flush(self._manifest(), final=final)
         except OSError as exc:
             # State first, then the warnings: under `-W error` a warning raises.
             reason, first = exc.strerror or str(exc), self._write_error is None
