@@ -1,6 +1,6 @@
 """What a snapshot step costs on models with little compute per parameter (issue 12, item 9).
 
-Run: python bench/snapshot_cost.py   (CPU, two threads; about 3 minutes on an idle machine)
+Run: python bench/snapshot_cost.py   (CPU, two threads; about 4 minutes on an idle machine)
 
 Two models, each timed through the public API in the order a training loop calls it
 (forward, backward, ``opt.step()``, then ``wr.step()``), with a plain training step of a
@@ -14,7 +14,9 @@ copy of the same model interleaved in alternating order, medians of ``PAIRS``:
   75k parameters), batch 32, where the fixed cost per tensor dominates: (snapshot step −
   plain step) / 142. Target: ≤ 50 µs per tensor.
 - **off-cadence** on the ResNet: a step with the collector attached but not due (``every``
-  huge) against a plain step. Target: ≤ +1 %.
+  huge) against a plain step. Target: ≤ +1 %. Beside it, the same comparison of two
+  plain copies: how far two copies of one model differ on this machine with no
+  collector at all (their memory placement differs).
 
 A part of the snapshot step's time is printed beside it: the activation hooks (their own
 clock), and the collector's ``wr.step()`` (parameters, gradients, activations described,
@@ -94,13 +96,16 @@ def timed(f) -> float:
     return time.perf_counter() - t
 
 
-def compare(make, x, y, tmp: Path, every: int) -> tuple[float, float, float, float, float]:
+def compare(make, x, y, tmp: Path, every: int | None) -> tuple[float, float, float, float, float]:
     """Median plain step, median step + ``wr.step()``, median hook and ``wr.step()`` seconds, and
-    the mean ``wr.step()`` less its median (the Parquet write every ``flush_every``, amortised)."""
+    the mean ``wr.step()`` less its median (the Parquet write every ``flush_every``, amortised).
+
+    ``every=None``: no collector on the second copy either (the comparison's noise floor).
+    """
     base = make()
     plain, watched = Trainer(copy.deepcopy(base), x, y), Trainer(copy.deepcopy(base), x, y)
-    wr = Collector(watched.model, tmp, every=every, optimizer=watched.opt)
-    capture = wr._capture  # the hooks' own clock, read only for the split printed below
+    wr = Collector(watched.model, tmp, every=every, optimizer=watched.opt) if every else None
+    capture = wr._capture if wr else None  # the hooks' own clock, read only for the split printed below
     plains, steps, hooks, calls = [], [], [], []
 
     def with_collector():
@@ -108,7 +113,8 @@ def compare(make, x, y, tmp: Path, every: int) -> tuple[float, float, float, flo
         t0 = time.perf_counter()
         loss = watched.step()
         t1 = time.perf_counter()
-        wr.step(loss=loss)
+        if wr:
+            wr.step(loss=loss)
         t2 = time.perf_counter()
         steps.append(t2 - t0)
         calls.append(t2 - t1)
@@ -118,7 +124,8 @@ def compare(make, x, y, tmp: Path, every: int) -> tuple[float, float, float, flo
         pair = [lambda: plains.append(timed(plain.step)), with_collector]
         for f in (pair if p % 2 == 0 else pair[::-1]):
             f()
-    wr.close()
+    if wr:
+        wr.close()
     med = [statistics.median(v[2:]) for v in (plains, steps, hooks, calls)]
     flush = statistics.mean(calls[2:]) - med[3]  # what the flushes (and any spikes) add on average
     return med[0], med[1], med[2], med[3], flush
@@ -138,6 +145,9 @@ def main() -> None:
     off = (qs - qp) / qp
     print(f"  plain step (interleaved)    {qp * 1e3:8.1f} ms")
     print(f"  off-cadence step            {qs * 1e3:8.1f} ms")
+    cp, cs, _, _, _ = compare(resnet18, x, y, tmp / "control", every=None)
+    control = (cs - cp) / cp
+    print(f"  plain step, another copy    {cs * 1e3:8.1f} ms  (control: no collector on either copy)")
 
     xs = torch.randn(32, 32)
     small = many_small()
@@ -152,7 +162,8 @@ def main() -> None:
     print(f"snapshot step, ResNet-18 class   {snap:+8.1%}   (target <= +50 %)")
     print(f"fixed cost per tensor            {per * 1e6:8.1f} us  (target <= 50 us; "
           f"{(per + sf / n) * 1e6:.1f} us with the flushes amortised)")
-    print(f"off-cadence, ResNet-18 class     {off:+8.2%}   (target <= +1 %)")
+    print(f"off-cadence, ResNet-18 class     {off:+8.2%}   (target <= +1 %; "
+          f"two plain copies differed by {control:+.2%})")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def _host_view(t: torch.Tensor) -> torch.Tensor | np.ndarray:
     third of a torch reshape, which counts for hundreds of small tensors.
     """
     if t.is_cpu and t.dtype in _NUMPY_FLOATS:
-        return t.detach().numpy().reshape(-1)
+        return (t.detach() if t.requires_grad else t).numpy().reshape(-1)
     return flat(t)
 
 
