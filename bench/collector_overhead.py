@@ -22,7 +22,9 @@ loop calls it (forward, backward, ``opt.step()``, then ``wr.step()``):
   ``activations=True`` against one with ``activations=False``, on two copies of the model
   with the same weights, interleaved in alternating order; medians of ``PAIRS``.
 - **off-cadence**: a step that is not a snapshot (collector attached, ``every`` huge)
-  against a plain step, interleaved; medians of ``PAIRS``.
+  against the mean of two plain copies, interleaved; medians of ``PAIRS``. The plain
+  copies' own difference is printed beside it: two copies of one model differ by a per
+  cent or two on these machines, with no collector at all.
 - **whole run**: ``STEPS`` steps at the defaults (``every=10``, activations on,
   ``flush_every=10``) against the same loop without the collector, on two copies of the
   model, one step of each in turn (the order flips every step), so that load on a shared
@@ -104,6 +106,42 @@ def main(parts: set[str]) -> None:
     nparams = sum(p.numel() for p in base.parameters())
     print(f"params={nparams / 1e6:.2f}M  threads={torch.get_num_threads()}")
 
+    # The whole run first, so that its start-up includes numba's, as a user's run does.
+    if "whole" in parts:
+        # --- the whole run at the defaults ----------------------------------------------------
+        bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        run_dir = tmp / "whole"
+        wall = time.perf_counter()
+        # Creating the collector (numba's start-up and the step-0 snapshot) is part of the run.
+        startup = timed(lambda: setattr(watched, "wr", Collector(watched.model, run_dir, optimizer=watched.opt)))
+        total_bare = total_watched = 0.0
+        at = {}  # steps -> (bare, watched) totals, the start-up not included
+
+        def one_bare():
+            bare.step()
+
+        def one_watched():
+            watched.wr.step(loss=watched.step())
+
+        for i in range(1, STEPS + 1):
+            first, second = (one_bare, one_watched) if i % 2 else (one_watched, one_bare)
+            spent = timed(first), timed(second)
+            total_bare += spent[0] if i % 2 else spent[1]
+            total_watched += spent[1] if i % 2 else spent[0]
+            if i in CHECKPOINTS:
+                at[i] = (total_bare, total_watched)
+        closing = timed(watched.wr.close)
+        recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
+        print(f"creating the collector           {startup:8.2f} s   (numba's start-up and the step-0 snapshot)")
+        print(f"close (last flush)               {closing:8.2f} s")
+        for n, (b, w) in sorted(at.items()):
+            print(f"whole run, {n:4d} steps, no collector {b:8.2f} s")
+            print(f"whole run, {n:4d} steps, defaults     {w:8.2f} s  + {startup + closing:.2f} s start-up and close")
+        # Its "fraction" counts the bare loop's interleaved steps as training: set it against the bare loop.
+        print(f"run.json overhead: collector {recorded['collector_s']:.2f} s over {STEPS} steps, "
+              f"{recorded['collector_s'] / total_bare:.2%} of the bare loop "
+              f"(wall {time.perf_counter() - wall:.0f} s for both loops)")
+
     if "steps" in parts:
         # --- snapshot, TensorBoard and floor, each right after a real step ------------------
         t = Trainer(copy.deepcopy(base))
@@ -165,58 +203,30 @@ def main(parts: set[str]) -> None:
         print(f"snapshot step, activations on   {t_on * 1e3:8.1f} ms")
 
         # --- off-cadence steps ------------------------------------------------------------
-        plain, quiet_t = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        # Two plain copies and the watched one, in an order that flips every round: the plain
+        # copies' difference is how far two copies of one model differ here (memory placement).
+        plain, plain2, quiet_t = (Trainer(copy.deepcopy(base)) for _ in range(3))
         quiet = Collector(quiet_t.model, tmp / "quiet", every=10**9, activations=True, optimizer=quiet_t.opt)
-        plains, quiets = [], []
+        plains, plains2, quiets = [], [], []
+        trio = [lambda: plains.append(timed(plain.step)),
+                lambda: quiets.append(timed(lambda: quiet.step(loss=quiet_t.step()))),
+                lambda: plains2.append(timed(plain2.step))]
         for p in range(PAIRS + 1):
-            pair = [lambda: plains.append(timed(plain.step)),
-                    lambda: quiets.append(timed(lambda: quiet.step(loss=quiet_t.step())))]
-            for f in (pair if p % 2 == 0 else pair[::-1]):
+            for f in (trio if p % 2 == 0 else trio[::-1]):
                 f()
         quiet.close()
-        tp, tq = statistics.median(plains[1:]), statistics.median(quiets[1:])
-        print(f"plain step (interleaved)        {tp * 1e3:8.1f} ms")
+        tp, tp2, tq = (statistics.median(v[1:]) for v in (plains, plains2, quiets))
+        print(f"plain step (interleaved)        {tp * 1e3:8.1f} ms  (another copy {tp2 * 1e3:.1f} ms)")
         print(f"off-cadence step + collector    {tq * 1e3:8.1f} ms")
-
-    if "whole" in parts:
-        # --- the whole run at the defaults ----------------------------------------------------
-        bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
-        run_dir = tmp / "whole"
-        wall = time.perf_counter()
-        # Creating the collector (numba's start-up and the step-0 snapshot) is part of the run.
-        startup = timed(lambda: setattr(watched, "wr", Collector(watched.model, run_dir, optimizer=watched.opt)))
-        total_bare = total_watched = 0.0
-        at = {}  # steps -> (bare, watched) totals, the start-up not included
-
-        def one_bare():
-            bare.step()
-
-        def one_watched():
-            watched.wr.step(loss=watched.step())
-
-        for i in range(1, STEPS + 1):
-            first, second = (one_bare, one_watched) if i % 2 else (one_watched, one_bare)
-            spent = timed(first), timed(second)
-            total_bare += spent[0] if i % 2 else spent[1]
-            total_watched += spent[1] if i % 2 else spent[0]
-            if i in CHECKPOINTS:
-                at[i] = (total_bare, total_watched)
-        closing = timed(watched.wr.close)
-        recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
-        print(f"creating the collector           {startup:8.2f} s   (numba's start-up and the step-0 snapshot)")
-        print(f"close (last flush)               {closing:8.2f} s")
-        for n, (b, w) in sorted(at.items()):
-            print(f"whole run, {n:4d} steps, no collector {b:8.2f} s")
-            print(f"whole run, {n:4d} steps, defaults     {w:8.2f} s  + {startup + closing:.2f} s start-up and close")
-        print(f"run.json overhead: collector {recorded['collector_s']:.2f} s, {recorded['fraction']:.2%} of the run "
-              f"({STEPS} steps; wall {time.perf_counter() - wall:.0f} s for both loops)")
 
     print()
     if "steps" in parts:
         print(f"snapshot / TensorBoard          {tsnap / ttb:8.3f}   (target <= 0.1, aim 0.05)")
         print(f"snapshot / floor                {tsnap / tfloor:8.2f}")
         print(f"activation capture overhead     {(t_on - t_off) / t_off:8.2%}   of a snapshot step")
-        print(f"off-cadence overhead            {(tq - tp) / tp:8.2%}   of a plain step")
+        both = (tp + tp2) / 2
+        print(f"off-cadence overhead            {(tq - both) / both:8.2%}   of a plain step "
+              f"(the two plain copies differed by {(tp2 - tp) / tp:+.2%})")
     if "whole" in parts:
         for n, (b, w) in sorted(at.items()):
             print(f"whole-run overhead, {n:4d} steps  {(w + startup + closing - b) / b:8.2%}   "
