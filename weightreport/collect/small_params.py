@@ -42,6 +42,7 @@ class SmallParams:
             at += size
         self.size = at
         """Elements at the block's front that are these parameters."""
+        self.members = frozenset(self.names)
         self._starts = np.asarray(starts, np.int64)
         self._init = np.concatenate([
             init[name].detach().cpu().double().numpy().reshape(-1) if name in init else np.full(size, np.nan)

@@ -118,11 +118,12 @@ class SnapshotTaker:
 
         The small parameters' update norms and trajectory values come from the host
         block (``SmallParams``). On the CPU the update norms of large float32 weights
-        are fused into their statistics' first pass (``_fused``). At the first snapshot the previous weights
-        are these ones, so that the norms take the same compiled kernels as later (torch's
-        parallel ops beside the kernels' helper thread cost the collector's first snapshot
-        a tenth of a second on a 2.4M-parameter CNN); its squares are then read as the
-        first snapshot's: ``‖w‖²``, NaN (no previous weights), ``‖w − w₀‖²``.
+        are fused into their statistics' first pass (``_fused``). At the first snapshot
+        the previous weights are these ones, so that the norms take the same compiled
+        kernels as later (torch's parallel ops beside the kernels' helper thread cost the
+        collector's first snapshot a tenth of a second on a 2.4M-parameter CNN); its
+        squares are then read as the first snapshot's: ``‖w‖²``, NaN (no previous
+        weights), ``‖w − w₀‖²``.
         """
         first = self._prev is None and kernels.AVAILABLE
         if first:
@@ -130,7 +131,7 @@ class SnapshotTaker:
         if self._small is None:
             self._small = SmallParams([(e[0], e[4]) for e in entries if e[1] == "param" and e[4] <= SMALL],
                                       self._init, self._traj)
-        small = set(self._small.names)
+        small = self._small.members
         fused = self._fused(entries)
         batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
         here = self._host_values(local, {entries[i][0] for i in fused}, small)
