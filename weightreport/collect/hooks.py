@@ -96,8 +96,10 @@ NEVER_DEAD = (nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU)
 SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49)}
 """Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole
 batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest value.
-Hardtanh and Hardsigmoid saturate exactly, at the ends of their range, where the
-derivative is exactly 0 (``_clamp_ends``)."""
+Hardtanh and Hardsigmoid (``CLAMPING``) saturate exactly, at the ends of their range,
+where the derivative is exactly 0 (``_clamp_ends``)."""
+CLAMPING = (nn.Hardtanh, nn.Hardsigmoid)  # Hardtanh's kin ReLU6 is caught earlier, as EXACT_DEAD
+UNIT_LAYERS = (*EXACT_DEAD, *ZERO_BELOW, *SMOOTH, *CLAMPING, *SATURATING)  # every kind ``_units`` counts
 
 TRANSFORMERS = {
     "GELUActivation": nn.GELU(), "NewGELUActivation": nn.GELU(approximate="tanh"),
@@ -355,8 +357,7 @@ def _unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
 def has_units(module: nn.Module) -> bool:
     """Whether ``_units`` can find dead or saturated units in this layer's output (decided
     once per layer: the checks cost 3 µs on every armed call of every other layer)."""
-    return isinstance(as_torch(module), (*EXACT_DEAD, *ZERO_BELOW, *SMOOTH, nn.Hardtanh, nn.Hardsigmoid,
-                                         *SATURATING))
+    return isinstance(as_torch(module), UNIT_LAYERS)
 
 
 def _units(module: nn.Module, out: torch.Tensor, slope: torch.Tensor | None = None
@@ -383,7 +384,7 @@ def _units(module: nn.Module, out: torch.Tensor, slope: torch.Tensor | None = No
         return "dead", _per_unit(y.abs(), torch.amax).double(), 0.0
     if isinstance(module, tuple(SMOOTH)):
         return ("dead", slope.double() - DEAD_SLOPE, 0.0) if slope is not None else None
-    if isinstance(module, (nn.Hardtanh, nn.Hardsigmoid)):
+    if isinstance(module, CLAMPING):
         centre, reach = _clamp_ends(module)
         return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
     for kind, (centre, reach) in SATURATING.items():

@@ -136,8 +136,9 @@ class SnapshotTaker:
         batch = Batch([e[2] for e in entries], self.bins, fused)  # starts the large tensors
         here = self._host_values(local, {entries[i][0] for i in fused}, small)
         sums, maxes, mins, own = [], [], [], []
+        elsewhere = set(here) | small  # their norms and trajectory values are not torch's
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
-                              skip_norms=set(here) | small, skip_trajectories=set(here) | small)
+                              skip_norms=elsewhere, skip_trajectories=elsewhere)
         columns, values = batch.host([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         for found in here.values():
