@@ -2,7 +2,7 @@
 
 Run: python bench/collector_overhead.py [steps] [whole]   (CPU; needs tensorboard; both parts
 by default. A training step of this model took 0.25–0.9 s on this project's shared 2-core
-machines: the steps part takes 5–10 minutes, the whole run (2 × 1,000 steps) 8–30.)
+machines: the steps part takes 5–10 minutes, the whole run (2 × 2 × 1,000 steps) 16–60.)
 
 Same model as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of about 2.4M
 parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process. Every figure
@@ -28,10 +28,14 @@ loop calls it (forward, backward, ``opt.step()``, then ``wr.step()``):
 - **whole run**: ``STEPS`` steps at the defaults (``every=10``, activations on,
   ``flush_every=10``) against the same loop without the collector, on two copies of the
   model, one step of each in turn (the order flips every step), so that load on a shared
-  machine falls on both alike. Totals at 200 and at ``STEPS`` steps come from the same
-  run; creating the collector (numba's start-up, the step-0 snapshot) and ``close`` are
-  timed apart and added to the collector's side. The collector's own record of its cost
-  (run.json ``overhead``) is printed beside it.
+  machine falls on both alike. It runs twice, the copies' roles swapped: two copies of
+  one model differ by a per cent or two with no collector at all (where their memory
+  lies), as much as the target, and the swap cancels that. Totals at 200 and at
+  ``STEPS`` steps come from the same runs; creating the collector and ``close`` are
+  timed apart and added to the collector's side. Both runs are charged the first run's
+  start-up, which includes numba's import and kernel loading, as every user's run pays
+  it (the second run's own is printed beside it). The collector's own record of its
+  cost (run.json ``overhead``) is printed beside each.
 """
 
 from __future__ import annotations
@@ -99,6 +103,38 @@ def timed(f) -> float:
     return time.perf_counter() - t
 
 
+def whole_run(watched: Trainer, bare: Trainer, run_dir: Path) -> dict:
+    """``STEPS`` steps of ``watched`` at the defaults, one step of ``bare`` beside each.
+
+    Returns:
+        ``startup`` (creating the collector: numba's start-up on the first run, the step-0
+        snapshot) and ``close`` in seconds, ``at``: steps → (bare, watched) totals at each
+        of ``CHECKPOINTS``, the start-up not included, and run.json's ``collector_s``.
+    """
+    holder = {}
+    startup = timed(lambda: holder.setdefault("wr", Collector(watched.model, run_dir, optimizer=watched.opt)))
+    wr = holder["wr"]
+    total_bare = total_watched = 0.0
+    at = {}
+
+    def one_bare():
+        bare.step()
+
+    def one_watched():
+        wr.step(loss=watched.step())
+
+    for i in range(1, STEPS + 1):
+        first, second = (one_bare, one_watched) if i % 2 else (one_watched, one_bare)
+        spent = timed(first), timed(second)
+        total_bare += spent[0] if i % 2 else spent[1]
+        total_watched += spent[1] if i % 2 else spent[0]
+        if i in CHECKPOINTS:
+            at[i] = (total_bare, total_watched)
+    closing = timed(wr.close)
+    recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
+    return {"startup": startup, "close": closing, "at": at, "collector_s": recorded["collector_s"]}
+
+
 def main(parts: set[str]) -> None:
     """Run the ``parts`` asked for: ``steps`` (every per-step figure) and ``whole`` (the whole run)."""
     tmp = Path(tempfile.mkdtemp())
@@ -108,39 +144,17 @@ def main(parts: set[str]) -> None:
 
     # The whole run first, so that its start-up includes numba's, as a user's run does.
     if "whole" in parts:
-        # --- the whole run at the defaults ----------------------------------------------------
-        bare, watched = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
-        run_dir = tmp / "whole"
-        wall = time.perf_counter()
-        # Creating the collector (numba's start-up and the step-0 snapshot) is part of the run.
-        startup = timed(lambda: setattr(watched, "wr", Collector(watched.model, run_dir, optimizer=watched.opt)))
-        total_bare = total_watched = 0.0
-        at = {}  # steps -> (bare, watched) totals, the start-up not included
-
-        def one_bare():
-            bare.step()
-
-        def one_watched():
-            watched.wr.step(loss=watched.step())
-
-        for i in range(1, STEPS + 1):
-            first, second = (one_bare, one_watched) if i % 2 else (one_watched, one_bare)
-            spent = timed(first), timed(second)
-            total_bare += spent[0] if i % 2 else spent[1]
-            total_watched += spent[1] if i % 2 else spent[0]
-            if i in CHECKPOINTS:
-                at[i] = (total_bare, total_watched)
-        closing = timed(watched.wr.close)
-        recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
-        print(f"creating the collector           {startup:8.2f} s   (numba's start-up and the step-0 snapshot)")
-        print(f"close (last flush)               {closing:8.2f} s")
-        for n, (b, w) in sorted(at.items()):
-            print(f"whole run, {n:4d} steps, no collector {b:8.2f} s")
-            print(f"whole run, {n:4d} steps, defaults     {w:8.2f} s  + {startup + closing:.2f} s start-up and close")
-        # Its "fraction" counts the bare loop's interleaved steps as training: set it against the bare loop.
-        print(f"run.json overhead: collector {recorded['collector_s']:.2f} s over {STEPS} steps, "
-              f"{recorded['collector_s'] / total_bare:.2%} of the bare loop "
-              f"(wall {time.perf_counter() - wall:.0f} s for both loops)")
+        # --- the whole run at the defaults, twice, the copies' roles swapped ------------------
+        a, b = Trainer(copy.deepcopy(base)), Trainer(copy.deepcopy(base))
+        halves = [whole_run(a, b, tmp / "whole-a"), whole_run(b, a, tmp / "whole-b")]
+        startup = halves[0]["startup"]  # numba's import included: what every user's run pays
+        for k, h in enumerate(halves):
+            print(f"run {k + 1} (copy {'AB'[k]} watched): creating the collector {h['startup']:.2f} s, "
+                  f"close {h['close']:.2f} s, run.json collector_s {h['collector_s']:.2f} s "
+                  f"({h['collector_s'] / h['at'][STEPS][0]:.2%} of its bare loop)")
+            for n, (tb, tw) in sorted(h["at"].items()):
+                print(f"  {n:4d} steps: no collector {tb:8.2f} s, defaults {tw:8.2f} s "
+                      f"({(tw + startup + h['close'] - tb) / tb:+.2%} with the start-up)")
 
     if "steps" in parts:
         # --- snapshot, TensorBoard and floor, each right after a real step ------------------
@@ -228,10 +242,12 @@ def main(parts: set[str]) -> None:
         print(f"off-cadence overhead            {(tq - both) / both:8.2%}   of a plain step "
               f"(the two plain copies differed by {(tp2 - tp) / tp:+.2%})")
     if "whole" in parts:
-        for n, (b, w) in sorted(at.items()):
-            print(f"whole-run overhead, {n:4d} steps  {(w + startup + closing - b) / b:8.2%}   "
-                  f"(past the start-up {(w - b) / b:.2%}; target <= 1 %)")
-
+        for n in CHECKPOINTS:
+            tb = sum(h["at"][n][0] for h in halves)
+            tw = sum(h["at"][n][1] + startup + h["close"] for h in halves)
+            past = sum(h["at"][n][1] for h in halves)
+            print(f"whole-run overhead, {n:4d} steps  {(tw - tb) / tb:8.2%}   "
+                  f"(both runs; past the start-up {(past - tb) / tb:.2%}; target <= 1 %)")
 
 if __name__ == "__main__":
     import sys
