@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from weightreport import Collector, load_run
-from weightreport.collect.hooks import (
+from weightreport.collect.units import (
     DEAD_SLOPE,
     EXACT_DEAD,
     NEVER_DEAD,

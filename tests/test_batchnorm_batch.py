@@ -42,17 +42,17 @@ def test_saved_statistics_or_a_measurement(scale, saved):
     """The layer's own saved mean and 1/sqrt(var + eps) give the statistics where the variance
     is not far below eps; below it (and without autograd's node) the input is measured.
     Either way they equal a float64 computation."""
-    from weightreport.collect import hooks
+    from weightreport.collect import bn_batch
 
     torch.manual_seed(0)
     conv, bn = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)
     inp = conv(torch.randn(6, 3, 10, 10) * scale + 0.5)
     out = bn(inp)
-    found = hooks._saved_stats(out, inp)
+    found = bn_batch.saved_stats(out, inp)
     assert (found is not None) == saved
     var, mean = torch.var_mean(inp.detach().double(), dim=(0, 2, 3), correction=1)
-    mean_got, var_got = found or hooks._batch_stats(inp)
+    mean_got, var_got = found or bn_batch.batch_stats(inp)
     np.testing.assert_allclose(mean_got.numpy(), mean.numpy(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(var_got.numpy(), var.numpy(), rtol=1.2e-4)
     with torch.no_grad():
-        assert hooks._saved_stats(bn(inp), inp) is None  # no node to read: measured instead
+        assert bn_batch.saved_stats(bn(inp), inp) is None  # no node to read: measured instead

@@ -172,7 +172,7 @@ def test_a_hook_that_raises_does_not_stop_training(tmp_path, monkeypatch):
         msg = "boom"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(hooks, "_units", broken)
+    monkeypatch.setattr(hooks, "unit_signal", broken)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x = torch.randn(8, 4)

@@ -2,9 +2,9 @@
 
 The hooks are armed only for the forward pass of a step that will be a snapshot;
 otherwise they return at once. An armed hook keeps a fixed, stratified sample of
-its module's output (copied, so later in-place ops cannot change it), the number of
-dead or saturated units, and for BatchNorm the layer's input and its per-channel batch
-statistics, measured from the input.
+its module's output (copied, so later in-place ops cannot change it), the per-unit
+signal of dead or saturated units (``units.py``), and for BatchNorm the layer's input and
+its per-channel batch statistics, measured (``bn_batch.py``).
 
 Every call of a module in the captured forward is captured, each as its own record: a
 ResNet block applies one ``relu`` after ``bn1`` and again after the residual add, and the
@@ -31,7 +31,6 @@ warning (``ActivationCapture.error`` says why), and training goes on.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -39,89 +38,9 @@ from time import perf_counter
 import torch
 from torch import nn
 
+from weightreport.collect.bn_batch import batch_stats, saved_stats
+from weightreport.collect.units import SMOOTH, as_torch, has_units, slope, unit_signal
 from weightreport.runfmt.calls import call_name, split_call
-
-DEAD_SLOPE = 1e-3
-"""A smooth activation's unit is dead when its derivative stays below this on the whole batch
-(the functions' largest slope is about 1)."""
-
-EXACT_DEAD = (nn.ReLU, nn.ReLU6)
-"""The derivative is exactly 0 where the output is ≤ 0: a unit is dead when its output is ≤ 0
-for the whole batch (ReLU6's upper end, at 6, is not counted)."""
-ZERO_BELOW = (nn.Hardswish,)
-"""The derivative is exactly 0 below −3, where the output is exactly 0: a unit is dead when
-its output is 0 for the whole batch."""
-
-
-def _gelu_slope(module: nn.GELU, x: torch.Tensor) -> torch.Tensor:
-    if module.approximate == "tanh":
-        k = math.sqrt(2.0 / math.pi)
-        t = torch.tanh(k * (x + 0.044715 * x**3))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-    return 0.5 * (1 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-def _silu_slope(module: nn.SiLU, x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return s * (1 + x * (1 - s))
-
-
-def _mish_slope(module: nn.Mish, x: torch.Tensor) -> torch.Tensor:
-    t = torch.tanh(nn.functional.softplus(x))
-    return t + x * torch.sigmoid(x) * (1 - t * t)
-
-
-def _softplus_slope(module: nn.Softplus, x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(module.beta * x)
-
-
-class QuickGELU(nn.Module):
-    """transformers' ``QuickGELUActivation``, x·σ(1.702·x), as a type the tables below can name."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
-
-
-def _quick_gelu_slope(module: QuickGELU, x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(1.702 * x)
-    return s * (1 + 1.702 * x * (1 - s))
-
-
-SMOOTH = {nn.GELU: _gelu_slope, nn.SiLU: _silu_slope, nn.Mish: _mish_slope, nn.Softplus: _softplus_slope,
-          QuickGELU: _quick_gelu_slope}
-"""Smooth activations whose slope tends to 0 on one side → their derivative f'(x): a unit is
-dead when |f'(x)| < ``DEAD_SLOPE`` for the whole batch (taken from the layer's input)."""
-NEVER_DEAD = (nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU)
-"""Their slope never reaches 0 (ELU's only in the limit), so no unit is counted dead."""
-SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49)}
-"""Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole
-batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest value.
-Hardtanh and Hardsigmoid (``CLAMPING``) saturate exactly, at the ends of their range,
-where the derivative is exactly 0 (``_clamp_ends``)."""
-CLAMPING = (nn.Hardtanh, nn.Hardsigmoid)  # Hardtanh's kin ReLU6 is caught earlier, as EXACT_DEAD
-UNIT_LAYERS = (*EXACT_DEAD, *ZERO_BELOW, *SMOOTH, *CLAMPING, *SATURATING)  # every kind ``_units`` counts
-
-TRANSFORMERS = {
-    "GELUActivation": nn.GELU(), "NewGELUActivation": nn.GELU(approximate="tanh"),
-    "GELUTanh": nn.GELU(approximate="tanh"), "PytorchGELUTanh": nn.GELU(approximate="tanh"),
-    "FastGELUActivation": nn.GELU(approximate="tanh"), "AccurateGELUActivation": nn.GELU(approximate="tanh"),
-    "QuickGELUActivation": QuickGELU(), "SiLUActivation": nn.SiLU(), "MishActivation": nn.Mish(),
-    "ReLUSquaredActivation": nn.ReLU(),
-}
-"""transformers' own activation modules (BERT's ``GELUActivation``, GPT-2's ``NewGELUActivation``,
-...), matched by class name within the ``transformers`` package so that it is never imported → the
-torch module with the same derivative, whose rule above applies. The tanh-approximated GELUs
-(new, fast, accurate) are one function; ReLU² dies where ReLU does (its output is 0, its slope
-2·max(x, 0) is 0)."""
-
-
-def as_torch(module: nn.Module) -> nn.Module:
-    """``module``, or for one of transformers' activations (``TRANSFORMERS``) its torch twin."""
-    kind = type(module)
-    if kind.__module__.startswith("transformers.") and kind.__name__ in TRANSFORMERS:
-        return TRANSFORMERS[kind.__name__]
-    return module
-
 
 SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
            nn.Dropout3d, nn.AlphaDropout)
@@ -308,13 +227,13 @@ class ActivationCapture:
             if call is None:
                 return
             self._calls[name] = self._calls.get(name, 0) + 1
-            slope = self._slopes.pop(call, None)
+            largest = self._slopes.pop(call, None)
             out = _first_tensor(output)
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
             if units:
-                cap.units = _units(module, out, slope)
+                cap.units = unit_signal(module, out, largest)
             self._captured[call] = cap
             self._close_on_backward(out)
 
@@ -325,7 +244,7 @@ class ActivationCapture:
             x = _first_tensor(inputs)
             call = self._next(name, module)
             if call is not None and x is not None and x.is_floating_point():
-                self._slopes[call] = _slope(module, x)
+                self._slopes[call] = slope(module, x)
 
         return hook
 
@@ -339,162 +258,9 @@ class ActivationCapture:
             if inp is None or out is None:
                 return
             cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
-            cap.bn_batch = _saved_stats(out, inp) or _batch_stats(inp)
+            cap.bn_batch = saved_stats(out, inp) or batch_stats(inp)
             cap.bn_count = inp.numel() // inp.shape[1] if inp.dim() >= 2 and inp.shape[1] else 0
             self._captured[call] = cap
             self._close_on_backward(out)
 
         return hook
-
-
-def _unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
-    """Dimensions to reduce so that one value per unit (dim 1) remains."""
-    if t.dim() < 2:
-        return None
-    return tuple(d for d in range(t.dim()) if d != 1)
-
-
-def has_units(module: nn.Module) -> bool:
-    """Whether ``_units`` can find dead or saturated units in this layer's output (decided
-    once per layer: the checks cost 3 µs on every armed call of every other layer)."""
-    return isinstance(as_torch(module), UNIT_LAYERS)
-
-
-def _units(module: nn.Module, out: torch.Tensor, slope: torch.Tensor | None = None
-           ) -> tuple[str, torch.Tensor, float] | None:
-    """The per-unit signal of an activation that can die or saturate, else None.
-
-    Kept per unit (not yet counted) so that ranks of a distributed run can merge
-    them with one max or min reduction before counting (``count_units``): "dead" units
-    are those whose signal is ≤ 0, "saturated" ones those whose signal is ≥ reach.
-
-    Args:
-        module: the activation layer.
-        out: its output.
-        slope: for a smooth activation (``SMOOTH``), the per-unit largest |f'(x)| over the
-            batch, taken from the input by the pre-hook.
-    """
-    if _unit_dims(out) is None:
-        return None
-    module = as_torch(module)
-    y = out.detach()
-    if isinstance(module, EXACT_DEAD):
-        return "dead", _per_unit(y, torch.amax).double(), 0.0
-    if isinstance(module, ZERO_BELOW):
-        return "dead", _per_unit(y.abs(), torch.amax).double(), 0.0
-    if isinstance(module, tuple(SMOOTH)):
-        return ("dead", slope.double() - DEAD_SLOPE, 0.0) if slope is not None else None
-    if isinstance(module, CLAMPING):
-        centre, reach = _clamp_ends(module)
-        return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
-    for kind, (centre, reach) in SATURATING.items():
-        if isinstance(module, kind):
-            return "saturated", _per_unit((y - centre).abs(), torch.amin).double(), reach
-    return None
-
-
-def _clamp_ends(module: nn.Module) -> tuple[float, float]:
-    """(centre, reach) of a clamping activation: the output is at an end, where the derivative
-    is exactly 0, when ``|y - centre| >= reach`` (reach a hair inside the half-range, so that
-    float32 rounding of ``y - centre`` never hides an end)."""
-    lo, hi = (0.0, 1.0) if isinstance(module, nn.Hardsigmoid) else (float(module.min_val), float(module.max_val))
-    return (lo + hi) / 2, (hi - lo) / 2 * (1 - 1e-6)
-
-
-def _slope(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input."""
-    module = as_torch(module)
-    for kind, derivative in SMOOTH.items():
-        if isinstance(module, kind) and _unit_dims(x) is not None:
-            return _per_unit(derivative(module, x.detach().float()).abs(), torch.amax)
-    return None
-
-
-def _per_unit(y: torch.Tensor, reduce) -> torch.Tensor:
-    """``reduce`` (``torch.amax`` or ``torch.amin``) over every dimension but 1, the trailing ones first.
-
-    Reducing the contiguous trailing dimensions, then the batch, is about 20 % faster
-    than one reduction over the strided dimensions (0, 2, 3, ...); a max or min is
-    exact in any order.
-    """
-    if y.dim() <= 2:
-        return reduce(y, dim=0)
-    return reduce(reduce(y.flatten(2), dim=2), dim=0)
-
-
-def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int | None]:
-    """(units, dead, saturated) from a layer's merged per-unit signal (a numpy array).
-
-    The count that does not apply is None: a ReLU cannot saturate, a tanh cannot die.
-    """
-    if mode == "dead":
-        return len(signal), int((signal <= 0).sum()), None
-    return len(signal), None, int((signal >= reach).sum())
-
-
-SAVED_VAR_FLOOR = 1e-3
-"""``_saved_stats`` takes a layer's variance from BatchNorm's saved ``1/sqrt(var + eps)`` only
-where every channel's ``var`` is at least this fraction of ``var + eps``: float32's rounding of
-the saved value then costs the variance under 1.2e-4 of itself (6e-8 / fraction, doubled)."""
-
-
-def _saved_stats(out: torch.Tensor, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Per-channel mean and unbiased variance of a BatchNorm layer's input, as the layer saved them.
-
-    In training mode ``native_batch_norm`` computes the batch mean and ``1/sqrt(var + eps)`` and
-    autograd keeps both for the backward pass (``NativeBatchNormBackward0``'s saved results), so
-    the snapshot reads them instead of reducing the input a second time, which cost about 2 ms
-    per layer on the reference CNN. The mean is the kernel's own; the biased variance is
-    ``1/invstd² − eps`` in float64. None where the output has no such node (no grad, eval
-    mode, SyncBatchNorm, cuDNN, compiled), or where a channel's variance is so far below
-    ``eps`` that float32 rounding would show (``SAVED_VAR_FLOOR``): ``_batch_stats`` then
-    measures the input.
-    """
-    node = out.grad_fn
-    if type(node).__name__ != "NativeBatchNormBackward0":
-        return None
-    try:
-        if not node._saved_training:
-            return None
-        mean, invstd, eps = node._saved_result1, node._saved_result2, float(node._saved_eps)
-    except (AttributeError, RuntimeError):  # another torch's node, or saved tensors already freed
-        return None
-    channels = inp.shape[1] if inp.dim() >= 2 else 0
-    if mean.shape != (channels,) or invstd.shape != (channels,):
-        return None
-    total = invstd.double().pow(-2)  # var + eps
-    var = total - eps
-    if not bool((var >= SAVED_VAR_FLOOR * total).all()):
-        return None
-    n = inp.numel() // channels
-    return mean.double(), _unbiased(var, n)
-
-
-def _unbiased(var: torch.Tensor, n: int) -> torch.Tensor:
-    """A float64 biased variance of ``n`` values made unbiased (NaN for a single value)."""
-    return var * (n / (n - 1)) if n > 1 else torch.full_like(var, math.nan)
-
-
-def _batch_stats(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and unbiased variance of a BatchNorm layer's input, measured.
-
-    Taken from the input itself on the snapshot step, with the kernel BatchNorm uses for
-    its own batch statistics (``torch.batch_norm_update_stats``, given no running buffers
-    to update), so they are exact at any momentum (``None`` included) and whether or not
-    the layer tracks running statistics. That kernel is 4× faster on CPU than
-    ``torch.var_mean`` over the strided (0, 2, 3) dimensions, which took most of a
-    snapshot step's hook time on a BatchNorm CNN. It returns the biased variance; the
-    unbiased one is ``var · n / (n − 1)``. Inputs the kernel does not take (an unusual
-    dtype or device) fall back to ``torch.var_mean``.
-    """
-    dims = _unit_dims(inp) or (0,)
-    x = inp.detach()
-    if x.dtype not in (torch.float32, torch.float64):
-        x = x.float()
-    n = x.numel() // x.shape[1] if x.dim() >= 2 and x.shape[1] else x.numel()
-    try:
-        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
-        return mean.double(), _unbiased(var.double(), n)
-    except (RuntimeError, NotImplementedError):
-        var, mean = torch.var_mean(x, dim=dims, correction=1)
-        return mean.double(), var.double()

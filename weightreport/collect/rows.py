@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from weightreport.collect.hooks import count_units
+from weightreport.collect.units import count_units
 from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats.columns import Columns
 

@@ -215,8 +215,8 @@ def _type_of(name: str, types: dict[str, str]) -> str:
 SMOOTH_KINDS = ("GELU", "SiLU", "Mish", "Softplus", "GELUActivation", "NewGELUActivation", "GELUTanh",
                 "PytorchGELUTanh", "FastGELUActivation", "AccurateGELUActivation", "QuickGELUActivation",
                 "SiLUActivation", "MishActivation")
-"""Activations whose units die where the slope falls below 1e-3 (``collect.hooks.SMOOTH``, and
-transformers' own modules for them, ``collect.hooks.TRANSFORMERS``)."""
+"""Activations whose units die where the slope falls below 1e-3 (``collect.units.SMOOTH``, and
+transformers' own modules for them, ``collect.units.TRANSFORMERS``)."""
 DEAD_WORDS = {"Hardswish": "dead (always 0: inputs below −3)",
               **dict.fromkeys(SMOOTH_KINDS, "dead (slope below 1e-3)")}
 """How a dead unit is described, by module type; any other type: "dead (never positive)"."""

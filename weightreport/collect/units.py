@@ -1,0 +1,191 @@
+"""Dead and saturated units, decided per activation kind.
+
+A unit (channel 1 of a layer's output) is **dead** when it passes no gradient on the whole
+batch, and **saturated** when its derivative is near zero at one end of the function:
+
+| activation | counted | rule |
+|---|---|---|
+| ReLU, ReLU6 (``EXACT_DEAD``) | dead | output ≤ 0 on the whole batch (derivative exactly 0) |
+| Hardswish (``ZERO_BELOW``) | dead | output exactly 0 on the whole batch (input below −3) |
+| GELU, SiLU, Mish, Softplus, QuickGELU (``SMOOTH``) | dead | the largest slope f′(x) over the batch below ``DEAD_SLOPE`` |
+| Hardtanh, Hardsigmoid (``CLAMPING``) | saturated | output at an end (derivative exactly 0) on the whole batch |
+| Tanh, Sigmoid (``SATURATING``) | saturated | output within 1 % of an end on the whole batch |
+| LeakyReLU, PReLU, RReLU, ELU, SELU, CELU (``NEVER_DEAD``) | never | their derivative is never 0 |
+
+transformers' own activation modules take their torch twin's rule (``TRANSFORMERS``).
+The signal is kept per unit (``unit_signal``) so that the ranks of a distributed run can
+merge it with one max or min before it is counted (``count_units``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+DEAD_SLOPE = 1e-3
+"""A smooth activation's unit is dead when its derivative stays below this on the whole batch
+(the functions' largest slope is about 1)."""
+
+EXACT_DEAD = (nn.ReLU, nn.ReLU6)
+"""The derivative is exactly 0 where the output is ≤ 0: a unit is dead when its output is ≤ 0
+for the whole batch (ReLU6's upper end, at 6, is not counted)."""
+ZERO_BELOW = (nn.Hardswish,)
+"""The derivative is exactly 0 below −3, where the output is exactly 0: a unit is dead when
+its output is 0 for the whole batch."""
+
+
+def _gelu_slope(module: nn.GELU, x: torch.Tensor) -> torch.Tensor:
+    if module.approximate == "tanh":
+        k = math.sqrt(2.0 / math.pi)
+        t = torch.tanh(k * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _silu_slope(module: nn.SiLU, x: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+def _mish_slope(module: nn.Mish, x: torch.Tensor) -> torch.Tensor:
+    t = torch.tanh(nn.functional.softplus(x))
+    return t + x * torch.sigmoid(x) * (1 - t * t)
+
+
+def _softplus_slope(module: nn.Softplus, x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(module.beta * x)
+
+
+class QuickGELU(nn.Module):
+    """transformers' ``QuickGELUActivation``, x·σ(1.702·x), as a type the tables below can name."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def _quick_gelu_slope(module: QuickGELU, x: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(1.702 * x)
+    return s * (1 + 1.702 * x * (1 - s))
+
+
+SMOOTH = {nn.GELU: _gelu_slope, nn.SiLU: _silu_slope, nn.Mish: _mish_slope, nn.Softplus: _softplus_slope,
+          QuickGELU: _quick_gelu_slope}
+"""Smooth activations whose slope tends to 0 on one side → their derivative f'(x): a unit is
+dead when |f'(x)| < ``DEAD_SLOPE`` for the whole batch (taken from the layer's input)."""
+NEVER_DEAD = (nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU)
+"""Their slope never reaches 0 (ELU's only in the limit), so no unit is counted dead."""
+SATURATING = {nn.Tanh: (0.0, 0.99), nn.Sigmoid: (0.5, 0.49)}
+"""Layer → (centre, reach): a unit is saturated when ``|y - centre| >= reach`` for the whole
+batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest value.
+Hardtanh and Hardsigmoid (``CLAMPING``) saturate exactly, at the ends of their range,
+where the derivative is exactly 0 (``_clamp_ends``)."""
+CLAMPING = (nn.Hardtanh, nn.Hardsigmoid)  # Hardtanh's kin ReLU6 is caught earlier, as EXACT_DEAD
+UNIT_LAYERS = (*EXACT_DEAD, *ZERO_BELOW, *SMOOTH, *CLAMPING, *SATURATING)  # every kind ``unit_signal`` counts
+
+TRANSFORMERS = {
+    "GELUActivation": nn.GELU(), "NewGELUActivation": nn.GELU(approximate="tanh"),
+    "GELUTanh": nn.GELU(approximate="tanh"), "PytorchGELUTanh": nn.GELU(approximate="tanh"),
+    "FastGELUActivation": nn.GELU(approximate="tanh"), "AccurateGELUActivation": nn.GELU(approximate="tanh"),
+    "QuickGELUActivation": QuickGELU(), "SiLUActivation": nn.SiLU(), "MishActivation": nn.Mish(),
+    "ReLUSquaredActivation": nn.ReLU(),
+}
+"""transformers' own activation modules (BERT's ``GELUActivation``, GPT-2's ``NewGELUActivation``,
+...), matched by class name within the ``transformers`` package so that it is never imported → the
+torch module with the same derivative, whose rule above applies. The tanh-approximated GELUs
+(new, fast, accurate) are one function; ReLU² dies where ReLU does (its output is 0, its slope
+2·max(x, 0) is 0)."""
+
+
+def as_torch(module: nn.Module) -> nn.Module:
+    """``module``, or for one of transformers' activations (``TRANSFORMERS``) its torch twin."""
+    kind = type(module)
+    if kind.__module__.startswith("transformers.") and kind.__name__ in TRANSFORMERS:
+        return TRANSFORMERS[kind.__name__]
+    return module
+
+
+def unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
+    """Dimensions to reduce so that one value per unit (dim 1) remains."""
+    if t.dim() < 2:
+        return None
+    return tuple(d for d in range(t.dim()) if d != 1)
+
+
+def has_units(module: nn.Module) -> bool:
+    """Whether ``unit_signal`` can find dead or saturated units in this layer's output (decided
+    once per layer: the checks cost 3 µs on every armed call of every other layer)."""
+    return isinstance(as_torch(module), UNIT_LAYERS)
+
+
+def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | None = None
+                ) -> tuple[str, torch.Tensor, float] | None:
+    """The per-unit signal of an activation that can die or saturate, else None.
+
+    Kept per unit (not yet counted) so that ranks of a distributed run can merge
+    them with one max or min reduction before counting (``count_units``): "dead" units
+    are those whose signal is ≤ 0, "saturated" ones those whose signal is ≥ reach.
+
+    Args:
+        module: the activation layer.
+        out: its output.
+        largest: for a smooth activation (``SMOOTH``), the per-unit largest |f'(x)| over the
+            batch, taken from the input by the pre-hook (``slope``).
+    """
+    if unit_dims(out) is None:
+        return None
+    module = as_torch(module)
+    y = out.detach()
+    if isinstance(module, EXACT_DEAD):
+        return "dead", per_unit(y, torch.amax).double(), 0.0
+    if isinstance(module, ZERO_BELOW):
+        return "dead", per_unit(y.abs(), torch.amax).double(), 0.0
+    if isinstance(module, tuple(SMOOTH)):
+        return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
+    if isinstance(module, CLAMPING):
+        centre, reach = _clamp_ends(module)
+        return "saturated", per_unit((y - centre).abs(), torch.amin).double(), reach
+    for kind, (centre, reach) in SATURATING.items():
+        if isinstance(module, kind):
+            return "saturated", per_unit((y - centre).abs(), torch.amin).double(), reach
+    return None
+
+
+def _clamp_ends(module: nn.Module) -> tuple[float, float]:
+    """(centre, reach) of a clamping activation: the output is at an end, where the derivative
+    is exactly 0, when ``|y - centre| >= reach`` (reach a hair inside the half-range, so that
+    float32 rounding of ``y - centre`` never hides an end)."""
+    lo, hi = (0.0, 1.0) if isinstance(module, nn.Hardsigmoid) else (float(module.min_val), float(module.max_val))
+    return (lo + hi) / 2, (hi - lo) / 2 * (1 - 1e-6)
+
+
+def slope(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input."""
+    module = as_torch(module)
+    for kind, derivative in SMOOTH.items():
+        if isinstance(module, kind) and unit_dims(x) is not None:
+            return per_unit(derivative(module, x.detach().float()).abs(), torch.amax)
+    return None
+
+
+def per_unit(y: torch.Tensor, reduce) -> torch.Tensor:
+    """``reduce`` (``torch.amax`` or ``torch.amin``) over every dimension but 1, the trailing ones first.
+
+    Reducing the contiguous trailing dimensions, then the batch, is about 20 % faster
+    than one reduction over the strided dimensions (0, 2, 3, ...); a max or min is
+    exact in any order.
+    """
+    if y.dim() <= 2:
+        return reduce(y, dim=0)
+    return reduce(reduce(y.flatten(2), dim=2), dim=0)
+
+
+def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int | None]:
+    """(units, dead, saturated) from a layer's merged per-unit signal (a numpy array).
+
+    The count that does not apply is None: a ReLU cannot saturate, a tanh cannot die.
+    """
+    if mode == "dead":
+        return len(signal), int((signal <= 0).sum()), None
+    return len(signal), None, int((signal >= reach).sum())
