@@ -50,6 +50,30 @@ def test_exploding_gradients_over_time():
     assert f.message and f.suggestion and f.anchor == "dynamics"
 
 
+def test_a_gradient_catching_up_is_not_exploding():
+    """A gradient that grows 500-fold from far below the model's to its early scale (as
+    attention's query and key do from a small initialisation) is no finding; growth to far
+    above that scale is, and the message gives both growths."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc2.weight", kind="grad")
+    t.stats.loc[mask, "norm"] = np.logspace(-3, np.log10(0.5), mask.sum())  # RMS 5e-5 → 0.025; fc1's 0.03
+    assert not [f for f in _find(t) if f.code == "exploding_gradients"]
+    t.stats.loc[mask, "norm"] = np.logspace(-3, 3, mask.sum())  # → RMS 50, 1,600× fc1's
+    (f,) = [f for f in _find(t) if f.code == "exploding_gradients"]
+    assert f.tensor == "fc2.weight" and f.values["growth"] > 1e4
+    assert "from the scale of the model's early gradients" in f.message
+
+
+def test_the_whole_model_s_gradients_growing_are_exploding():
+    """When every gradient grows 1000-fold, the model's typical gradient grew too: each is exploding."""
+    t = healthy()
+    mask = t.stats["kind"] == "grad"
+    growth = np.interp(t.stats.loc[mask, "step"], [t.stats["step"].min(), t.stats["step"].max()], [0, 3])
+    t.stats.loc[mask, "norm"] *= 10.0**growth
+    found = {(f.tensor, f.code) for f in _find(t) if f.code == "exploding_gradients"}
+    assert found == {("fc1.weight", "exploding_gradients"), ("fc2.weight", "exploding_gradients")}
+
+
 def test_vanishing_gradients_over_time():
     """A gradient norm that decays 1e-5-fold is a vanishing-gradients warning."""
     t = healthy()
@@ -227,7 +251,23 @@ def test_loss_spike():
     t = healthy()
     t.scalars.loc[where(t.scalars, name="loss", step=150), "value"] = 5.0
     (f,) = [f for f in _find(t) if f.code == "loss_spike"]
-    assert f.steps == (150,) and f.values["worst"] == 5.0
+    assert f.steps == (150,) and f.values["worst"] == 5.0 and f.severity == "warning"
+    assert f.values["climbed"] >= 0.5 and "of the loss's descent" in f.message
+
+
+def test_a_small_loss_spike_is_an_info():
+    """A jump that climbs back a third of the loss's descent (a hard batch near convergence) is an
+    info, so that ``check --fail-on warning`` passes; half of the descent is a warning."""
+    t = healthy()
+    loss = t.scalars[t.scalars["name"] == "loss"].sort_values("step")
+    values = loss["value"].to_numpy()
+    descent = float(np.median(values[:20]) - values.min())
+    at = where(t.scalars, name="loss", step=150)
+    before = float(np.median(loss[loss["step"] < 150]["value"].to_numpy()[-20:]))
+    for share, severity in ((0.33, "info"), (0.6, "warning")):
+        t.scalars.loc[at, "value"] = before + share * descent
+        (f,) = [f for f in _find(t) if f.code == "loss_spike"]
+        assert f.severity == severity and abs(f.values["climbed"] - share) < 0.01
 
 
 def test_weight_norm_growth():

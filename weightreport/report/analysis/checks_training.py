@@ -86,6 +86,11 @@ def check_plateau(data: Inputs) -> list[Finding]:
         "the loss, or use a larger model.", "curves", **values)]
 
 
+def _descent(values: np.ndarray, window: int) -> float:
+    """How far a loss came down: its first ``window`` values' median less its minimum (≥ 0)."""
+    return max(float(np.median(values[:window])) - float(values.min()), 0.0)
+
+
 def spikes(values: np.ndarray, window: int, factor: float, relative: float, range_frac: float) -> np.ndarray:
     """Indices of values far above the median of the ``window`` values before them.
 
@@ -97,7 +102,7 @@ def spikes(values: np.ndarray, window: int, factor: float, relative: float, rang
     lo = max(5, window // 2)
     if n <= lo:
         return np.empty(0, dtype=np.int64)
-    descent = max(float(np.median(values[:window])) - float(values.min()), 0.0)
+    descent = _descent(values, window)
     hits = []
     for i in range(lo, n):
         prev = values[max(0, i - window):i]
@@ -112,7 +117,8 @@ def spikes(values: np.ndarray, window: int, factor: float, relative: float, rang
 
 @check("loss_spike", anchor="curves")
 def check_loss_spike(data: Inputs) -> list[Finding]:
-    """Sudden jumps of the training loss above its recent median."""
+    """Sudden jumps of the training loss above its recent median: a warning where one climbs back
+    ``spike_warning`` of the loss's descent or more, else an info."""
     th = data.thresholds
     loss = series(data.scalars, LOSS)
     if len(loss) < MIN_POINTS:
@@ -122,12 +128,18 @@ def check_loss_spike(data: Inputs) -> list[Finding]:
     if idx.size == 0:
         return []
     worst = int(idx[np.argmax(values[idx])])
+    descent = _descent(values, th.spike_window)
+    back = max(values[i] - float(np.median(values[max(0, i - th.spike_window):i])) for i in idx.tolist())
+    share = back / descent if descent > 0 else math.inf
+    severity = "warning" if share >= th.spike_warning else "info"
+    climbed = f", climbing back {share:.0%} of the loss's descent" if math.isfinite(share) else ""
     return [finding(
-        "loss_spike", "warning", "", loss["step"].iloc[idx],
+        "loss_spike", severity, "", loss["step"].iloc[idx],
         f"the training loss jumped {idx.size} time(s) far above its recent median; the largest "
-        f"reached {values[worst]:.4g} at step {int(loss['step'].iloc[worst])}",
+        f"reached {values[worst]:.4g} at step {int(loss['step'].iloc[worst])}{climbed}",
         "Lower the learning rate or add warm-up, clip gradients, and look for bad batches at "
-        "those steps.", "curves", spikes=int(idx.size), worst=float(values[worst]))]
+        "those steps.", "curves", spikes=int(idx.size), worst=float(values[worst]),
+        climbed=float(share))]
 
 
 @check("weight_norm_growth", anchor="stats")

@@ -65,7 +65,11 @@ class Thresholds:
         spike_factor: a loss more than this many MADs above the median of the previous
             ``spike_window`` values ...
         spike_relative: ... and more than this fraction above that median ...
-        spike_range: ... by more than this fraction of the loss's whole range, is a spike.
+        spike_range: ... by more than this fraction of the loss's descent (its first
+            ``spike_window`` values' median less its minimum), is a spike: an info.
+        spike_warning: a spike that climbs back this fraction of the descent or more is a
+            warning (a single hard batch of a small-batch run near convergence climbs a
+            third of the way back: an info).
         spike_window: the number of previous loss values a spike is measured against.
         weight_norm_growth: a weight norm this many times its first value ...
         weight_norm_late_growth: ... still growing by this factor over the second half.
@@ -95,6 +99,7 @@ class Thresholds:
     spike_factor: float = 10.0
     spike_relative: float = 0.5
     spike_range: float = 0.1
+    spike_warning: float = 0.5
     spike_window: int = 20
     weight_norm_growth: float = 5.0
     weight_norm_late_growth: float = 1.25
