@@ -82,6 +82,22 @@ def test_vanishing_gradients_over_time():
     assert ("vanishing_gradients", "warning", "fc2.weight") in _codes(t)
 
 
+def test_gradients_that_fall_with_the_loss_are_not_vanishing():
+    """A task solved to a loss 10,000× below its start takes every gradient 1,000× down with it: no
+    finding. A gradient falling 1,000× further than the loss did still is one."""
+    t = healthy()
+    loss = t.scalars["name"] == "loss"
+    t.scalars.loc[loss, "value"] = np.logspace(0, -4, loss.sum())
+    mask = t.stats["kind"] == "grad"
+    fall = np.interp(t.stats.loc[mask, "step"], [t.stats["step"].min(), t.stats["step"].max()], [0, -3])
+    t.stats.loc[mask, "norm"] *= 10.0**fall
+    assert not [f for f in _find(t) if f.code == "vanishing_gradients"]
+    fc2 = where(t.stats, tensor="fc2.weight", kind="grad")
+    t.stats.loc[fc2, "norm"] = np.logspace(0, -9, fc2.sum())
+    (f,) = [f for f in _find(t) if f.code == "vanishing_gradients"]
+    assert f.tensor == "fc2.weight" and "while the training loss fell to" in f.message
+
+
 def test_vanishing_gradients_across_depth():
     """A first layer whose gradient RMS is 1e-5 of the last layer's is vanishing across depth."""
     t = healthy()
@@ -256,18 +272,24 @@ def test_loss_spike():
 
 
 def test_a_small_loss_spike_is_an_info():
-    """A jump that climbs back a third of the loss's descent (a hard batch near convergence) is an
-    info, so that ``check --fail-on warning`` passes; half of the descent is a warning."""
+    """A jump that climbs back a third of the loss's descent and falls straight back (a hard batch
+    near convergence) is an info, so that ``check --fail-on warning`` passes; half of the descent,
+    or a third that stays up for the next steps, is a warning."""
     t = healthy()
     loss = t.scalars[t.scalars["name"] == "loss"].sort_values("step")
     values = loss["value"].to_numpy()
-    descent = float(np.median(values[:20]) - values.min())
+    descent = float(np.median(values[:5]) - values.min())
     at = where(t.scalars, name="loss", step=150)
     before = float(np.median(loss[loss["step"] < 150]["value"].to_numpy()[-20:]))
     for share, severity in ((0.33, "info"), (0.6, "warning")):
         t.scalars.loc[at, "value"] = before + share * descent
         (f,) = [f for f in _find(t) if f.code == "loss_spike"]
         assert f.severity == severity and abs(f.values["climbed"] - share) < 0.01
+    t.scalars.loc[at, "value"] = before + 0.33 * descent  # a third of the way back, and it stays up
+    after = loss["step"][loss["step"] > 150].to_numpy()[:3]
+    t.scalars.loc[(t.scalars["name"] == "loss") & t.scalars["step"].isin(after), "value"] = before + 0.3 * descent
+    (f,) = [f for f in _find(t) if f.code == "loss_spike"]
+    assert f.severity == "warning" and "stayed up" in f.message
 
 
 def test_weight_norm_growth():

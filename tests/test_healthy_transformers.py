@@ -1,12 +1,17 @@
 """Healthy transformers trained on learnable data get no warning: no false positives.
 
-Built from transformers' configs with random init (its default std of 0.02), so that
-attention's query and key gradients start hundreds of times below the rest of the model's
-and grow as attention learns: before ``_catching_up`` this BERT got nine
-``exploding_gradients`` warnings and this ViT seven.
+BERT and ViT are built from transformers' configs with random init (its default std of
+0.02), so that attention's query and key gradients start hundreds of times below the rest
+of the model's and grow as attention learns: before growth was measured from the model's
+early scale this BERT and this ViT got ``exploding_gradients`` warnings, and BERT a
+``loss_spike`` warning for one hard batch. torch's own ``nn.TransformerEncoder`` solves its
+task and got ``vanishing_gradients`` warnings for most of its biases, its gradients falling
+with the loss, before they were judged against the loss's fall.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,8 +19,6 @@ from torch import nn
 
 from weightreport import Collector, load_run
 from weightreport.report.analysis.findings import at_or_above, run_findings
-
-transformers = pytest.importorskip("transformers")
 
 STEPS, BATCH = 150, 32
 
@@ -38,6 +41,7 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _bert():
+    transformers = pytest.importorskip("transformers")
     model = transformers.BertForSequenceClassification(transformers.BertConfig(
         num_hidden_layers=4, hidden_size=128, num_attention_heads=4, intermediate_size=256, vocab_size=64,
         num_labels=3))
@@ -47,6 +51,7 @@ def _bert():
 
 
 def _vit():
+    transformers = pytest.importorskip("transformers")
     model = transformers.ViTForImageClassification(transformers.ViTConfig(
         image_size=32, patch_size=4, num_hidden_layers=4, hidden_size=128, num_attention_heads=4,
         intermediate_size=256, num_labels=10))
@@ -54,7 +59,28 @@ def _vit():
     return model, lambda s: {"pixel_values": x[s], "labels": y[s]}, len(x) // BATCH * BATCH
 
 
-@pytest.mark.parametrize("build", [_bert, _vit], ids=["bert", "vit"])
+class _Encoder(nn.Module):
+    """torch's own transformer encoder (GELU, three layers) classifying the sequences' step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(64, 128)
+        layer = nn.TransformerEncoderLayer(128, 4, 256, batch_first=True, activation="gelu")
+        self.enc = nn.TransformerEncoder(layer, 3, enable_nested_tensor=False)
+        self.fc = nn.Linear(128, 3)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor):
+        logits = self.fc(self.enc(self.emb(input_ids)).mean(1))
+        return SimpleNamespace(loss=nn.functional.cross_entropy(logits, labels))
+
+
+def _encoder():
+    data = _sequences()
+    labels = (data[:, 1] - data[:, 0]) % 64 - 1
+    return _Encoder(), lambda s: {"input_ids": data[s], "labels": labels[s]}, len(data)
+
+
+@pytest.mark.parametrize("build", [_bert, _vit, _encoder], ids=["bert", "vit", "torch-encoder"])
 def test_a_healthy_transformer_gets_no_warning(tmp_path, build):
     """150 steps of AdamW on learnable data: the loss falls, and no finding is a warning or worse."""
     torch.manual_seed(0)

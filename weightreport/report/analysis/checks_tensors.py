@@ -64,6 +64,18 @@ def _early_scale(grads: pd.DataFrame) -> float:
     return float(np.quantile(early, EARLY_SCALE_QUANTILE)) if early else 0.0
 
 
+def _loss_fall(scalars: pd.DataFrame) -> float:
+    """The training loss's median over its last quarter of points over that of its first, at most
+    1 (1 without a positive loss): gradients may fall as far as the loss itself did."""
+    loss = scalars[scalars["name"] == "loss"].sort_values("step", kind="stable")["value"].to_numpy(dtype=float)
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 4:
+        return 1.0
+    q = max(1, loss.size // 4)
+    early, late = float(np.median(loss[:q])), float(np.median(loss[-q:]))
+    return min(late / early, 1.0) if early > 0 and late > 0 else 1.0
+
+
 EARLY_SCALE_QUANTILE = 0.9
 """Nine tensors in ten start with a per-element gradient RMS at or below ``_early_scale``."""
 
@@ -80,10 +92,16 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
     four healthy runs of BERT and ViT (``tests/test_healthy_transformers.py``) they grew up to
     4,600× from their own start, but 55× at most from the model's early scale. A gradient
     that explodes outgrows both.
+
+    A gradient vanishes when it falls ``vanishing_drop`` times further than the training
+    loss did (``_loss_fall``): near a cross-entropy loss of 0 the gradients shrink with it,
+    and a transformer that solved its task (loss 1.1 → 2e-4) had every gradient 1,000× below
+    its start.
     """
     th, out = data.thresholds, []
     grads = _grads(data)
     scale = _early_scale(grads)
+    fall = _loss_fall(data.scalars)
     for tensor, g in grads.groupby("tensor", sort=True):
         if len(g) < 4:
             continue
@@ -105,12 +123,13 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
                 f"the gradient norm of {tensor} grew {growth:.3g}× {start}",
                 "Clip gradients (torch.nn.utils.clip_grad_norm_), lower the learning rate, or add "
                 "normalisation.", "dynamics", measure="growth", early_norm=early, late_norm=late, growth=growth))
-        elif growth <= th.vanishing_drop:
-            hit = g[g["norm"] <= th.vanishing_drop * early]["step"]
+        elif growth <= th.vanishing_drop * fall:
+            hit = g[g["norm"] <= th.vanishing_drop * fall * early]["step"]
+            loss_note = f", while the training loss fell to {fall:.3g}× its start" if fall < 1 else ""
             out.append(finding(
                 "vanishing_gradients", "warning", tensor, hit,
                 f"the gradient norm of {tensor} fell to {growth:.3g}× its early median "
-                f"({early:.3g} → {late:.3g})",
+                f"({early:.3g} → {late:.3g}){loss_note}",
                 "Check for saturated activations or dead units; residual connections, "
                 "normalisation or a better initialisation keep gradients flowing.", "dynamics",
                 measure="growth", worse="lower", early_norm=early, late_norm=late, growth=growth))

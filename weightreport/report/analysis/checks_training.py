@@ -86,9 +86,21 @@ def check_plateau(data: Inputs) -> list[Finding]:
         "the loss, or use a larger model.", "curves", **values)]
 
 
-def _descent(values: np.ndarray, window: int) -> float:
-    """How far a loss came down: its first ``window`` values' median less its minimum (≥ 0)."""
-    return max(float(np.median(values[:window])) - float(values.min()), 0.0)
+START = 5
+"""A loss's start is the median of its first this many values (a fast first fall would pull
+the median of a longer window halfway down)."""
+
+
+def _descent(values: np.ndarray) -> float:
+    """How far a loss came down: its start (``START``) less its minimum (≥ 0)."""
+    return max(float(np.median(values[:START])) - float(values.min()), 0.0)
+
+
+def _persists(values: np.ndarray, i: int, before: float) -> bool:
+    """Whether the loss stays up after a spike at ``i``: the median of the next three values is at
+    least halfway from the median ``before`` it to the spike (a single hard batch falls straight back)."""
+    after = values[i + 1 : i + 4]
+    return after.size == 3 and float(np.median(after)) >= before + (values[i] - before) / 2
 
 
 def spikes(values: np.ndarray, window: int, factor: float, relative: float, range_frac: float) -> np.ndarray:
@@ -96,13 +108,13 @@ def spikes(values: np.ndarray, window: int, factor: float, relative: float, rang
 
     A spike is more than ``factor`` robust deviations (1.4826 · MAD) above that median,
     more than ``relative`` × |median| above it, and more than ``range_frac`` × the
-    series' descent (its first window's median minus its minimum) above it.
+    series' descent (``_descent``) above it.
     """
     n = values.size
     lo = max(5, window // 2)
     if n <= lo:
         return np.empty(0, dtype=np.int64)
-    descent = _descent(values, window)
+    descent = _descent(values)
     hits = []
     for i in range(lo, n):
         prev = values[max(0, i - window):i]
@@ -118,7 +130,8 @@ def spikes(values: np.ndarray, window: int, factor: float, relative: float, rang
 @check("loss_spike", anchor="curves")
 def check_loss_spike(data: Inputs) -> list[Finding]:
     """Sudden jumps of the training loss above its recent median: a warning where one climbs back
-    ``spike_warning`` of the loss's descent or more, else an info."""
+    ``spike_warning`` of the loss's descent or more, or where the loss stays up after it
+    (``_persists``), else an info (a single hard batch)."""
     th = data.thresholds
     loss = series(data.scalars, LOSS)
     if len(loss) < MIN_POINTS:
@@ -128,11 +141,14 @@ def check_loss_spike(data: Inputs) -> list[Finding]:
     if idx.size == 0:
         return []
     worst = int(idx[np.argmax(values[idx])])
-    descent = _descent(values, th.spike_window)
-    back = max(values[i] - float(np.median(values[max(0, i - th.spike_window):i])) for i in idx.tolist())
-    share = back / descent if descent > 0 else math.inf
-    severity = "warning" if share >= th.spike_warning else "info"
+    descent = _descent(values)
+    before = {i: float(np.median(values[max(0, i - th.spike_window):i])) for i in idx.tolist()}
+    share = max(values[i] - b for i, b in before.items()) / descent if descent > 0 else math.inf
+    stays = [i for i, b in before.items() if _persists(values, i, b)]
+    severity = "warning" if share >= th.spike_warning or stays else "info"
     climbed = f", climbing back {share:.0%} of the loss's descent" if math.isfinite(share) else ""
+    if stays:
+        climbed += f"; it stayed up for the next steps after step {int(loss['step'].iloc[stays[0]])}"
     return [finding(
         "loss_spike", severity, "", loss["step"].iloc[idx],
         f"the training loss jumped {idx.size} time(s) far above its recent median; the largest "
