@@ -87,20 +87,21 @@ def check_plateau(data: Inputs) -> list[Finding]:
 
 
 START = 5
-"""A loss's start is the median of its first this many values (a fast first fall would pull
-the median of a longer window halfway down)."""
+"""A loss's start is the largest of its first this many values (it can halve within five
+steps, so a median of them, or of a longer window, would start it partway down)."""
 
 
 def _descent(values: np.ndarray) -> float:
     """How far a loss came down: its start (``START``) less its minimum (≥ 0)."""
-    return max(float(np.median(values[:START])) - float(values.min()), 0.0)
+    return max(float(np.max(values[:START])) - float(values.min()), 0.0)
 
 
-def _persists(values: np.ndarray, i: int, before: float) -> bool:
-    """Whether the loss stays up after a spike at ``i``: the median of the next three values is at
-    least halfway from the median ``before`` it to the spike (a single hard batch falls straight back)."""
+def _persists(values: np.ndarray, i: int, window: int) -> bool:
+    """Whether the loss stays up after a spike at ``i``: the median of the next three values is
+    above every one of the ``window`` values before the spike. A hard batch, or a run of a few
+    of them near convergence, falls back within the range the loss had just shown."""
     after = values[i + 1 : i + 4]
-    return after.size == 3 and float(np.median(after)) >= before + (values[i] - before) / 2
+    return after.size == 3 and float(np.median(after)) > float(np.max(values[max(0, i - window):i]))
 
 
 def spikes(values: np.ndarray, window: int, factor: float, relative: float, range_frac: float) -> np.ndarray:
@@ -144,7 +145,7 @@ def check_loss_spike(data: Inputs) -> list[Finding]:
     descent = _descent(values)
     before = {i: float(np.median(values[max(0, i - th.spike_window):i])) for i in idx.tolist()}
     share = max(values[i] - b for i, b in before.items()) / descent if descent > 0 else math.inf
-    stays = [i for i, b in before.items() if _persists(values, i, b)]
+    stays = [i for i in before if _persists(values, i, th.spike_window)]
     severity = "warning" if share >= th.spike_warning or stays else "info"
     climbed = f", climbing back {share:.0%} of the loss's descent" if math.isfinite(share) else ""
     if stays:
