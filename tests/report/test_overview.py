@@ -144,6 +144,17 @@ def test_measure_must_be_a_value():
     assert f.worst == 0.01 and f.badness == -0.01
 
 
+def test_a_growth_to_zero_is_written_as_such():
+    """A gradient that fell to exactly 0 is written "to exactly 0" beside its layer, not "0×"."""
+    from weightreport.report.analysis.finding_groups import measure_text
+
+    def vanished(growth):
+        return finding("vanishing_gradients", "warning", "x", [1], "m", "s", "dynamics", measure="growth",
+                       worse="lower", growth=growth)
+
+    assert measure_text(vanished(0.0)) == "to exactly 0" and measure_text(vanished(0.00123)) == "0.00123×"
+
+
 def test_run_findings_come_first(xss_run):
     """A failed run's run_failed row comes before the other errors, and its tensor count says "run"."""
     rows = ROW.findall(_html(xss_run))

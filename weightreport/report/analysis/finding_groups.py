@@ -39,7 +39,8 @@ PHRASES: dict[tuple[str, str] | str, str] = {
 
 
 def _times(v: float) -> str:
-    return f"{v:.3g}×"
+    """``3.2×``; a growth to exactly 0 (a gradient gone, behind dead units) says so, not ``0×``."""
+    return f"{v:.3g}×" if v != 0 else "to exactly 0"
 
 
 MEASURE_TEXT: dict[str, Callable[[float], str]] = {
