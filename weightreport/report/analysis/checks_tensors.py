@@ -9,7 +9,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, at_last, check, finding, scaled
+from weightreport.report.analysis.finding import (
+    LOSS,
+    Finding,
+    Inputs,
+    at_last,
+    check,
+    finding,
+    scaled,
+    series,
+)
 from weightreport.report.analysis.sampling import late_steps
 from weightreport.runfmt.calls import call_label, split_call
 
@@ -52,32 +61,19 @@ def _grads(data: Inputs) -> pd.DataFrame:
     return g.sort_values(["tensor", "step"])
 
 
-def _rms(g: pd.DataFrame) -> pd.Series:
-    """Per-element gradient RMS of each row (its norm over the square root of its size)."""
-    return g["norm"] / np.sqrt(np.maximum(g["numel"].to_numpy(dtype=float), 1.0))
-
-
-def _early_scale(grads: pd.DataFrame) -> float:
-    """The scale of the model's early gradients: the 90th percentile over tensors of each one's
-    per-element gradient RMS over its first quarter of snapshots (0 when there is none)."""
-    early = [_early_late(g.assign(rms=_rms(g)), "rms")[0] for _, g in grads.groupby("tensor", sort=True)]
-    return float(np.quantile(early, EARLY_SCALE_QUANTILE)) if early else 0.0
-
-
 def _loss_fall(scalars: pd.DataFrame) -> float:
     """The training loss's median over its last quarter of points over that of its first, at most
     1 (1 without a positive loss): gradients may fall as far as the loss itself did."""
-    loss = scalars[scalars["name"] == "loss"].sort_values("step", kind="stable")["value"].to_numpy(dtype=float)
-    loss = loss[np.isfinite(loss)]
-    if loss.size < 4:
+    loss = series(scalars, LOSS)
+    if len(loss) < 4:
         return 1.0
-    q = max(1, loss.size // 4)
-    early, late = float(np.median(loss[:q])), float(np.median(loss[-q:]))
+    early, late = _early_late(loss, "value")
     return min(late / early, 1.0) if early > 0 and late > 0 else 1.0
 
 
 EARLY_SCALE_QUANTILE = 0.9
-"""Nine tensors in ten start with a per-element gradient RMS at or below ``_early_scale``."""
+"""The scale of the model's early gradients: nine tensors in ten start with a per-element
+gradient RMS (their early median norm over √numel) at or below it."""
 
 
 @check("exploding_gradients", "vanishing_gradients", anchor="dynamics")
@@ -85,7 +81,7 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
     """Gradient norms growing far above, or falling far below, their early values.
 
     Growth is measured from the tensor's early median, or from the scale of the model's early
-    gradients (``_early_scale``, per element) where the tensor's own started below it. From a
+    gradients (``EARLY_SCALE_QUANTILE``, per element) where the tensor's own started below it. From a
     small initialisation (transformers' std of 0.02) attention's query and key gradients start
     10–400 times below the model's median, because the attention is uniform, and the
     embeddings' while the loss sits at chance; they grow as the model starts to learn. In
@@ -99,17 +95,16 @@ def check_gradients_over_time(data: Inputs) -> list[Finding]:
     its start.
     """
     th, out = data.thresholds, []
-    grads = _grads(data)
-    scale = _early_scale(grads)
+    tensors = [(tensor, g, *_early_late(g, "norm"), math.sqrt(max(float(g["numel"].iloc[-1]), 1.0)))
+               for tensor, g in _grads(data).groupby("tensor", sort=True)]
+    # The scale of the model's early gradients: nine tensors in ten start at or below it, per element.
+    starts = [early / size for _tensor, _g, early, _late, size in tensors]
+    scale = float(np.quantile(starts, EARLY_SCALE_QUANTILE)) if starts else 0.0
     fall = _loss_fall(data.scalars)
-    for tensor, g in grads.groupby("tensor", sort=True):
-        if len(g) < 4:
-            continue
-        early, late = _early_late(g, "norm")
-        if early <= 0:
+    for tensor, g, early, late, size in tensors:
+        if len(g) < 4 or early <= 0:
             continue
         growth = late / early
-        size = math.sqrt(max(float(g["numel"].iloc[-1]), 1.0))
         base = max(early, scale * size)  # the early norm it grows from
         grown = late / base
         if grown >= th.exploding_growth:

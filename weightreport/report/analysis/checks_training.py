@@ -7,22 +7,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-from weightreport.report.analysis.finding import Finding, Inputs, check, finding, scaled
+from weightreport.report.analysis.finding import (
+    LOSS,
+    VAL_LOSS,
+    Finding,
+    Inputs,
+    check,
+    finding,
+    scaled,
+    series,
+)
 
-LOSS, VAL_LOSS = "loss", "val_loss"
 GROWTH_FLOOR_RMS = 1e-2
 """Norm growth is measured from a norm of at least this RMS, so that tensors born near zero
 (biases, ViT's N(0, 1e-6) ones) are no finding while they grow to an ordinary scale."""
 MIN_POINTS = 10
-
-
-def series(scalars: pd.DataFrame, name: str) -> pd.DataFrame:
-    """``step, value`` of scalar ``name``, finite values only, sorted by step."""
-    s = scalars[scalars["name"] == name][["step", "value"]]
-    s = s[np.isfinite(s["value"].to_numpy(dtype=float))]
-    return s.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 @check("overfitting", anchor="curves")

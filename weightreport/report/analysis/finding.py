@@ -112,6 +112,16 @@ def scaled(g: pd.DataFrame) -> pd.Series:
     return pd.Series(np.maximum.accumulate(rms >= NEAR_ZERO_RMS), index=g.index)
 
 
+LOSS, VAL_LOSS = "loss", "val_loss"
+
+
+def series(scalars: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``step, value`` of scalar ``name``, finite values only, sorted by step."""
+    s = scalars[scalars["name"] == name][["step", "value"]]
+    s = s[np.isfinite(s["value"].to_numpy(dtype=float))]
+    return s.sort_values("step", kind="stable").reset_index(drop=True)
+
+
 def listed_steps(values: Iterable) -> tuple[int, ...]:
     """The first ``MAX_STEPS_LISTED`` distinct steps, sorted."""
     return tuple(int(s) for s in sorted(set(values))[:MAX_STEPS_LISTED])

@@ -65,8 +65,8 @@ class Thresholds:
         spike_factor: a loss more than this many MADs above the median of the previous
             ``spike_window`` values ...
         spike_relative: ... and more than this fraction above that median ...
-        spike_range: ... by more than this fraction of the loss's descent (its first five
-            values' median less its minimum), is a spike: an info.
+        spike_range: ... by more than this fraction of the loss's descent (the largest of its
+            first five values less its minimum), is a spike: an info.
         spike_warning: a spike that climbs back this fraction of the descent or more, or
             after which the loss stays up, is a warning (a single hard batch of a
             small-batch run near convergence climbs a third of the way back, then falls
