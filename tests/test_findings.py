@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -163,6 +165,42 @@ def test_trained_weights_heavy_tails_are_no_outliers(planted, expected):
     assert row["outliers_6std"] > 0 and row["outliers_iqr"] / row["count"] > 0.05  # the old rule warned here
     found = [f for f in _find(t) if f.code == "outliers"]
     assert {f.severity for f in found} == expected
+
+
+@pytest.mark.parametrize(("z_count", "max_z", "warns"), [
+    (1, 6.9, False),  # GPT-2's c_attn.bias after 400 healthy steps: a Laplace tail's luck 8 % of the time
+    (2, 7.5, False),
+    (3, 7.5, True),  # three beyond 6σ: a Laplace tail of 384 values shows that once in 13,000 times
+    (1, 12.0, True),  # one exploding unit, further out than a Laplace tail of 384 reaches (9.1σ)
+])
+def test_a_small_tensors_values_beyond_6_sigma_warn_beyond_chance(z_count, max_z, warns):
+    """In a 384-value bias the count beyond 6σ is mostly chance: it warns only when a Laplace-like
+    tail of that size would show as many, or one as far out, less than once in a thousand times."""
+    t = healthy()
+    mask = where(t.stats, tensor="fc2.weight", kind="param", step=200)
+    t.stats.loc[mask, ["count", "numel", "mean", "std", "min", "outliers_6std", "outliers_iqr"]] = (
+        [384, 384, 0.0, 0.1, -0.3, z_count, 10])
+    t.stats.loc[mask, "max"] = max_z * 0.1
+    found = [f for f in _find(t) if f.code == "outliers" and f.tensor == "fc2.weight"]
+    assert [f.severity for f in found] == (["warning"] if warns else [])
+    if warns:
+        assert found[0].message.startswith(f"fc2.weight has {z_count} value(s) beyond 6σ")
+        assert ("further out than" in found[0].message) == (z_count == 1)
+
+
+def test_the_poisson_tail_matches_scipy():
+    """``_poisson_tail`` is P(X ≥ count) of a Poisson distribution (scipy's ``sf(count − 1)``)."""
+    from scipy.stats import poisson
+
+    from weightreport.report.analysis.checks_tensors import _poisson_tail, laplace_reach
+
+    for mean in (1e-3, 0.079, 0.41, 1.0, 5.0, 206.0, 5000.0):
+        for count in {1, 2, 3, 5, int(mean) + 1, int(2 * mean) + 1, int(3 * mean) + 3}:
+            if count > mean:
+                assert _poisson_tail(count, mean) == pytest.approx(poisson.sf(count - 1, mean), rel=1e-9, abs=1e-300)
+    # the largest of n Laplace values passes laplace_reach(n) with probability about 1e-3
+    n, z = 384, laplace_reach(384)
+    assert 1 - (1 - math.exp(-z * math.sqrt(2))) ** n == pytest.approx(1e-3, rel=1e-3)
 
 
 @pytest.mark.parametrize(("count", "severity"), [(10, "warning"), (30, "error")])
