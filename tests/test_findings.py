@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from findings_data import ORDER, STEPS, healthy, where
@@ -342,6 +343,25 @@ def test_weight_norm_growth():
     (f,) = [f for f in _find(t) if f.code == "weight_norm_growth"]
     assert f.values["growth"] == pytest.approx(100.0) and f.step_range == (100, 200)
 
+
+
+def _born_at_zero(t, numel: int, last_rms: float):
+    """``t`` with a weight (bias or gamma) that starts at zero and drifts linearly to ``last_rms``."""
+    rows = t.stats[where(t.stats, tensor="fc1.weight", kind="param")].copy()
+    rows["tensor"], rows["numel"], rows["count"] = "block.bn.weight", numel, numel
+    rows["norm"] = np.linspace(0.0, last_rms, len(rows)) * np.sqrt(numel)
+    t.stats = pd.concat([t.stats, rows], ignore_index=True)
+    return t
+
+
+def test_a_weight_born_at_zero_grows_from_the_models_scale():
+    """A weight born at zero (a residual block's last gamma) drifting steadily to an RMS of 0.06
+    doubles over any second half and is 6× the RMS floor, but no blow-up beside peers at 0.1: no
+    finding. Drifting to 10× its peers' scale and still growing, it is one, measured from that scale."""
+    assert not [f for f in _find(_born_at_zero(healthy(), 56, 0.06)) if f.code == "weight_norm_growth"]
+    (f,) = [f for f in _find(_born_at_zero(healthy(), 56, 1.0)) if f.code == "weight_norm_growth"]
+    assert f.tensor == "block.bn.weight" and f.values["growth"] == pytest.approx(1.0 / 0.1)
+    assert "started near zero" in f.message and "the model's early scale (RMS 0.1)" in f.message
 
 def test_every_code_is_covered():
     """Every code in CODES is produced by some check above (the list has no dead entries)."""

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from weightreport.report.analysis.finding import (
+    EARLY_SCALE_QUANTILE,
     LOSS,
     Finding,
     Inputs,
@@ -69,11 +70,6 @@ def _loss_fall(scalars: pd.DataFrame) -> float:
         return 1.0
     early, late = _early_late(loss, "value")
     return min(late / early, 1.0) if early > 0 and late > 0 else 1.0
-
-
-EARLY_SCALE_QUANTILE = 0.9
-"""The scale of the model's early gradients: nine tensors in ten start with a per-element
-gradient RMS (their early median norm over √numel) at or below it."""
 
 
 @check("exploding_gradients", "vanishing_gradients", anchor="dynamics")

@@ -9,12 +9,15 @@ import math
 import numpy as np
 
 from weightreport.report.analysis.finding import (
+    EARLY_SCALE_QUANTILE,
     LOSS,
+    NEAR_ZERO_RMS,
     VAL_LOSS,
     Finding,
     Inputs,
     check,
     finding,
+    rms,
     scaled,
     series,
 )
@@ -173,26 +176,48 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     """Weight norms growing many-fold and still growing at the end. Frozen parameters are left out; a
     weight near zero counts from the first snapshot whose RMS reaches ``NEAR_ZERO_RMS``, and growth is
     measured from at least an RMS of ``GROWTH_FLOOR_RMS`` (a bias born at zero growing to 0.02 is
-    no blow-up)."""
+    no blow-up).
+
+    A weight born at zero (its first recorded RMS below ``NEAR_ZERO_RMS``) has no scale of its own:
+    its growth counts from the model's scale at its first snapshot (``_model_scale``). Drifting away
+    from zero at a steady pace, its norm doubles over any second half, and 5× a floor far below
+    its peers is soon passed: timm's RegNetX-200MF zero-initialises the last BatchNorm gamma of each
+    block, and in 200 healthy steps of AdamW one grew to an RMS of 0.06 (its peers' gammas are 1),
+    6× the floor and still doubling."""
     th, out, frozen = data.thresholds, [], data.frozen
     p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
-    for tensor, g in p.groupby("tensor", sort=True):
-        if tensor in frozen:
-            continue
+    groups = [(tensor, g) for tensor, g in p.groupby("tensor", sort=True) if tensor not in frozen]
+    model = _model_scale(groups)
+    for tensor, g in groups:
+        born_at_zero = rms(g)[0] < NEAR_ZERO_RMS
         g = g[scaled(g)]
         if len(g) < 3:
             continue
         norms = g["norm"].to_numpy(dtype=float)
-        floor = GROWTH_FLOOR_RMS * math.sqrt(max(float(g["numel"].iloc[0]), 1.0))
+        size = math.sqrt(max(float(g["numel"].iloc[0]), 1.0))
+        floor = max(GROWTH_FLOOR_RMS, model if born_at_zero else 0.0) * size
         first, mid, last = max(norms[0], floor), max(norms[len(norms) // 2], floor), norms[-1]
         if first <= 0 or mid <= 0:
             continue
         growth, late = last / first, last / mid
         if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
+            if born_at_zero and first == floor:
+                grew = (f"which started near zero, grew to {last:.3g}, {growth:.3g}× the norm of its size at "
+                        f"the model's early scale (RMS {model:.3g}),")
+            else:
+                grew = f"grew {growth:.3g}× ({first:.3g} → {last:.3g})"
             out.append(finding(
                 "weight_norm_growth", "warning", tensor, g["step"].iloc[len(norms) // 2:],
-                f"the norm of {tensor} grew {growth:.3g}× ({first:.3g} → {last:.3g}) and was still "
-                f"growing {late:.3g}× over the second half",
+                f"the norm of {tensor} {grew} and was still growing {late:.3g}× over the second half",
                 "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
                 measure="growth", first_norm=first, last_norm=last, growth=growth, late_growth=late))
     return out
+
+
+def _model_scale(groups) -> float:
+    """The model's weight scale at its first snapshot: nine tensors in ten (of those not born at
+    zero) start at or below this per-element RMS (``EARLY_SCALE_QUANTILE``, as for gradients). In
+    a network with BatchNorm or LayerNorm it is their gammas' 1; in a plain MLP its largest
+    layers' 1/√fan_in."""
+    starts = [r for _tensor, g in groups if (r := float(rms(g)[0])) >= NEAR_ZERO_RMS]
+    return float(np.quantile(starts, EARLY_SCALE_QUANTILE)) if starts else 0.0

@@ -106,10 +106,19 @@ zero, ViT's N(0, 1e-6) biases): relative updates and norm growth are measured on
 the first snapshot at or above it."""
 
 
+EARLY_SCALE_QUANTILE = 0.9
+"""The scale of a model's early gradients or weights: nine tensors in ten start with a per-element
+RMS at or below it."""
+
+
+def rms(g: pd.DataFrame) -> np.ndarray:
+    """One tensor's rows' per-element root-mean-square: the norm over √numel."""
+    return g["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(g["numel"].to_numpy(dtype=float), 1.0))
+
+
 def scaled(g: pd.DataFrame) -> pd.Series:
     """For one tensor's rows in step order: True from its first snapshot with RMS ≥ ``NEAR_ZERO_RMS``."""
-    rms = g["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(g["numel"].to_numpy(dtype=float), 1.0))
-    return pd.Series(np.maximum.accumulate(rms >= NEAR_ZERO_RMS), index=g.index)
+    return pd.Series(np.maximum.accumulate(rms(g) >= NEAR_ZERO_RMS), index=g.index)
 
 
 LOSS, VAL_LOSS = "loss", "val_loss"
