@@ -56,3 +56,43 @@ def test_saved_statistics_or_a_measurement(scale, saved):
     np.testing.assert_allclose(var_got.numpy(), var.numpy(), rtol=1.2e-4)
     with torch.no_grad():
         assert bn_batch.saved_stats(bn(inp), inp) is None  # no node to read: measured instead
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    """timm's layer of that name, reduced: a BatchNorm that applies its own activation child."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(super().forward(x))
+
+
+def test_a_batchnorm_with_its_own_activation_is_recorded(tmp_path):
+    """A BatchNorm with children (timm's BatchNormAct2d, in EfficientNet, MobileNetV3 and RegNet)
+    is no leaf, yet it is watched as the BatchNorm it is: its batch statistics equal a direct
+    computation, its input and output are recorded, and its ``act`` child counts dead units."""
+    from weightreport.report.build import build_report
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), BatchNormAct2d(8), nn.Flatten(), nn.Linear(8 * 64, 2))
+    seen = []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(i[0].detach().double().clone()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Collector(model, tmp_path / "run", every=5) as wr:
+        for _ in range(10):
+            opt.zero_grad()
+            model(torch.randn(6, 3, 10, 10)).pow(2).mean().backward()
+            opt.step()
+            wr.step()
+    run = load_run(tmp_path / "run")
+    rows = run.table("batchnorm").query("step == 10").sort_values("channel")
+    var, mean = torch.var_mean(seen[-1], dim=(0, 2, 3), correction=1)
+    np.testing.assert_allclose(rows.batch_mean, mean.numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rows.batch_var, var.numpy(), rtol=1e-5)
+    last = run.table("stats").query("step == 10")
+    assert {("1", "bn_input"), ("1", "bn_output"), ("1.act", "activation")} <= set(zip(last.tensor, last.kind, strict=True))
+    assert last.query("tensor == '1.act'").units.iloc[0] == 8
+    html = build_report(tmp_path / "run", tmp_path / "report.html", pdf=False).html.read_text()
+    assert "The model has no BatchNorm layers" not in html

@@ -43,7 +43,7 @@ from weightreport.collect.cadence import Cadence, CostMeter
 from weightreport.collect.config import config_dict
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
 from weightreport.collect.gc_pause import collection_paused
-from weightreport.collect.hooks import ActivationCapture
+from weightreport.collect.hooks import BATCHNORM, ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
 from weightreport.collect.signals import TermHandler
 from weightreport.collect.snapshot import SnapshotTaker
@@ -170,7 +170,8 @@ class Collector:
             "probe_shape": shape_of(probe), "optimizer": type(optimizer).__name__ if optimizer else None,
         }
         self._capture = ActivationCapture(
-            [(n, m) for n, m in modules if is_layer(m) and not in_parametrization(n)], activation_sample,
+            [(n, m) for n, m in modules if (is_layer(m) or isinstance(m, BATCHNORM)) and not in_parametrization(n)],
+            activation_sample,
             root=self.model) if activations else None
         self._shapes = OutputShapeRecorder(self.model)
         self._structure = describe_model(self.model)

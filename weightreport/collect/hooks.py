@@ -13,6 +13,12 @@ second call is the one that dies. The first call keeps the module's name, later 
 BatchNorm is treated alike: each call has its own input, output and batch statistics,
 compared with the running statistics the calls share.
 
+The modules watched are the layers the user wrote (``structure.is_layer``) and every
+BatchNorm, also one with children of its own: timm's ``BatchNormAct2d`` (EfficientNet,
+MobileNetV3, RegNet) normalises, then applies its ``act`` child. Such a layer is recorded
+as the layer it is: its input and batch statistics are BatchNorm's, its output is after
+its activation, and its ``act`` child is watched as an activation as well.
+
 Which forward is captured: the first training-mode forward of the model after arming.
 The model's own forward hooks open and close that window, so later forwards of the
 same step (gradient accumulation's micro-batches), activation checkpointing's
@@ -80,7 +86,7 @@ def _first_tensor(value) -> torch.Tensor | None:
 
 
 class ActivationCapture:
-    """Hooks on the given leaf modules, armed for one forward at a time.
+    """Hooks on the given modules (layers and BatchNorms), armed for one forward at a time.
 
     Args:
         modules: (qualified name, module) pairs to watch.
