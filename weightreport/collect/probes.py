@@ -2,8 +2,9 @@
 
 ``capture_probes`` runs the probe through the model once, in eval mode without
 gradients, with temporary hooks on convolutions (feature maps), multi-head attention
-(weights per head: ``nn.MultiheadAttention``, and the attention modules a Hugging Face
-model declares, see ``hf_attention``) and recurrent layers (hidden states). Each capture is the first
+(weights per head: ``nn.MultiheadAttention``, the attention modules a Hugging Face
+model declares, see ``hf_attention``, and timm's, see ``timm_attention``) and recurrent
+layers (hidden states). Each capture is the first
 probe sample only, copied at once (so later in-place ops cannot change it), and
 average-pooled into a small row-major float32 matrix.
 """
@@ -20,6 +21,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from weightreport.collect.hf_attention import WEIGHTS_AT, attention_modules, attention_note
 from weightreport.collect.structure import unwrap
+from weightreport.collect.timm_attention import explicit_weights, is_timm_attention, weights_module
 from weightreport.errors import WeightReportError
 
 CONV_DIMS: dict[type, int] = {
@@ -30,6 +32,9 @@ CONV_DIMS: dict[type, int] = {
 """Convolution type → spatial dimensions; their outputs become ``feature_map`` rows."""
 LENGTH_FACTOR = 4
 """A 1-D feature map is pooled to at most ``LENGTH_FACTOR * max_side`` columns."""
+OWN_OUTPUT = -1
+"""An attention target's weights position when the hooked module's output is the weights
+themselves (timm's ``attn_drop``)."""
 _NEED_WEIGHTS, _AVERAGE_WEIGHTS = 4, 6
 """Positions of ``need_weights`` and ``average_attn_weights`` in ``MultiheadAttention.forward``."""
 
@@ -52,11 +57,16 @@ def _kind_of(module: nn.Module) -> str | None:
 
 
 def _targets(model: nn.Module) -> list[tuple[str, str, nn.Module, int]]:
-    """``(name, kind, module, position of the weights in an attention output)`` in model order."""
+    """``(name, kind, module to hook, position of the weights in an attention output)`` in model
+    order. A timm attention module is hooked at its ``attn_drop``, whose output is the weights."""
     hf = {name: at for name, _, at in attention_modules(model)}
-    return [(name, "attention" if name in hf else kind, module, hf.get(name, WEIGHTS_AT))
-            for name, module in model.named_modules()
-            if (kind := _kind_of(module)) is not None or name in hf]
+    found = []
+    for name, module in model.named_modules():
+        if is_timm_attention(module) and name not in hf:
+            found.append((name, "attention", weights_module(module), OWN_OUTPUT))
+        elif (kind := _kind_of(module)) is not None or name in hf:
+            found.append((name, "attention" if name in hf else kind, module, hf.get(name, WEIGHTS_AT)))
+    return found
 
 
 def _first_sample(kind: str, module: nn.Module, output: object, at: int = WEIGHTS_AT) -> torch.Tensor | None:
@@ -69,9 +79,12 @@ def _first_sample(kind: str, module: nn.Module, output: object, at: int = WEIGHT
             return None
         batched = output.dim() == _conv_dims(module) + 2
         return output[0] if batched else output
-    if not isinstance(output, (tuple, list)) or not output:
+    if kind == "attention" and at == OWN_OUTPUT:
+        first = output
+    elif not isinstance(output, (tuple, list)) or not output:
         return None
-    first = output[0] if kind == "hidden_state" else (output[at] if len(output) > at else None)
+    else:
+        first = output[0] if kind == "hidden_state" else (output[at] if len(output) > at else None)
     if kind == "attention":  # (batch, heads, target, source), or (heads, target, source) unbatched
         if not isinstance(first, torch.Tensor) or first.dim() not in (3, 4):
             return None
@@ -223,7 +236,8 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
             handles.append(module.register_forward_hook(keep(name, kind, at)))
         _set_fastpath(False)
         model.eval()
-        with torch.no_grad():
+        explicit = [m for m in model.modules() if is_timm_attention(m)]
+        with torch.no_grad(), explicit_weights(explicit):
             try:
                 _call(model, probe)
             except Exception as exc:
