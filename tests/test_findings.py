@@ -258,6 +258,17 @@ def test_bn_gamma_collapse():
     assert f.values["collapsed"] == 4 and f.values["fraction"] == 0.5
 
 
+
+def test_a_gamma_born_at_zero_has_not_collapsed():
+    """A residual block's last BatchNorm, its gamma zero-initialised on purpose and still near zero
+    on half its channels, has not collapsed; the same gamma born at 1 has."""
+    for born, collapsed in ((0.0, False), (1.0, True)):
+        t = _born_at_zero(healthy(), 8, 0.5)
+        t.stats.loc[t.stats["tensor"] == "block.bn.weight", "tensor"] = "bn1.weight"
+        t.stats.loc[(t.stats["tensor"] == "bn1.weight") & (t.stats["step"] == 0), "norm"] = born * np.sqrt(8)
+        t.batchnorm.loc[(t.batchnorm["step"] == 200) & (t.batchnorm["channel"] < 4), "weight"] = 1e-3
+        assert ("bn_gamma_collapse" in {f.code for f in _find(t)}) == collapsed
+
 def test_overfitting():
     """Validation loss rising from its best while training loss keeps falling is overfitting."""
     t = healthy()
