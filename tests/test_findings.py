@@ -189,6 +189,20 @@ def test_a_small_tensors_values_beyond_6_sigma_warn_beyond_chance(z_count, max_z
         assert ("further out than" in found[0].message) == (z_count == 1)
 
 
+
+def test_outliers_there_from_the_first_snapshot_come_from_the_initialisation():
+    """A value at 100σ at step 0 that is still there at the end was put there by the initialisation
+    (timm's truncated normal clamps a draw of −inf to −2): the message and the advice say so. One
+    that appears during training gets the training advice."""
+    for since in (0, 100):
+        t = healthy()
+        mask = where(t.stats, tensor="fc1.weight", kind="param") & (t.stats["step"] >= since)
+        t.stats.loc[mask, ["std", "min", "outliers_6std"]] = [0.02, -2.0, 1]
+        (f,) = [f for f in _find(t) if f.code == "outliers" and f.tensor == "fc1.weight"]
+        from_init = "it was there at the first snapshot (step 0, largest |z| = 100.0), so it comes from the initialisation"
+        assert (from_init in f.message) == (since == 0)
+        assert f.suggestion.startswith("Check how the tensor is initialised") == (since == 0)
+
 def test_the_poisson_tail_matches_scipy():
     """``_poisson_tail`` is P(X ≥ count) of a Poisson distribution (scipy's ``sf(count − 1)``)."""
     from scipy.stats import poisson

@@ -243,33 +243,40 @@ def check_outliers(data: Inputs) -> list[Finding]:
     its size reaches but by that chance (``laplace_reach``). A tensor of at least
     ``outlier_min_numel`` values whose fraction beyond the 1.5·IQR fences exceeds
     ``outlier_iqr_fraction`` (default 0.1, above a Laplace's 0.0625) gets an info.
+
+    Where the tensor's first snapshot already met the same test, the outliers come from its
+    initialisation, not from training, and the message and the advice say so: timm's
+    ``trunc_normal_(std=0.02, a=-2, b=2)`` turns a uniform draw of exactly −1 into −inf and
+    clamps it to −2, and one of a Swin's 1.8M-value qkv weights sat at 84σ from step 0.
     """
     th, out = data.thresholds, []
     p = data.stats[data.stats["kind"] == "param"]
     if p.empty:
         return []
     p = p[p["outliers_6std"].notna() & p["outliers_iqr"].notna()]  # an imported run may not know them
+    first = {row.tensor: row for row in p.sort_values("step").drop_duplicates("tensor").itertuples()}
     for row in at_last(p).sort_values("tensor").itertuples():
         z_count, iqr = int(row.outliers_6std), int(row.outliers_iqr)
         frac = iqr / row.count if row.count > 0 and row.count >= th.outlier_min_numel else 0.0
-        expected = LAPLACE_BEYOND_6SD * row.count
-        tail = TAIL_ALLOWANCE * expected
-        z = max(abs(row.max - row.mean), abs(row.min - row.mean)) / row.std if row.std > 0 else math.inf
-        reach = laplace_reach(row.count)
+        flagged, many, z, expected, tail, reach = _beyond_chance(row, th)
         values = dict(outliers_6std=z_count, outliers_iqr=iqr, iqr_fraction=frac, max_abs_z=z,
                       laplace_6std=tail, laplace_reach=reach)
-        many = z_count > tail and _poisson_tail(z_count, expected) < TAIL_CHANCE
-        if z_count > th.outlier_z_count and (many or z > reach):
+        if flagged:
             than = (f"more than twice the {expected:.1f} that a heavy, Laplace-like tail of {int(row.count)} "
                     "values would have" if many else
                     f"further out than a heavy, Laplace-like tail of {int(row.count)} values reaches "
                     f"(|z| = {reach:.1f}) but once in {1 / TAIL_CHANCE:,.0f} times")
+            start = first[row.tensor]
+            hint = "Look for a few exploding units; weight decay or gradient clipping keeps them bounded."
+            if start.step < row.step and _beyond_chance(start, th)[0]:
+                they = ("they were", "they come") if z_count > 1 else ("it was", "it comes")
+                than += (f"; {they[0]} there at the first snapshot (step {start.step}, "
+                         f"largest |z| = {_max_abs_z(start):.1f}), so {they[1]} from the initialisation")
+                hint = "Check how the tensor is initialised: training did not put these values there."
             out.append(finding(
                 "outliers", "warning", row.tensor, [row.step],
                 f"{row.tensor} has {z_count} value(s) beyond 6σ at the last snapshot (largest |z| = {z:.1f}), "
-                f"{than}",
-                "Look for a few exploding units; weight decay or gradient clipping keeps them bounded.",
-                "outliers", measure="max_abs_z", **values))
+                f"{than}", hint, "outliers", measure="max_abs_z", **values))
         elif frac > th.outlier_iqr_fraction:
             out.append(finding(
                 "outliers", "info", row.tensor, [row.step],
@@ -279,6 +286,22 @@ def check_outliers(data: Inputs) -> list[Finding]:
                 "Check the outliers section for a few units that carry most of the weight; weight decay "
                 "keeps tails in check.", "outliers", measure="iqr_fraction", **values))
     return out
+
+
+def _max_abs_z(row) -> float:
+    """The largest |z| of a stats row's values, from its range, mean and std."""
+    return max(abs(row.max - row.mean), abs(row.min - row.mean)) / row.std if row.std > 0 else math.inf
+
+
+def _beyond_chance(row, th) -> tuple[bool, bool, float, float, float, float]:
+    """Whether a stats row's values beyond 6σ are a warning (``check_outliers``), whether by their
+    number, its largest |z|, the Laplace count expected beyond 6σ, twice that, and its reach."""
+    z_count = int(row.outliers_6std)
+    expected = LAPLACE_BEYOND_6SD * row.count
+    tail = TAIL_ALLOWANCE * expected
+    z, reach = _max_abs_z(row), laplace_reach(row.count)
+    many = z_count > tail and _poisson_tail(z_count, expected) < TAIL_CHANCE
+    return z_count > th.outlier_z_count and (many or z > reach), many, z, expected, tail, reach
 
 
 def _module_types(data: Inputs) -> dict[str, str]:
