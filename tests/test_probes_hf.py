@@ -78,6 +78,33 @@ def test_every_layer_has_per_head_maps_equal_to_the_models_own_attentions(build,
     assert not getattr(model, "_output_capturing_hooks_installed", False)
 
 
+
+def test_t5_maps_its_weights_at_the_end_of_its_output():
+    """T5 declares its weights at index -1 of its attention layers' outputs (after the position
+    bias): every encoder and decoder self-attention layer gives its heads' maps, equal to the
+    model's own, and cross-attention too; no note."""
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(vocab_size=TOKENS, d_model=32, d_ff=37, num_layers=2, num_heads=2, d_kv=16,
+                                decoder_start_token_id=0, attn_implementation="eager")
+    model, x = transformers.T5ForConditionalGeneration(cfg), tokens()
+    notes: list[str] = []
+    rows = capture_probes(model, {"input_ids": x, "labels": x}, 0, notes=notes)
+    assert notes == []
+    self_attn = [f"{side}.block.{b}.layer.0" for side in ("encoder", "decoder") for b in (0, 1)]
+    assert {r["module"] for r in rows} == {*self_attn, "decoder.block.0.layer.1", "decoder.block.1.layer.1"}
+    twin = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        own = twin(input_ids=x, labels=x, output_attentions=True)
+    for name, weights in zip(self_attn, [*own.encoder_attentions, *own.decoder_attentions], strict=True):
+        np.testing.assert_allclose(np.stack(heads(rows, name)), weights[0].numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_eager_attention_without_weights_is_not_told_to_use_eager():
+    """An eager model whose attention gave no weights gets a note that does not advise eager."""
+    model = bert()
+    note = attention_note(model, ["encoder.layer.0.attention.self"])
+    assert "eager attention but returned no weights" in note and 'attn_implementation="eager"' not in note
+
 def test_gpt2_maps_are_causal():
     """GPT-2's maps have nothing above the diagonal: a token attends to itself and earlier ones only."""
     rows = capture_probes(gpt2(), tokens(), 0)

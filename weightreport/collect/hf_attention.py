@@ -113,9 +113,11 @@ def attention_note(model: nn.Module, weightless: list[str]) -> str | None:
     """
     if weightless:
         impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+        missing = f"no attention maps for {len(weightless)} attention module(s) ({_names(weightless)})"
+        if impl == "eager":  # eager computes them: the module's output did not hold them where declared
+            return f"{missing}: they ran with eager attention but returned no weights where the model declares them"
         how = f"its attention implementation ({impl})" if isinstance(impl, str) else "its attention"
-        return (f"no attention maps for {len(weightless)} attention module(s) ({_names(weightless)}): "
-                f"{how} computes no weights; build the model with attn_implementation=\"eager\" "
+        return (f"{missing}: {how} computes no weights; build the model with attn_implementation=\"eager\" "
                 f"to see them in the probe")
     if _is_legacy(model):
         found = [n for n, m in model.named_modules() if type(m).__name__.endswith("Attention")]

@@ -32,9 +32,9 @@ CONV_DIMS: dict[type, int] = {
 """Convolution type → spatial dimensions; their outputs become ``feature_map`` rows."""
 LENGTH_FACTOR = 4
 """A 1-D feature map is pooled to at most ``LENGTH_FACTOR * max_side`` columns."""
-OWN_OUTPUT = -1
+OWN_OUTPUT = None
 """An attention target's weights position when the hooked module's output is the weights
-themselves (timm's ``attn_drop``)."""
+themselves (timm's ``attn_drop``); not an int, for -1 is a position (T5's weights come last)."""
 _NEED_WEIGHTS, _AVERAGE_WEIGHTS = 4, 6
 """Positions of ``need_weights`` and ``average_attn_weights`` in ``MultiheadAttention.forward``."""
 
@@ -56,7 +56,7 @@ def _kind_of(module: nn.Module) -> str | None:
     return None
 
 
-def _targets(model: nn.Module) -> list[tuple[str, str, nn.Module, int]]:
+def _targets(model: nn.Module) -> list[tuple[str, str, nn.Module, int | None]]:
     """``(name, kind, module to hook, position of the weights in an attention output)`` in model
     order. A timm attention module is hooked at its ``attn_drop``, whose output is the weights."""
     hf = {name: at for name, _, at in attention_modules(model)}
@@ -69,7 +69,7 @@ def _targets(model: nn.Module) -> list[tuple[str, str, nn.Module, int]]:
     return found
 
 
-def _first_sample(kind: str, module: nn.Module, output: object, at: int = WEIGHTS_AT) -> torch.Tensor | None:
+def _first_sample(kind: str, module: nn.Module, output: object, at: int | None = WEIGHTS_AT) -> torch.Tensor | None:
     """The first probe sample's part of ``output`` (a view; the hook copies it), or None.
 
     ``at`` is where an attention module's output tuple holds its weights.
@@ -79,12 +79,12 @@ def _first_sample(kind: str, module: nn.Module, output: object, at: int = WEIGHT
             return None
         batched = output.dim() == _conv_dims(module) + 2
         return output[0] if batched else output
-    if kind == "attention" and at == OWN_OUTPUT:
+    if kind == "attention" and at is OWN_OUTPUT:
         first = output
     elif not isinstance(output, (tuple, list)) or not output:
         return None
     else:
-        first = output[0] if kind == "hidden_state" else (output[at] if len(output) > at else None)
+        first = output[0] if kind == "hidden_state" else (output[at] if -len(output) <= at < len(output) else None)
     if kind == "attention":  # (batch, heads, target, source), or (heads, target, source) unbatched
         if not isinstance(first, torch.Tensor) or first.dim() not in (3, 4):
             return None
@@ -213,7 +213,7 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
     captured: dict[str, torch.Tensor] = {}
     weightless: set[str] = set()
 
-    def keep(name: str, kind: str, at: int):
+    def keep(name: str, kind: str, at: int | None):
         def hook(module: nn.Module, args: tuple, output: object) -> None:
             if name in captured:
                 return
