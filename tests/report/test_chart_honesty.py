@@ -6,6 +6,7 @@ and reads the SVG: its axis labels, its marks' aria labels and its line paths.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -177,3 +178,17 @@ def test_heatmap_column_titles_do_not_collide():
                        r'<g class="mark-group role-title">.*?aria-label="Title text \'(step \d+)\'', svg)
     assert [h[1] for h in heads] == ["step 0", "step 345"]
     assert float(heads[1][0]) - float(heads[0][0]) >= 7 * len("step 0")
+
+
+def test_step_labels_never_run_together():
+    """A 300-step curve at half width: Vega's flushed last label ran into the one before it
+    ("280300"); every step label is centred on its tick, a label's width (6 px a character at
+    10 px) apart from the next."""
+    sec = curves(_scalars({"loss": [1 / s for s in range(1, 301)]}))
+    (loss,) = [c for c in curve_charts(sec, Datasets()) if c.title == "loss"]
+    svg = svg_of(loss.full_spec())
+    x_axis = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg)[0]
+    labels = re.findall(r'<text text-anchor="(\w+)" transform="translate\(([\d.]+),[\d.]+\)"[^>]*>([^<]+)</text>', x_axis)
+    assert labels[-1][2] == "300" and {anchor for anchor, _, _ in labels} == {"middle"}, labels
+    for (_, a, left), (_, b, right) in itertools.pairwise(labels):
+        assert float(b) - float(a) >= 3 * (len(left) + len(right)), (left, right)

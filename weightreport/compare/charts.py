@@ -15,6 +15,7 @@ import pandas as pd
 
 from weightreport.compare.diff import RunDiff
 from weightreport.report.analysis.layer_grid import module_groups
+from weightreport.report.charts.axes import step_x
 from weightreport.report.charts.common import (
     HALF,
     HEATMAP_DIGITS,
@@ -49,7 +50,7 @@ def curve_chart(df: pd.DataFrame, metric: str, ds: Datasets) -> alt.Chart:
     splits = [s for s in SPLITS if (df["split"] == s).any()]
     data = ds.add(records(df, ["step", "value", "split", "run"]))
     return alt.Chart(data).mark_line(strokeWidth=1.6).encode(
-        x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False),
+        x=step_x(), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False),
                                                 axis=alt.Axis(format="~g")),  # a flat 1e-3 is not "0"
         color=alt.Color("run:N", title="run", sort=runs,
                         scale=alt.Scale(domain=runs, range=[RUNS[r] for r in runs]),
@@ -109,7 +110,7 @@ def diff_charts(d: RunDiff) -> dict[str, list[Chart]]:
         for col, title in (("w1", "Wasserstein-1 distance"), ("drift", "quantile drift (max |Δ| over p1…p99)")):
             chart = alt.Chart(data).transform_filter("datum.tensor === layer").mark_line(
                 point=alt.OverlayMarkDef(size=14), color="#1f5fae").encode(
-                x=alt.X("step:Q", title="step"), y=alt.Y(f"{col}:Q", title=col),
+                x=step_x(), y=alt.Y(f"{col}:Q", title=col),
                 tooltip=[alt.Tooltip("step:Q"), alt.Tooltip(f"{col}:Q", format=".4g")],
             ).add_params(layer_param(d.shared)).properties(width=HALF, height=HEIGHT)
             out["layers"].append(make(title, chart, ds, layered=True))

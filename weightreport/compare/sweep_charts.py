@@ -14,6 +14,7 @@ import altair as alt
 import numpy as np
 
 from weightreport.compare.sweep import Sweep
+from weightreport.report.charts.axes import step_x
 from weightreport.report.charts.cells import layer_heatmap
 from weightreport.report.charts.common import HALF, HEIGHT, Chart, Datasets, finish, make, records
 from weightreport.report.charts.special import special_kinds
@@ -36,7 +37,7 @@ def _curve(sweep: Sweep, metric: str, ds: Datasets, colors: alt.Scale) -> Chart:
     data = ds.add(records(df, ["step", "value", "split", "run", "points"], int_cols=("step", "points")))
     dash = (alt.StrokeDash("split:N", title=None, scale=alt.Scale(domain=splits, range=[[1, 0], [5, 3]][:len(splits)]),
                            legend=alt.Legend(orient="top")) if len(splits) > 1 else alt.value([1, 0]))
-    enc = dict(x=alt.X("step:Q", title="step"),
+    enc = dict(x=step_x(),
                y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g")),
                color=alt.Color("run:N", scale=colors, title=None,
                                legend=alt.Legend(orient="bottom", columns=min(4, len(colors.domain)),

@@ -12,6 +12,7 @@ from weightreport.report.charts.axes import (
     integer_axis,
     log_axis,
     log_zero_layers,
+    step_x,
     value_axis,
 )
 from weightreport.report.charts.common import (
@@ -50,7 +51,7 @@ def bands_chart(ds: Datasets, df: pd.DataFrame, layers: list[str], title: str, y
     """Percentile bands (p1–p99, p5–p95, p25–p75) and the median over steps, per layer."""
     data = ds.add(columnar(df, "tensor", ["step", *PCTS]))
     base = alt.Chart(data).transform_filter(layer_filter().filter).transform_flatten(["step", *PCTS])
-    x = alt.X("step:Q", title="step")
+    x = step_x()
     scale = alt.Scale(zero=False)
     bands = [base.mark_area(opacity=op, color="#1f77b4").encode(
         x=x, y=alt.Y(f"{lo}:Q", title=y_title, scale=scale, axis=value_axis(y_title)), y2=f"{hi}:Q")
@@ -77,7 +78,7 @@ def series_chart(data: alt.Data, all_cols: list[str], layers: list[str], cols: l
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     base = (alt.Chart(data).transform_filter(layer_filter().filter).transform_flatten(["step", *all_cols])
             .transform_fold(cols, as_=["series", "value"]))
-    x = alt.X("step:Q", title="step")
+    x = step_x()
     color = alt.Color("series:N", title=None, scale=alt.Scale(domain=cols),
                       legend=alt.Legend(orient="top") if len(cols) > 1 else None)
     plotted = base.transform_calculate(shown="datum.value > 0 ? datum.value : null") if log else base

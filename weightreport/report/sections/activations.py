@@ -11,6 +11,7 @@ from weightreport.report.analysis.frames import PCTS
 from weightreport.report.analysis.probe_picks import MAX_PROBE_MODULES, pick_probes
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_LAYER_POINTS, model_order, pick_steps
+from weightreport.report.charts.axes import step_x
 from weightreport.report.charts.common import (
     HALF,
     HEATMAP_DIGITS,
@@ -176,7 +177,7 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
         u = u.assign(series=u["tensor"].map(call_label) + " " + u["kind"])
         chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
             ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
-            x=alt.X("step:Q", title="step"), y=alt.Y("fraction:Q", title="fraction of units",
+            x=step_x(), y=alt.Y("fraction:Q", title="fraction of units",
                                                     scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("series:N", title=None,
                             legend=alt.Legend(orient="bottom", columns=2, labelLimit=180)),

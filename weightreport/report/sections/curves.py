@@ -10,7 +10,7 @@ import pandas as pd
 
 from weightreport.report.analysis.run_tables import RunTables
 from weightreport.report.analysis.sampling import MAX_CURVE_POINTS, bucket_means
-from weightreport.report.charts.axes import domain_pad, log_axis, value_axis
+from weightreport.report.charts.axes import domain_pad, log_axis, step_x, value_axis
 from weightreport.report.charts.common import HALF, HEIGHT, Chart, Datasets, make, records
 from weightreport.report.sections.base import Section, SectionType
 
@@ -69,7 +69,7 @@ def curve_charts(section: Curves, ds: Datasets) -> list[Chart]:
         color = alt.Color("split:N", title=None, scale=alt.Scale(domain=splits, range=[SPLITS[s] for s in splits]),
                           legend=alt.Legend(orient="top") if len(splits) > 1 else None)
         base = alt.Chart(data)
-        x = alt.X("step:Q", title="step")
+        x = step_x()
         y = alt.Y("value:Q", title=metric, scale=scale, axis=log_axis(metric) if log else value_axis(metric))
         tooltip = [alt.Tooltip("name:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4g")]
         line = base.mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color, tooltip=tooltip)
