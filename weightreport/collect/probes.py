@@ -185,8 +185,8 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
     """Run one forward of ``probe`` and return the ``probes`` table's rows.
 
     The model runs in eval mode under ``torch.no_grad()``; every module's training
-    flag, the MHA fast-path setting and the model's hooks are restored afterwards, also
-    on error. A Hugging Face model's config is never touched (its attention modules
+    flag, the MHA fast-path setting, timm attention's ``fused_attn`` flags (off for the pass)
+    and the model's hooks are restored afterwards, also on error. A Hugging Face model's config is never touched (its attention modules
     are hooked directly). Tensors in the probe are moved to the device of the model's
     first parameter. Only the first call of a module that runs several times is captured.
 

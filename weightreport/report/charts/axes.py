@@ -42,7 +42,6 @@ def value_axis(title: str | None = None, **kw) -> alt.Axis:
     return alt.Axis(title=title, labelExpr=NUMBER_LABELS, **kw)
 
 
-
 def step_x(**kw) -> alt.X:
     """The x encoding of a chart over training steps.
 
@@ -52,6 +51,7 @@ def step_x(**kw) -> alt.X:
     that would.
     """
     return alt.X("step:Q", title="step", axis=alt.Axis(labelFlush=False), **kw)
+
 
 def log_axis(title: str | None = None, scale: str = "y", **kw) -> alt.Axis:
     """A log-scale axis labelled at powers of ten (and 2 and 5 times them over a short span).
