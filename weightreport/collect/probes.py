@@ -4,9 +4,9 @@
 gradients, with temporary hooks on convolutions (feature maps), multi-head attention
 (weights per head: ``nn.MultiheadAttention``, the attention modules a Hugging Face
 model declares, see ``hf_attention``, and timm's, see ``timm_attention``) and recurrent
-layers (hidden states). Each capture is the first
-probe sample only, copied at once (so later in-place ops cannot change it), and
-average-pooled into a small row-major float32 matrix.
+layers (hidden states). Each capture is the first probe sample only, copied at once (so
+later in-place ops cannot change it), and average-pooled into a small row-major float32
+matrix.
 """
 
 from __future__ import annotations
@@ -185,9 +185,9 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
     """Run one forward of ``probe`` and return the ``probes`` table's rows.
 
     The model runs in eval mode under ``torch.no_grad()``; every module's training
-    flag, the MHA fast-path setting, timm attention's ``fused_attn`` flags (off for the pass)
-    and the model's hooks are restored afterwards, also on error. A Hugging Face model's config is never touched (its attention modules
-    are hooked directly). Tensors in the probe are moved to the device of the model's
+    flag, the MHA fast-path setting, timm attention's ``fused_attn`` flags (off for the
+    pass) and the model's hooks are restored afterwards, also on error. A Hugging Face
+    model's config is never touched (its attention modules are hooked directly). Tensors in the probe are moved to the device of the model's
     first parameter. Only the first call of a module that runs several times is captured.
 
     Args:

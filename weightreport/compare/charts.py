@@ -51,7 +51,7 @@ def curve_chart(df: pd.DataFrame, metric: str, ds: Datasets) -> alt.Chart:
     data = ds.add(records(df, ["step", "value", "split", "run"]))
     return alt.Chart(data).mark_line(strokeWidth=1.6).encode(
         x=step_x(), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False),
-                                                axis=alt.Axis(format="~g")),  # a flat 1e-3 is not "0"
+                            axis=alt.Axis(format="~g")),  # a flat 1e-3 is not "0"
         color=alt.Color("run:N", title="run", sort=runs,
                         scale=alt.Scale(domain=runs, range=[RUNS[r] for r in runs]),
                         legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2.5)),

@@ -18,7 +18,7 @@ from weightreport.report.analysis.finding import (
     at_last,
     check,
     finding,
-    rms,
+    first_rms,
     scaled,
     series,
 )
@@ -268,10 +268,11 @@ def check_outliers(data: Inputs) -> list[Finding]:
                     f"(|z| = {reach:.1f}) but once in {1 / TAIL_CHANCE:,.0f} times")
             start = first[row.tensor]
             hint = "Look for a few exploding units; weight decay or gradient clipping keeps them bounded."
-            if start.step < row.step and _beyond_chance(start, th)[0]:
+            from_init, _many, start_z, *_ = _beyond_chance(start, th)
+            if start.step < row.step and from_init:
                 they = ("they were", "they come") if z_count > 1 else ("it was", "it comes")
                 than += (f"; {they[0]} there at the first snapshot (step {start.step}, "
-                         f"largest |z| = {_max_abs_z(start):.1f}), so {they[1]} from the initialisation")
+                         f"largest |z| = {start_z:.1f}), so {they[1]} from the initialisation")
                 hint = "Check how the tensor is initialised: training did not put these values there."
             out.append(finding(
                 "outliers", "warning", row.tensor, [row.step],
@@ -419,7 +420,8 @@ def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
     that falls there from a scale of its own."""
     bn, th, out = data.batchnorm, data.thresholds, []
     types = _module_types(data)
-    born = _born_at_zero(data.stats)
+    start = first_rms(data.stats)
+    born = set(start.index[start < NEAR_ZERO_RMS])
     own = {n for n in bn["module"].unique()
            if split_call(str(n), types)[1] == 1 and f"{n}.weight" not in born}  # per name, not per row
     bn = bn[bn["weight"].notna() & bn["module"].isin(own)]
@@ -437,10 +439,3 @@ def check_bn_gamma_collapse(data: Inputs) -> list[Finding]:
             "Exclude BatchNorm weights from weight decay, or lower the learning rate.", "batchnorm",
             measure="fraction", fraction=frac, collapsed=small, median_abs_gamma=float(g["weight"].abs().median())))
     return out
-
-
-def _born_at_zero(stats: pd.DataFrame) -> set[str]:
-    """Parameters whose first recorded RMS is below ``NEAR_ZERO_RMS``."""
-    p = stats[(stats["kind"] == "param") & np.isfinite(stats["norm"])].sort_values("step")
-    first = p.drop_duplicates("tensor")
-    return set(first["tensor"][rms(first) < NEAR_ZERO_RMS])

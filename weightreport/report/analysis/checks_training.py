@@ -17,7 +17,7 @@ from weightreport.report.analysis.finding import (
     Inputs,
     check,
     finding,
-    rms,
+    first_rms,
     scaled,
     series,
 )
@@ -186,10 +186,12 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     6× the floor and still doubling."""
     th, out, frozen = data.thresholds, [], data.frozen
     p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
-    groups = [(tensor, g) for tensor, g in p.groupby("tensor", sort=True) if tensor not in frozen]
-    model = _model_scale(groups)
-    for tensor, g in groups:
-        born_at_zero = rms(g)[0] < NEAR_ZERO_RMS
+    start = first_rms(data.stats)
+    model = _model_scale(start.drop(list(frozen), errors="ignore"))
+    for tensor, g in p.groupby("tensor", sort=True):
+        if tensor in frozen:
+            continue
+        born_at_zero = start[tensor] < NEAR_ZERO_RMS
         g = g[scaled(g)]
         if len(g) < 3:
             continue
@@ -214,10 +216,10 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     return out
 
 
-def _model_scale(groups) -> float:
-    """The model's weight scale at its first snapshot: nine tensors in ten (of those not born at
-    zero) start at or below this per-element RMS (``EARLY_SCALE_QUANTILE``, as for gradients). In
-    a network with BatchNorm or LayerNorm it is their gammas' 1; in a plain MLP its largest
-    layers' 1/√fan_in."""
-    starts = [r for _tensor, g in groups if (r := float(rms(g)[0])) >= NEAR_ZERO_RMS]
-    return float(np.quantile(starts, EARLY_SCALE_QUANTILE)) if starts else 0.0
+def _model_scale(start) -> float:
+    """The model's weight scale at its first snapshot, from each tensor's first RMS (``first_rms``):
+    nine tensors in ten (of those not born at zero) start at or below this per-element RMS
+    (``EARLY_SCALE_QUANTILE``, as for gradients). In a network with BatchNorm or LayerNorm it is
+    their gammas' 1; in a plain MLP its largest layers' 1/√fan_in."""
+    starts = start[start >= NEAR_ZERO_RMS]
+    return float(np.quantile(starts, EARLY_SCALE_QUANTILE)) if len(starts) else 0.0

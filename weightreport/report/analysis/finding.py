@@ -116,6 +116,14 @@ def rms(g: pd.DataFrame) -> np.ndarray:
     return g["norm"].to_numpy(dtype=float) / np.sqrt(np.maximum(g["numel"].to_numpy(dtype=float), 1.0))
 
 
+def first_rms(stats: pd.DataFrame) -> pd.Series:
+    """Each parameter's per-element RMS at its first snapshot with a finite norm, by tensor name.
+    Below ``NEAR_ZERO_RMS`` the parameter was born at zero."""
+    p = stats[(stats["kind"] == "param") & np.isfinite(stats["norm"])].sort_values("step", kind="stable")
+    first = p.drop_duplicates("tensor")
+    return pd.Series(rms(first), index=first["tensor"].to_numpy())
+
+
 def scaled(g: pd.DataFrame) -> pd.Series:
     """For one tensor's rows in step order: True from its first snapshot with RMS ≥ ``NEAR_ZERO_RMS``."""
     return pd.Series(np.maximum.accumulate(rms(g) >= NEAR_ZERO_RMS), index=g.index)

@@ -177,8 +177,7 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
         u = u.assign(series=u["tensor"].map(call_label) + " " + u["kind"])
         chart = alt.Chart(ds.add(columnar(u, "series", ["step", "fraction"]))).transform_flatten(
             ["step", "fraction"]).mark_line(strokeWidth=1.5).encode(
-            x=step_x(), y=alt.Y("fraction:Q", title="fraction of units",
-                                                    scale=alt.Scale(domain=[0, 1])),
+            x=step_x(), y=alt.Y("fraction:Q", title="fraction of units", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("series:N", title=None,
                             legend=alt.Legend(orient="bottom", columns=2, labelLimit=180)),
             tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("fraction:Q", format=".1%")],
