@@ -369,7 +369,6 @@ def test_weight_norm_growth():
     assert f.values["growth"] == pytest.approx(100.0) and f.step_range == (100, 200)
 
 
-
 def _born_at_zero(t, numel: int, last_rms: float):
     """``t`` with a weight (bias or gamma) that starts at zero and drifts linearly to ``last_rms``."""
     rows = t.stats[where(t.stats, tensor="fc1.weight", kind="param")].copy()
@@ -387,6 +386,35 @@ def test_a_weight_born_at_zero_grows_from_the_models_scale():
     (f,) = [f for f in _find(_born_at_zero(healthy(), 56, 1.0)) if f.code == "weight_norm_growth"]
     assert f.tensor == "block.bn.weight" and f.values["growth"] == pytest.approx(1.0 / 0.1)
     assert "started near zero" in f.message and "the model's early scale (RMS 0.1)" in f.message
+
+
+def _small_init(t, last_rms: float):
+    """``t`` with three LayerNorm gammas at 1 (the model's early scale becomes 1) and an embedding
+    started at N(0, 0.02) that drifts linearly to ``last_rms``, as Adam moves it."""
+    rows = t.stats[where(t.stats, tensor="fc1.weight", kind="param")].copy()
+    tables = [t.stats]
+    for k in range(3):
+        ln = rows.copy()
+        ln["tensor"], ln["numel"], ln["count"], ln["norm"] = f"ln{k}.weight", 64, 64, 8.0
+        tables.append(ln)
+    emb = rows.copy()
+    emb["tensor"], emb["numel"], emb["count"] = "wte.weight", 4096, 4096
+    emb["norm"] = np.linspace(0.02, last_rms, len(emb)) * 64.0
+    t.stats = pd.concat(tables + [emb], ignore_index=True)
+    return t
+
+
+def test_a_weight_started_far_below_its_peers_grows_from_a_tenth_of_their_scale():
+    """An embedding started at RMS 0.02 beside gammas at 1, drifting to 0.18 under Adam (a tiny
+    ALBERT's tied word embeddings in 300 healthy steps), grew 9× and is still growing 1.8× over
+    the second half, but only 1.8× a tenth of its peers' scale: no finding. Drifting to 2.0, 20×
+    that tenth and still growing, it is one, measured from there."""
+    assert not [f for f in _find(_small_init(healthy(), 0.18)) if f.code == "weight_norm_growth"]
+    (f,) = [f for f in _find(_small_init(healthy(), 2.0)) if f.code == "weight_norm_growth"]
+    assert f.tensor == "wte.weight" and f.values["growth"] == pytest.approx(2.0 / 0.1)
+    assert "started at RMS 0.02, far below the model's early scale (RMS 1)" in f.message
+    assert "20× the norm of its size at 0.1× that scale" in f.message
+
 
 def test_every_code_is_covered():
     """Every code in CODES is produced by some check above (the list has no dead entries)."""
