@@ -128,6 +128,15 @@ def test_short_labels_never_start_at_an_index():
                                     "m.1.a_very_long_module_name_that_is_long.weight"]
 
 
+def test_a_named_tail_stays_within_the_fit():
+    """Where the longest fitting tail starts at an index and naming it overflows the fit, a shorter
+    named tail that fits is taken (a lone ALBERT attention module's probe label)."""
+    name = "albert.encoder.albert_layer_groups.0.albert_layers.0.attention"
+    assert short_labels([name], fit=35) == [ELLIPSIS + "albert_layers.0.attention"]
+    assert short_labels([name, name.replace("layers.0", "layers.1")], fit=35) == [
+        ELLIPSIS + "albert_layers.0.attention", ELLIPSIS + "albert_layers.1.attention"]
+
+
 def test_trajectories_of_a_bias_near_zero_fit_the_column():
     """Four panels of weights around 2e-9 (a BERT key bias) keep exponent labels and fit the 936-px column."""
     rng = np.random.default_rng(0)

@@ -39,8 +39,12 @@ def short_labels(names: list[str], fit: int = FIT) -> list[str]:
     the longest dot-suffix that fits in ``fit`` characters with the ellipsis, when no other
     name ends with it; otherwise with the shortest suffix that no other name ends with
     (longer than ``fit``, so the chart must make room: ``label_px``). A tail never starts
-    at an index: it then takes the index's name along. Two labels are never equal: a tail
-    no other name ends with cannot be another name's tail or name.
+    at an index: it then takes the index's name along, and where that no longer fits, a
+    shorter fitting tail is taken instead (a lone ``albert.encoder.albert_layer_groups.0.
+    albert_layers.0.attention`` reads ``…albert_layers.0.attention`` in 35 characters, not
+    47 that Vega cuts at their end and that push a probe figure out of its column). Two
+    labels are never equal: a tail no other name ends with cannot be another name's tail
+    or name.
     """
     out = []
     for name in names:
@@ -50,9 +54,14 @@ def short_labels(names: list[str], fit: int = FIT) -> list[str]:
         tails = _tails(name)
         unique = [t for t in tails[:-1] if not _ambiguous(t, name, names)]  # the whole name: the last resort
         fitting = [t for t in unique if len(t) + 1 <= fit]
-        tail = fitting[-1] if fitting else (unique[0] if unique else None)
-        if tail is not None:
-            tail = _named_tail(tail, tails)
+        named = [n for n in (_named_tail(t, tails) for t in fitting) if len(n) + 1 <= fit]
+        plain = [t for t in fitting if not t.split(".", 1)[0].isdigit()]
+        if named or plain:  # the longest that fits, named
+            tail = named[-1] if named else plain[-1]
+        else:  # none fits once named: the name takes the room it needs
+            tail = fitting[-1] if fitting else (unique[0] if unique else None)
+            if tail is not None:
+                tail = _named_tail(tail, tails)
         out.append(name if tail is None or tail == name else ELLIPSIS + tail)
     return out
 
