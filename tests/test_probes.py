@@ -262,8 +262,9 @@ def test_wrapped_model_uses_inner_names_and_plain_models_give_no_rows():
     assert capture_probes(nn.Linear(2, 2), torch.randn(1, 2), 0) == []
 
 
-def test_shared_conv_is_captured_once_from_its_first_call():
-    """A convolution applied twice contributes only its first call's feature maps."""
+def test_shared_conv_gives_a_capture_per_call():
+    """A convolution applied twice gives its first call's feature maps under its name and its second's
+    under ``conv#2``, each equal to that call's output."""
     torch.manual_seed(0)
     conv = nn.Conv2d(1, 1, 1)
 
@@ -276,9 +277,11 @@ def test_shared_conv_is_captured_once_from_its_first_call():
             return self.conv(self.conv(x) + 100)
 
     x = torch.randn(1, 1, 4, 4)
-    (row,) = capture_probes(Twice(), x, 0)
+    first, second = capture_probes(Twice(), x, 0)
+    assert (first["module"], second["module"]) == ("conv", "conv#2")
     with torch.no_grad():
-        np.testing.assert_allclose(matrix(row), conv(x)[0, 0].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(matrix(first), conv(x)[0, 0].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(matrix(second), conv(conv(x) + 100)[0, 0].numpy(), rtol=1e-6)
 
 
 def test_multiline_error_message_is_cut_to_its_first_line():

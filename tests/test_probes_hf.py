@@ -33,6 +33,15 @@ def gpt2(impl: str = "eager") -> nn.Module:
     return transformers.GPT2LMHeadModel(cfg)
 
 
+def albert(impl: str = "eager") -> nn.Module:
+    """ALBERT shares one layer's weights between its layers: one attention module, run per layer."""
+    torch.manual_seed(0)
+    cfg = transformers.AlbertConfig(hidden_size=32, embedding_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                    intermediate_size=37, vocab_size=TOKENS, max_position_embeddings=16,
+                                    attn_implementation=impl)
+    return transformers.AlbertModel(cfg)
+
+
 def tokens() -> torch.Tensor:
     return torch.randint(0, TOKENS, (2, 7), generator=torch.Generator().manual_seed(1))
 
@@ -55,9 +64,12 @@ def heads(rows: list[dict], module: str) -> list[np.ndarray]:
 @pytest.mark.parametrize(("build", "names"), [
     (bert, ["encoder.layer.0.attention.self", "encoder.layer.1.attention.self"]),
     (gpt2, ["transformer.h.0.attn", "transformer.h.1.attn"]),
+    (albert, ["encoder.albert_layer_groups.0.albert_layers.0.attention",
+              "encoder.albert_layer_groups.0.albert_layers.0.attention#2"]),
 ])
 def test_every_layer_has_per_head_maps_equal_to_the_models_own_attentions(build, names):
-    """Each layer's attention module gives one row per head: the first sample's weights, rows summing to 1."""
+    """Each layer's attention module gives one row per head: the first sample's weights, rows summing to 1.
+    ALBERT's one shared attention module gives them for each of its calls, one per layer."""
     model, x = build(), tokens()
     config, before = model.config.to_dict(), hooks(model)
     notes: list[str] = []

@@ -4,9 +4,15 @@
 gradients, with temporary hooks on convolutions (feature maps), multi-head attention
 (weights per head: ``nn.MultiheadAttention``, the attention modules a Hugging Face
 model declares, see ``hf_attention``, and timm's, see ``timm_attention``) and recurrent
-layers (hidden states). Each capture is the first probe sample only, copied at once (so
-later in-place ops cannot change it), and average-pooled into a small row-major float32
-matrix.
+layers (hidden states). Each capture is the first probe sample only, average-pooled at
+once into small row-major float32 matrices (copies, so later in-place ops cannot change
+them).
+
+Every call of a module in the probe's forward is captured, named as the activations'
+calls are (``runfmt.calls``): ALBERT runs one shared attention module once per layer,
+and each call attends differently, so ``…attention`` is the first layer's maps and
+``…attention#2`` the second's. Pooling in the hook keeps each call's capture small
+(at most ``max_channels`` matrices of ``max_side``²) whatever the sequence length.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from weightreport.collect.hf_attention import WEIGHTS_AT, attention_modules, att
 from weightreport.collect.structure import unwrap
 from weightreport.collect.timm_attention import explicit_weights, is_timm_attention, weights_module
 from weightreport.errors import WeightReportError
+from weightreport.runfmt.calls import call_name
 
 CONV_DIMS: dict[type, int] = {
     nn.Conv1d: 1, nn.ConvTranspose1d: 1,
@@ -187,8 +194,9 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
     The model runs in eval mode under ``torch.no_grad()``; every module's training
     flag, the MHA fast-path setting, timm attention's ``fused_attn`` flags (off for the
     pass) and the model's hooks are restored afterwards, also on error. A Hugging Face
-    model's config is never touched (its attention modules are hooked directly). Tensors in the probe are moved to the device of the model's
-    first parameter. Only the first call of a module that runs several times is captured.
+    model's config is never touched (its attention modules are hooked directly). Tensors in the
+    probe are moved to the device of the model's first parameter. A module that runs several
+    times gives rows for each call, the k-th (k ≥ 2) named ``<module>#<k>``.
 
     Args:
         model: the model; wrappers are removed with ``unwrap``.
@@ -203,24 +211,23 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
 
     Returns:
         Dicts with ``step, module, kind, index, rows, cols, values`` (a 1-D float32
-        array of ``rows * cols`` values, row-major), in module order, then index.
+        array of ``rows * cols`` values, row-major), in module order, then call, then index.
 
     Raises:
         WeightReportError: the model's forward raised on the probe.
     """
     model = unwrap(model)
     targets = _targets(model)
-    captured: dict[str, torch.Tensor] = {}
+    captured: dict[str, list[torch.Tensor]] = {}  # module → its calls' matrices, in call order
     weightless: set[str] = set()
 
     def keep(name: str, kind: str, at: int | None):
         def hook(module: nn.Module, args: tuple, output: object) -> None:
-            if name in captured:
-                return
             sample = _first_sample(kind, module, output, at)
             if sample is not None:
-                captured[name] = sample.detach().clone()
-                weightless.discard(name)
+                mats = _matrices(kind, module, sample.detach(), max_channels=max_channels,
+                                 max_side=max_side, fmap_side=fmap_side)
+                captured.setdefault(name, []).append(mats.clone())
             elif kind == "attention":
                 weightless.add(name)
 
@@ -253,17 +260,14 @@ def capture_probes(model: nn.Module, probe: object, step: int, *, max_channels: 
             module.training = flag
 
     if notes is not None and (note := attention_note(
-            model, [name for name, *_ in targets if name in weightless])) is not None:
+            model, [name for name, *_ in targets if name in weightless and name not in captured])) is not None:
         notes.append(note)
     rows = []
-    for name, kind, module, _ in targets:
-        if name not in captured:
-            continue
-        mats = _matrices(kind, module, captured[name], max_channels=max_channels,
-                         max_side=max_side, fmap_side=fmap_side)
-        values = mats.cpu().numpy().astype(np.float32, copy=False)
-        for index, mat in enumerate(values):
-            rows.append({"step": int(step), "module": name, "kind": kind, "index": index,
-                         "rows": int(mat.shape[0]), "cols": int(mat.shape[1]),
-                         "values": mat.reshape(-1).copy()})
+    for name, kind, _, _ in targets:
+        for call, mats in enumerate(captured.get(name, ()), start=1):
+            values = mats.cpu().numpy().astype(np.float32, copy=False)
+            for index, mat in enumerate(values):
+                rows.append({"step": int(step), "module": call_name(name, call), "kind": kind, "index": index,
+                             "rows": int(mat.shape[0]), "cols": int(mat.shape[1]),
+                             "values": mat.reshape(-1).copy()})
     return rows

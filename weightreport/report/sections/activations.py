@@ -146,11 +146,15 @@ LINE_BREAK = " · "
 
 def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
     recs = []
-    modules = list(dict.fromkeys(probes["module"]))
-    # Long module names lose their start, not the end that tells them apart (charts/names.py).
+    calls = {name: split_call(name) for name in dict.fromkeys(probes["module"])}
+    modules = list(dict.fromkeys(module for module, _ in calls.values()))
+    # Long module names lose their start, not the end that tells them apart (charts/names.py);
+    # a reused module's later calls say so on the second line.
     short = dict(zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX)), strict=True))
     for p in probes.itertuples(index=False):
-        label = f"{short[p.module]}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
+        module, call = calls[p.module]
+        label = (f"{short[module]}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
+                 + (f", call {call}" if call > 1 else ""))
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
                      "values": nums(p.values, HEATMAP_DIGITS)})
     order = [r["label"] for r in recs]
