@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -414,6 +415,44 @@ def test_a_weight_started_far_below_its_peers_grows_from_a_tenth_of_their_scale(
     assert f.tensor == "wte.weight" and f.values["growth"] == pytest.approx(2.0 / 0.1)
     assert "started at RMS 0.02, far below the model's early scale (RMS 1)" in f.message
     assert "20× the norm of its size at 0.1× that scale" in f.message
+
+
+def _gemma_like():
+    """Tables of a model whose weights all start at RMS 0.02 and whose three RMSNorm weights are
+    offsets from 1, born at zero (Gemma), all drifting linearly under Adam: the norms' to an RMS of
+    0.23, the tied embedding from 0.02 to 0.114. The manifest says which modules normalise."""
+    t = healthy()
+    t.stats.loc[t.stats["kind"] == "param", "norm"] = 0.02 * np.sqrt(t.stats["numel"])
+    rows = t.stats[where(t.stats, tensor="fc1.weight", kind="param")].copy()
+    tables, modules = [t.stats], [{"name": "fc1", "type": "Linear", "params": [{"name": "fc1.weight"}]},
+                                  {"name": "fc2", "type": "Linear", "params": [{"name": "fc2.weight"}]}]
+    for k in range(3):
+        ln = rows.copy()
+        ln["tensor"], ln["numel"], ln["count"] = f"layers.{k}.norm.weight", 64, 64
+        ln["norm"] = np.linspace(0.0, 0.23, len(ln)) * 8.0
+        tables.append(ln)
+        modules.append({"name": f"layers.{k}.norm", "type": "GemmaRMSNorm",
+                        "params": [{"name": f"layers.{k}.norm.weight"}]})
+    emb = rows.copy()
+    emb["tensor"], emb["numel"], emb["count"] = "embed.weight", 4096, 4096
+    emb["norm"] = np.linspace(0.02, 0.114, len(emb)) * 64.0
+    t.stats = pd.concat([*tables, emb], ignore_index=True)
+    modules.append({"name": "embed", "type": "Embedding", "params": [{"name": "embed.weight"}]})
+    return t, SimpleNamespace(manifest={"status": "complete", "model": {"modules": modules}}, problems=list)
+
+
+def test_offset_gammas_born_at_zero_grow_from_a_gammas_scale():
+    """Gemma's RMSNorm weights (offsets from a gain of 1) born at zero beside weights at 0.02 are judged
+    from a gamma's scale, 1, and count at it in the model's scale: their drift to 0.23 and the tied
+    embedding's to 0.114 are no finding. Without the manifest's module types they would be four."""
+    t, run = _gemma_like()
+    flagged = {f.tensor for f in _find(t) if f.code == "weight_norm_growth"}
+    assert flagged == {"layers.0.norm.weight", "layers.1.norm.weight", "layers.2.norm.weight", "embed.weight"}
+    found = find_all(t.stats, t.scalars, t.batchnorm, None, ORDER, run)
+    assert not [f for f in found if f.code == "weight_norm_growth"]
+    t.stats.loc[where(t.stats, tensor="layers.0.norm.weight"), "norm"] *= 50  # to an RMS of 11.5: a blow-up
+    found = find_all(t.stats, t.scalars, t.batchnorm, None, ORDER, run)
+    assert [f.tensor for f in found if f.code == "weight_norm_growth"] == ["layers.0.norm.weight"]
 
 
 def test_every_code_is_covered():

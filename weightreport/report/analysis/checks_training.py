@@ -29,6 +29,10 @@ SMALL_INIT_SHARE = 0.1
 """... and from at least this share of the model's early scale (``_model_scale``): a tensor
 started far below its peers (transformers' embeddings at N(0, 0.02) beside LayerNorm gammas at
 1) reaching a tenth of their scale has grown into an ordinary one, not blown up."""
+GAMMA_SCALE = 1.0
+"""A normalisation layer's weight born at zero grows from at least this RMS, a gamma's own scale:
+it is a zero-initialised gamma beside peers at 1 (timm's residual blocks), or an offset that the
+layer adds to 1 (Gemma's RMSNorm multiplies by ``1 + weight``), never a weight with no scale."""
 MIN_POINTS = 10
 
 
@@ -187,7 +191,10 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     from zero at a steady pace, its norm doubles over any second half, and 5× a floor far below
     its peers is soon passed: timm's RegNetX-200MF zero-initialises the last BatchNorm gamma of each
     block, and in 200 healthy steps of AdamW one grew to an RMS of 0.06 (its peers' gammas are 1),
-    6× the floor and still doubling.
+    6× the floor and still doubling. A normalisation layer's weight born at zero grows from at least
+    ``GAMMA_SCALE``: Gemma stores its RMSNorm weights as offsets from 1, all zero at first, in a
+    model whose other tensors start at 0.02, and 300 healthy steps moved three of them to an RMS
+    of 0.12–0.23, 6–11× that scale.
 
     Every other weight counts from at least ``SMALL_INIT_SHARE`` of that scale. Under Adam a
     weight moves about the learning rate per element per step whatever its size, so one started
@@ -195,10 +202,10 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     tied to the output layer beside LayerNorm gammas at 1) reached 0.18 in 300 healthy steps of
     AdamW at 1e-3, 9× their start and still growing 1.33× over the second half, and BART's
     shared embeddings 0.12; from 0.1 they grew 1.8× and 1.2×."""
-    th, out, frozen = data.thresholds, [], data.frozen
+    th, out, frozen, gammas = data.thresholds, [], data.frozen, data.gammas
     p = data.stats[(data.stats["kind"] == "param") & np.isfinite(data.stats["norm"])].sort_values(["tensor", "step"])
     start = first_rms(data.stats)
-    model = _model_scale(start.drop(list(frozen), errors="ignore"))
+    model = _model_scale(start.drop(list(frozen), errors="ignore"), gammas)
     for tensor, g in p.groupby("tensor", sort=True):
         if tensor in frozen:
             continue
@@ -208,15 +215,19 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
             continue
         norms = g["norm"].to_numpy(dtype=float)
         size = math.sqrt(max(float(g["numel"].iloc[0]), 1.0))
-        floor = max(GROWTH_FLOOR_RMS, model * (1.0 if born_at_zero else SMALL_INIT_SHARE)) * size
+        scale = model * (1.0 if born_at_zero else SMALL_INIT_SHARE)
+        if born_at_zero and tensor in gammas:
+            scale = max(scale, GAMMA_SCALE)
+        floor = max(GROWTH_FLOOR_RMS, scale) * size
         first, mid, last = max(norms[0], floor), max(norms[len(norms) // 2], floor), norms[-1]
         if first <= 0 or mid <= 0:
             continue
         growth, late = last / first, last / mid
         if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
             if born_at_zero and first == floor:
+                at = "a gamma's scale" if scale > model else "the model's early scale"
                 grew = (f"which started near zero, grew to {last:.3g}, {growth:.3g}× the norm of its size at "
-                        f"the model's early scale (RMS {model:.3g}),")
+                        f"{at} (RMS {scale:.3g}),")
             elif first == floor > norms[0]:
                 grew = (f"which started at RMS {norms[0] / size:.3g}, far below the model's early scale "
                         f"(RMS {model:.3g}), grew to {last:.3g}, {growth:.3g}× the norm of its size at "
@@ -231,10 +242,12 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
     return out
 
 
-def _model_scale(start) -> float:
+def _model_scale(start, gammas: set[str]) -> float:
     """The model's weight scale at its first snapshot, from each tensor's first RMS (``first_rms``):
     nine tensors in ten (of those not born at zero) start at or below this per-element RMS
     (``EARLY_SCALE_QUANTILE``, as for gradients). In a network with BatchNorm or LayerNorm it is
-    their gammas' 1; in a plain MLP its largest layers' 1/√fan_in."""
+    their gammas' 1; in a plain MLP its largest layers' 1/√fan_in. A normalisation layer's weight
+    born at zero counts at ``GAMMA_SCALE``: Gemma's RMSNorm weights are offsets, 0 for a gain of 1."""
+    start = start.where(~(start.index.isin(list(gammas)) & (start < NEAR_ZERO_RMS)), GAMMA_SCALE)
     starts = start[start >= NEAR_ZERO_RMS]
     return float(np.quantile(starts, EARLY_SCALE_QUANTILE)) if len(starts) else 0.0

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from weightreport.report.analysis.sampling import qualified
+
 if TYPE_CHECKING:
     from weightreport.report.analysis.thresholds import Thresholds
 
@@ -98,6 +100,14 @@ class Inputs:
         modules = (self.manifest.get("model") or {}).get("modules") or []
         return {str(p.get("name")) for m in modules for p in m.get("params") or []
                 if p.get("trainable") is False}
+
+    @property
+    def gammas(self) -> set[str]:
+        """The ``weight`` of every normalisation layer (a module type named ``…Norm…``: BatchNorm,
+        LayerNorm, GroupNorm, RMSNorm, timm's ``BatchNormAct2d``), by qualified name."""
+        modules = (self.manifest.get("model") or {}).get("modules") or []
+        return {qualified(m.get("name", ""), str(p.get("name"))) for m in modules if "Norm" in str(m.get("type"))
+                for p in m.get("params") or [] if str(p.get("name")).rsplit(".", 1)[-1] == "weight"}
 
 
 NEAR_ZERO_RMS = 1e-3
