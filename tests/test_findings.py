@@ -271,7 +271,20 @@ def test_bn_gamma_collapse():
     t.batchnorm.loc[last & (t.batchnorm["channel"] < 4), "weight"] = 1e-4
     (f,) = [f for f in _find(t) if f.code == "bn_gamma_collapse"]
     assert f.values["collapsed"] == 4 and f.values["fraction"] == 0.5
+    assert "from the start" not in f.message and "weight decay" in f.suggestion
 
+
+def test_a_gamma_started_small_is_switched_off_by_its_initialisation():
+    """A gamma drawn from N(0, 0.02) (transformers' MobileViT) with half its channels below 0.01 at the
+    end is a warning that says the initialisation put them there, and advises starting at 1."""
+    t = _born_at_zero(healthy(), 8, 0.5)
+    t.stats.loc[t.stats["tensor"] == "block.bn.weight", "tensor"] = "bn1.weight"
+    t.stats.loc[(t.stats["tensor"] == "bn1.weight") & (t.stats["step"] == 0), "norm"] = 0.02 * np.sqrt(8)
+    t.batchnorm.loc[(t.batchnorm["step"] == 200) & (t.batchnorm["channel"] < 4), "weight"] = 1e-3
+    (f,) = [f for f in _find(t) if f.code == "bn_gamma_collapse"]
+    assert f.severity == "warning" and f.values["collapsed"] == 4
+    assert "and were from the start: γ started at an RMS of 0.02, where torch starts it at 1" in f.message
+    assert f.suggestion.startswith("Initialise BatchNorm weights at 1")
 
 
 def test_a_gamma_born_at_zero_has_not_collapsed():
@@ -283,6 +296,7 @@ def test_a_gamma_born_at_zero_has_not_collapsed():
         t.stats.loc[(t.stats["tensor"] == "bn1.weight") & (t.stats["step"] == 0), "norm"] = born * np.sqrt(8)
         t.batchnorm.loc[(t.batchnorm["step"] == 200) & (t.batchnorm["channel"] < 4), "weight"] = 1e-3
         assert ("bn_gamma_collapse" in {f.code for f in _find(t)}) == collapsed
+
 
 def test_overfitting():
     """Validation loss rising from its best while training loss keeps falling is overfitting."""
