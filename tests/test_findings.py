@@ -415,7 +415,7 @@ def _small_init(t, last_rms: float):
     emb = rows.copy()
     emb["tensor"], emb["numel"], emb["count"] = "wte.weight", 4096, 4096
     emb["norm"] = np.linspace(0.02, last_rms, len(emb)) * 64.0
-    t.stats = pd.concat(tables + [emb], ignore_index=True)
+    t.stats = pd.concat([*tables, emb], ignore_index=True)
     return t
 
 

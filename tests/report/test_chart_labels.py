@@ -16,7 +16,8 @@ from test_chart_honesty import axis_labels, dynamics_svg, svg_of
 
 from weightreport.report.charts import select_layer
 from weightreport.report.charts.common import Datasets
-from weightreport.report.charts.names import ELLIPSIS, label_px, short_labels
+from weightreport.report.charts.names import CHAR_PX, ELLIPSIS, label_px, short_labels, wrap_name
+from weightreport.report.sections.activations import LINE_BREAK, PROBE_PX, probe_labels
 from weightreport.report.sections.batchnorm import BatchNorm, batchnorm_charts
 from weightreport.report.sections.outliers import Outliers, outlier_charts
 from weightreport.report.sections.trajectories import Trajectories, trajectory_charts
@@ -148,3 +149,27 @@ def test_trajectories_of_a_bias_near_zero_fit_the_column():
     assert float(re.search(r'width="([\d.]+)"', svg).group(1)) <= 900
     labels = [s for axis in axis_labels(svg) for s in axis]
     assert any("e-" in s for s in labels) and not any(s.startswith(("0.0000", "−0.0000")) for s in labels)
+
+
+def test_long_names_wrap_at_dots_within_the_line():
+    """A label longer than a line breaks after dots from its end, no line starting at an index where
+    another break fits, and no line longer than the line but a single part that is."""
+    assert wrap_name("…layer.2.downsampling_layer.reduce_1x1.convolution", 25) == [
+        "…layer.2.", "downsampling_layer.", "reduce_1x1.convolution"]
+    assert wrap_name("…layer.0.layer.0.conv_3x3.convolution", 25) == ["…layer.0.layer.0.", "conv_3x3.convolution"]
+    assert wrap_name("conv1", 25) == ["conv1"]
+    assert wrap_name("x.a_very_long_single_part_name_that_is_long", 25) == [
+        "x.", "a_very_long_single_part_name_that_is_long"]
+
+
+def testprobe_labels_fit_their_panels_and_differ_across_figures():
+    """MobileViT's probe modules (its names repeat ``conv_1x1.convolution`` in every stage, and two
+    figures hold them) get labels whose lines fit a panel and that no two modules share; a reused
+    module's later call keeps its module's label and its call number."""
+    names = [f"mobilevit.encoder.layer.{k}.{part}.convolution" for k in (2, 3, 4)
+             for part in ("conv_1x1", "conv_projection", "downsampling_layer.reduce_1x1")]
+    labels = probe_labels([*names, names[0] + "#2"])
+    assert len({labels[n][0] for n in names}) == len(names)
+    assert all(len(line) <= PROBE_PX / CHAR_PX for n in names for line in labels[n][0].split(LINE_BREAK))
+    assert labels[names[0]] == ("…layer.2. · conv_1x1.convolution", 1)
+    assert labels[names[0] + "#2"] == (labels[names[0]][0], 2)

@@ -76,6 +76,28 @@ def fit_tail(label: str, chars: int) -> str:
     return ELLIPSIS + (fitting[-1] if fitting else label[-(chars - 1):])
 
 
+def wrap_name(label: str, fit: int) -> list[str]:
+    """``label`` as lines of at most ``fit`` characters each, broken after dots, from the end:
+    each line is the longest run of the name's last parts that fits, and starts at a part that
+    is no index where such a break fits (``…layer.2.downsampling_layer.reduce_1x1.convolution``
+    reads ``…layer.2.`` / ``downsampling_layer.`` / ``reduce_1x1.convolution``). A single part
+    longer than ``fit`` is a line of its own, left to the chart to cut."""
+    lines = []
+    while len(label) > fit:
+        dots = [i + 1 for i, c in enumerate(label) if c == "." and i + 1 < len(label)]
+        breaks = [i for i in dots if len(label) - i <= fit]  # where the last line fits
+        if not breaks:  # the last part alone is too long: break before it, or not at all
+            at = dots[-1] if dots else 0
+        else:
+            named = [i for i in breaks if not label[i].isdigit()]
+            at = (named or breaks)[0]
+        if at == 0:
+            break
+        lines.insert(0, label[at:])
+        label = label[:at]
+    return [label, *lines]
+
+
 def _named_tail(tail: str, tails: list[str]) -> str:
     """``tail``, or a longer tail when it starts at an index (``0.layers.1`` says nothing of
     what the 0 counts; ``stages.0.layers.1`` does)."""

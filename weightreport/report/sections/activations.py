@@ -23,7 +23,7 @@ from weightreport.report.charts.common import (
     nums,
 )
 from weightreport.report.charts.figures import bands_chart, matrix_transforms
-from weightreport.report.charts.names import CHAR_PX, short_labels
+from weightreport.report.charts.names import CHAR_PX, short_labels, wrap_name
 from weightreport.report.sections.base import Section, SectionType
 from weightreport.runfmt.calls import call_label, split_call
 
@@ -144,22 +144,32 @@ LINE_BREAK = " · "
 """Between a panel's module and its channel or head: the header draws them as two lines."""
 
 
-def _probe_chart(ds: Datasets, probes: pd.DataFrame) -> alt.Chart:
-    recs = []
-    calls = {name: split_call(name) for name in dict.fromkeys(probes["module"])}
+def probe_labels(names: list[str]) -> dict[str, tuple[str, int]]:
+    """Each probe module's (panel label, call): long names lose their start, not the end that tells
+    them apart (charts/names.py), among all the modules drawn, so that two figures never show the
+    same label; a label's lines are no wider than its panel, so that the columns stay as wide as
+    the panels and their legends (a longer label is broken at dots onto more lines)."""
+    calls = {name: split_call(name) for name in names}
     modules = list(dict.fromkeys(module for module, _ in calls.values()))
-    # Long module names lose their start, not the end that tells them apart (charts/names.py);
-    # a reused module's later calls say so on the second line.
-    short = dict(zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX)), strict=True))
+    line = int(PROBE_PX / CHAR_PX)
+    short = {m: LINE_BREAK.join(wrap_name(label, line))
+             for m, label in zip(modules, short_labels(modules, fit=int((PROBE_PX + 60) / CHAR_PX)), strict=True)}
+    return {name: (short[module], call) for name, (module, call) in calls.items()}
+
+
+def _probe_chart(ds: Datasets, probes: pd.DataFrame, labels: dict[str, tuple[str, int]]) -> alt.Chart:
+    """One figure of probe panels; a reused module's later calls say so on the panel's last line."""
+    recs = []
     for p in probes.itertuples(index=False):
-        module, call = calls[p.module]
-        label = (f"{short[module]}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
+        short, call = labels[p.module]
+        label = (f"{short}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
                  + (f", call {call}" if call > 1 else ""))
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
+                     "module": f"{call_label(p.module)}, {PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}",
                      "values": nums(p.values, HEATMAP_DIGITS)})
     order = [r["label"] for r in recs]
     chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
-                             alt.Scale(scheme="viridis"), "label")
+                             alt.Scale(scheme="viridis"), "module")
     header = alt.Header(labelLimit=PROBE_PX + 60, labelExpr=f"split(datum.value, '{LINE_BREAK}')")
     return chart.properties(width=PROBE_PX, height=PROBE_PX).facet(
         facet=alt.Facet("label:N", sort=order, title=None, header=header),
@@ -188,13 +198,14 @@ def activation_charts(section: Activations, ds: Datasets) -> list[Chart]:
         ).properties(width=HALF, height=HEIGHT, title=f"dead / saturated units (≤ {MAX_UNIT_LAYERS} worst layers)")
         charts.append(make("Dead and saturated units", chart, ds))
     modules = list(dict.fromkeys(section.probes["module"])) if not section.probes.empty else []
+    labels = probe_labels(modules)
     for start in range(0, len(modules), PROBE_FIGURE_MODULES):
         part = modules[start:start + PROBE_FIGURE_MODULES]
         title = "Probe captures"
         if len(modules) > PROBE_FIGURE_MODULES:
             title += f" (modules {start + 1}–{start + len(part)} of {len(modules)})"
         rows = section.probes[section.probes["module"].isin(part)]
-        charts.append(make(title, _probe_chart(ds, rows), ds, wide=True))
+        charts.append(make(title, _probe_chart(ds, rows, labels), ds, wide=True))
     return charts
 
 
