@@ -226,17 +226,17 @@ def check_weight_norm_growth(data: Inputs) -> list[Finding]:
         if growth >= th.weight_norm_growth and late >= th.weight_norm_late_growth:
             if born_at_zero and first == floor:
                 at = "a gamma's scale" if scale > model else "the model's early scale"
-                grew = (f"which started near zero, grew to {last:.3g}, {growth:.3g}× the norm of its size at "
+                grew = (f", which started near zero, grew to {last:.3g}, {growth:.3g}× the norm of its size at "
                         f"{at} (RMS {scale:.3g}),")
             elif first == floor > norms[0]:
-                grew = (f"which started at RMS {norms[0] / size:.3g}, far below the model's early scale "
+                grew = (f", which started at RMS {norms[0] / size:.3g}, far below the model's early scale "
                         f"(RMS {model:.3g}), grew to {last:.3g}, {growth:.3g}× the norm of its size at "
                         f"{SMALL_INIT_SHARE:g}× that scale,")
             else:
-                grew = f"grew {growth:.3g}× ({first:.3g} → {last:.3g})"
+                grew = f" grew {growth:.3g}× ({first:.3g} → {last:.3g})"
             out.append(finding(
                 "weight_norm_growth", "warning", tensor, g["step"].iloc[len(norms) // 2:],
-                f"the norm of {tensor} {grew} and was still growing {late:.3g}× over the second half",
+                f"the norm of {tensor}{grew} and was still growing {late:.3g}× over the second half",
                 "Add weight decay, lower the learning rate, or normalise the layer.", "stats",
                 measure="growth", first_norm=first, last_norm=last, growth=growth, late_growth=late))
     return out
