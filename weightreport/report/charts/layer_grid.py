@@ -297,5 +297,7 @@ def profile_chart(ds: Datasets, panels: list[dict], groups: list[dict], names: l
         layers.append(selected_row(axis, rows, PANEL_WIDTH))
         charts.append(alt.layer(*layers).properties(
             width=PANEL_WIDTH, height=height, title=alt.TitleParams(p["title"], fontSize=11, limit=PANEL_WIDTH + 8)))
-    return alt.hconcat(*charts, spacing=10).resolve_scale(color="shared").add_params(
-        alt.param(name=SELECTED, value=""))
+    # A few pixels right of the legend: Vega sizes the figure from the canvas's measure of its
+    # labels, and Chromium's SVG drew "NaN/Inf" 2 px wider, past the figure's right edge.
+    return alt.hconcat(*charts, spacing=10, padding={"left": 5, "top": 5, "bottom": 5, "right": 9}).resolve_scale(
+        color="shared").add_params(alt.param(name=SELECTED, value=""))
