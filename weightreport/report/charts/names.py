@@ -55,9 +55,8 @@ def short_labels(names: list[str], fit: int = FIT) -> list[str]:
         unique = [t for t in tails[:-1] if not _ambiguous(t, name, names)]  # the whole name: the last resort
         fitting = [t for t in unique if len(t) + 1 <= fit]
         named = [n for n in (_named_tail(t, tails) for t in fitting) if len(n) + 1 <= fit]
-        plain = [t for t in fitting if not t.split(".", 1)[0].isdigit()]
-        if named or plain:  # the longest that fits, named
-            tail = named[-1] if named else plain[-1]
+        if named:  # the longest that fits, named
+            tail = named[-1]
         else:  # none fits once named: the name takes the room it needs
             tail = fitting[-1] if fitting else (unique[0] if unique else None)
             if tail is not None:

@@ -162,10 +162,10 @@ def _probe_chart(ds: Datasets, probes: pd.DataFrame, labels: dict[str, tuple[str
     recs = []
     for p in probes.itertuples(index=False):
         short, call = labels[p.module]
-        label = (f"{short}{LINE_BREAK}{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
-                 + (f", call {call}" if call > 1 else ""))
+        panel = f"{PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}"
+        label = f"{short}{LINE_BREAK}{panel}" + (f", call {call}" if call > 1 else "")
         recs.append({"key": label, "label": label, "rows": int(p.rows), "cols": int(p.cols),
-                     "module": f"{call_label(p.module)}, {PANEL_WORDS.get(p.kind, p.kind)} {int(p.index)}",
+                     "module": f"{call_label(p.module)}, {panel}",
                      "values": nums(p.values, HEATMAP_DIGITS)})
     order = [r["label"] for r in recs]
     chart = _matrix_encoding(matrix_transforms(alt.Chart(ds.add(recs))),
