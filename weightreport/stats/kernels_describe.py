@@ -255,49 +255,98 @@ def _block_sum(a, lo, n):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def _pairwise(a, lo, n):  # pragma: no cover - compiled
-    """numpy's ``pairwise_sum`` of ``a[lo:lo + n]``: the same additions in the same order.
+def _powers(v):  # pragma: no cover - compiled
+    """``(d, d², d²·d, d²·d²)`` for ``d = v``, as ``exact._describe_array``'s numpy temporaries compute them."""
+    v2 = v * v
+    return v, v2, v2 * v, v2 * v2
+
+
+@_jit(False)
+def _add_powers(s, v):  # pragma: no cover - compiled
+    """Each of ``_powers(v)`` added to its running sum in ``s``."""
+    v2 = v * v
+    return s[0] + v, s[1] + v2, s[2] + v2 * v, s[3] + v2 * v2
+
+
+@_jit(False)
+def _block_powers(f, lo, n, mean, out):  # pragma: no cover - compiled
+    """``_block_sum`` of each of ``_powers(f - mean)``, at once, into ``out[:4]``.
+
+    Each sum equals numpy's of its temporary: the same powers, added in ``_block_sum``'s
+    order (eight running sums of each kept in registers, as tuples).
+    """
+    if n < 8:
+        s = (0.0, 0.0, 0.0, 0.0)
+        for i in range(n):
+            s = _add_powers(s, f[lo + i] - mean)
+        out[0], out[1], out[2], out[3] = s
+        return
+    s0, s1 = _powers(f[lo] - mean), _powers(f[lo + 1] - mean)
+    s2, s3 = _powers(f[lo + 2] - mean), _powers(f[lo + 3] - mean)
+    s4, s5 = _powers(f[lo + 4] - mean), _powers(f[lo + 5] - mean)
+    s6, s7 = _powers(f[lo + 6] - mean), _powers(f[lo + 7] - mean)
+    i = 8
+    m = n - (n % 8)
+    while i < m:
+        s0, s1 = _add_powers(s0, f[lo + i] - mean), _add_powers(s1, f[lo + i + 1] - mean)
+        s2, s3 = _add_powers(s2, f[lo + i + 2] - mean), _add_powers(s3, f[lo + i + 3] - mean)
+        s4, s5 = _add_powers(s4, f[lo + i + 4] - mean), _add_powers(s5, f[lo + i + 5] - mean)
+        s6, s7 = _add_powers(s6, f[lo + i + 6] - mean), _add_powers(s7, f[lo + i + 7] - mean)
+        i += 8
+    for q in range(4):
+        out[q] = ((s0[q] + s1[q]) + (s2[q] + s3[q])) + ((s4[q] + s5[q]) + (s6[q] + s7[q]))
+    while i < n:
+        s = _add_powers((out[0], out[1], out[2], out[3]), f[lo + i] - mean)
+        out[0], out[1], out[2], out[3] = s
+        i += 1
+
+
+@_jit(False)
+def _pairwise(a, lo, n, mean, powers, stack, vals):  # pragma: no cover - compiled
+    """numpy's ``pairwise_sum`` of ``a[lo:lo + n]`` (``powers`` False: the sum in ``vals[0, 0]``), or of
+    each of the four powers of ``_block_powers`` (``powers`` True: ``vals[0, :4]``), in numpy's order.
 
     numpy recurses (halves rounded down to a multiple of 8, blocks of at most 128);
-    this walks the same tree with explicit stacks, because numba's on-disk cache
-    crashed on reloading a recursive function.
+    this walks the same tree with an explicit stack, because numba's on-disk cache
+    crashed on reloading a recursive function. ``stack`` (int64, 64 × 3) and ``vals``
+    (64 × 4) are the caller's scratch, so that a call allocates nothing.
     """
-    if n <= 128:
-        return _block_sum(a, lo, n)
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    stage = np.zeros(64, np.int64)
-    vals = np.empty(64)
+    width = 4 if powers else 1
     top, vtop = 0, 0
-    los[0], ns[0] = lo, n
+    stack[0, 0], stack[0, 1], stack[0, 2] = lo, n, 0
     while top >= 0:
-        m = ns[top]
+        m = stack[top, 1]
         if m <= 128:
-            vals[vtop] = _block_sum(a, los[top], m)
+            if powers:
+                _block_powers(a, stack[top, 0], m, mean, vals[vtop])
+            else:
+                vals[vtop, 0] = _block_sum(a, stack[top, 0], m)
             vtop += 1
             top -= 1
             continue
         half = m // 2
         half -= half % 8
-        if stage[top] == 0:  # first the left half
-            stage[top] = 1
-            los[top + 1], ns[top + 1], stage[top + 1] = los[top], half, 0
+        if stack[top, 2] == 0:  # first the left half
+            stack[top, 2] = 1
+            stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = stack[top, 0], half, 0
             top += 1
-        elif stage[top] == 1:  # then the right half
-            stage[top] = 2
-            los[top + 1], ns[top + 1], stage[top + 1] = los[top] + half, m - half, 0
+        elif stack[top, 2] == 1:  # then the right half
+            stack[top, 2] = 2
+            stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = stack[top, 0] + half, m - half, 0
             top += 1
         else:  # left + right, as numpy adds them
-            vals[vtop - 2] = vals[vtop - 2] + vals[vtop - 1]
+            for q in range(width):
+                vals[vtop - 2, q] = vals[vtop - 2, q] + vals[vtop - 1, q]
             vtop -= 1
             top -= 1
-    return vals[0]
 
 
 @_jit(False)
 def _np_sum(a):  # pragma: no cover - compiled
     """``numpy.add.reduce(a)`` for a 1-D float64 array: the identity 0.0 plus the pairwise sum."""
-    return 0.0 + _pairwise(a, 0, a.size)
+    vals = np.empty((64, 4))
+    _pairwise(a, 0, a.size, 0.0, False, np.empty((64, 3), np.int64), vals)
+    return 0.0 + vals[0, 0]
 
 
 @_jit(False)
@@ -343,7 +392,8 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
     out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
     hist = np.zeros((sizes.size, bins), np.int64)
     done = np.zeros(sizes.size, np.bool_)
-    powers = np.empty((4, sizes.max() if sizes.size else 0))
+    stack = np.empty((64, 3), np.int64)  # _pairwise's scratch, for every piece
+    vals = np.empty((64, 4))
     for k in range(sizes.size):
         n = sizes[k]
         if n == 0:
@@ -356,7 +406,7 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
         done[k] = True
         first, width = _grid(lo, hi, bins)
         row = out[k]
-        qs = np.empty(nq)
+        qs = row[SMALL_FIELDS : SMALL_FIELDS + nq]
         for j in range(nq):
             virtual = (n - 1) * quantiles[j]
             if virtual >= n - 1:
@@ -373,20 +423,17 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
         for i in range(bins + 1):  # (first_index + arange(bins + 1)) * width
             edges[i] = (first + np.float64(i)) * width
         below = _below_each(s, edges)
-        mean = _np_sum(f) / n
-        d, d2, d3, d4 = powers[0, :n], powers[1, :n], powers[2, :n], powers[3, :n]
-        for i in range(n):  # numpy's temporaries f - mean, d * d, d2 * d, d2 * d2, in one scratch
-            v = f[i] - mean
-            v2 = v * v
-            d[i], d2[i], d3[i], d4[i] = v, v2, v2 * v, v2 * v2
-        s1, s2 = _np_sum(d), _np_sum(d2)
-        m3, m4 = _np_sum(d3) / n, _np_sum(d4) / n
+        _pairwise(f, 0, n, 0.0, False, stack, vals)
+        mean = (0.0 + vals[0, 0]) / n  # numpy.add.reduce's identity, then the pairwise sum
+        _pairwise(f, 0, n, mean, True, stack, vals)  # f - mean, d * d, d2 * d, d2 * d2, summed
+        s1, s2 = 0.0 + vals[0, 0], 0.0 + vals[0, 1]
+        m3, m4 = (0.0 + vals[0, 2]) / n, (0.0 + vals[0, 3]) / n
         std = math.sqrt(s2 / n)
         out3 = 0
         out6 = 0
         t3, t6 = 3 * std, 6 * std
         for i in range(n):
-            a = abs(d[i])
+            a = abs(f[i] - mean)
             out3 += a > t3
             out6 += a > t6
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
@@ -394,7 +441,6 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
         row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
         row[S_ZEROS], row[S_OUT3], row[S_OUT6], row[S_OUTIQR] = zeros, out3, out6, outiqr
         row[S_MIN], row[S_MAX] = lo, hi
-        row[SMALL_FIELDS : SMALL_FIELDS + nq] = qs
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]
     return out, hist, done
