@@ -209,11 +209,12 @@ class ActivationCapture:
         out.grad_fn.register_prehook(close)
 
     def _sample(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """A copy of ``t`` (flattened, float) or of a stratified sample of it."""
-        x = t.detach().reshape(-1)
+        """A copy of ``t`` (float, in its shape: it is flattened on the host) or of a stratified sample of it (flat)."""
+        x = t.detach()
         numel = x.numel()
         if numel <= self.sample:  # a copy: the layer after may change the output in place
             return (x.clone() if x.dtype == torch.float32 else x.float()), numel
+        x = x.reshape(-1)
         key = (numel, x.device)
         idx = self._indices.get(key)
         if idx is None:

@@ -137,18 +137,19 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
         return None
     module = as_torch(module)
     y = out.detach()
+    # In the output's dtype: a max or min is exact in it, and the host widens it exactly.
     if isinstance(module, EXACT_DEAD):
-        return "dead", per_unit(y, torch.amax).double(), 0.0
+        return "dead", per_unit(y, torch.amax), 0.0
     if isinstance(module, ZERO_BELOW):
-        return "dead", per_unit(y.abs(), torch.amax).double(), 0.0
-    if isinstance(module, tuple(SMOOTH)):
+        return "dead", per_unit(y.abs(), torch.amax), 0.0
+    if isinstance(module, tuple(SMOOTH)):  # the subtraction in float64, so the threshold is DEAD_SLOPE's
         return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
     if isinstance(module, CLAMPING):
         centre, reach = _clamp_ends(module)
-        return "saturated", per_unit((y - centre).abs(), torch.amin).double(), reach
+        return "saturated", per_unit((y - centre).abs(), torch.amin), reach
     for kind, (centre, reach) in SATURATING.items():
         if isinstance(module, kind):
-            return "saturated", per_unit((y - centre).abs(), torch.amin).double(), reach
+            return "saturated", per_unit((y - centre).abs(), torch.amin), reach
     return None
 
 
