@@ -114,16 +114,17 @@ def test_dead_and_saturated_units_match_autograd(tmp_path, act, region, expect):
 
 
 HF_CASES = ["GELUActivation", "NewGELUActivation", "GELUTanh", "FastGELUActivation", "QuickGELUActivation",
-            "SiLUActivation", "MishActivation", "ReLUSquaredActivation"]
-"""transformers' own activation modules (BERT's GELU, GPT-2's gelu_new, ...)."""
+            "SiLUActivation", "MishActivation", "ReLUSquaredActivation", "models.bloom.modeling_bloom.BloomGelu"]
+"""transformers' own activation modules (BERT's GELU, GPT-2's gelu_new, ...), in ``transformers.activations``
+unless a model's module is named."""
 
 
 @pytest.mark.parametrize("name", HF_CASES)
 def test_transformers_activations_count_dead_units_as_autograd_does(tmp_path, name):
     """transformers' activation modules are recognised by class name: their dead units equal the
     units whose autograd slope through the real module is below ``DEAD_SLOPE`` (exactly 0 for ReLU²)."""
-    activations = pytest.importorskip("transformers.activations")
-    act = getattr(activations, name)()
+    where, _, kind = name.rpartition(".")
+    act = getattr(pytest.importorskip(f"transformers.{where or 'activations'}"), kind)()
     torch.manual_seed(0)
     model = _model(act, -14.0, -12.0)
     x = torch.linspace(0, 1, BATCH).unsqueeze(1)
@@ -136,3 +137,113 @@ def test_transformers_activations_count_dead_units_as_autograd_does(tmp_path, na
     row = _recorded_row(model, x, tmp_path / "run")
     assert row.units == UNITS
     assert row.dead_units == dead
+
+
+TOKENS = 5
+"""Token positions per sample in the features-last cases: not the 32 units, so a mix-up shows."""
+
+
+def _autograd_dead_per_feature(act: nn.Module, z: torch.Tensor) -> int:
+    """Units of the last dimension whose autograd slope is 0 (below ``DEAD_SLOPE`` for smooth ones) at every
+    sample and token."""
+    z = z.detach().requires_grad_(True)
+    act(z.clone()).backward(torch.ones_like(z))
+    slope = z.grad.abs().reshape(-1, z.shape[-1])
+    gone = slope < DEAD_SLOPE if isinstance(act, tuple(SMOOTH)) else slope == 0
+    return int(gone.all(0).sum())
+
+
+class _TokenMLP(nn.Module):
+    """A transformer block's MLP on (batch, tokens, features): a LayerNorm, then Linear → ``act`` → Linear."""
+
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(1, elementwise_affine=False)
+        self.fc1 = nn.Linear(1, UNITS)
+        self.act = act
+        self.fc2 = nn.Linear(UNITS, 1)
+        with torch.no_grad():  # features below BAD get pre-activations in [-12, -10] at every token
+            self.fc1.weight[:BAD, 0] = 2.0
+            self.fc1.bias[:BAD] = -12.0
+            self.fc1.weight[BAD:, 0] = 1.0
+            self.fc1.bias[BAD:] = -0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x))) + self.norm(x)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.GELU(approximate="tanh"), nn.SiLU()], ids=repr)
+def test_features_last_units_are_the_hidden_features(tmp_path, act):
+    """After a Linear on (batch, tokens, features), the units are the features, each judged over every
+    token of the batch: 32 units with the 12 that autograd finds dead, not 5 token positions."""
+    torch.manual_seed(0)
+    model = _TokenMLP(act)
+    x = torch.linspace(0, 1, BATCH * TOKENS).reshape(BATCH, TOKENS, 1)
+    dead = _autograd_dead_per_feature(act, model.fc1(x))
+    assert dead == BAD
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    run = tmp_path / "run"
+    with Collector(model, run, every=1, optimizer=opt) as wr:
+        model(x).sum().backward()
+        wr.step()
+    stats = load_run(run).table("stats")
+    row = stats[(stats.tensor == "act") & (stats.step == 1)].iloc[0]
+    assert (row.units, row.dead_units) == (UNITS, dead)
+
+
+class _ConvThenNormed(nn.Module):
+    """Channels-first on a 3-D output (a Conv1d's (N, C, L)), then features-last after a LayerNorm, one ReLU each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 6, 1)
+        self.relu_c = nn.ReLU()
+        self.ln = nn.LayerNorm(6)
+        self.relu_f = nn.ReLU()
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+            self.conv.bias.copy_(torch.tensor([-50.0, -50.0, 0.0, 0.0, 0.0, 0.0]))  # channels 0 and 1 die
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu_c(self.conv(x))  # (N, 6, L)
+        return self.relu_f(self.ln(h.transpose(1, 2)))  # (N, L, 6)
+
+
+def test_unit_layout_follows_the_layer_before():
+    """A ReLU after a Conv1d counts channels (dim 1 of (N, C, L)); one after a LayerNorm counts the last
+    dimension; each count equals autograd's on the same tensor."""
+    from weightreport.collect.hooks import ActivationCapture
+
+    torch.manual_seed(0)
+    model = _ConvThenNormed()
+    x = torch.rand(4, 1, 9)  # L = 9: neither 6 nor 4
+    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
+    capture.armed = True
+    model(x)
+    captured = capture.take()
+    capture.close()
+    channels = captured["relu_c"].units[1]
+    assert channels.shape == (6,)
+    assert int((channels <= 0).sum()) == 2
+    z = model.conv(x).detach().requires_grad_(True)
+    nn.ReLU()(z).backward(torch.ones_like(z))
+    assert int((z.grad == 0).all(2).all(0).sum()) == 2  # autograd: the same two channels pass nothing
+    features = captured["relu_f"].units[1]
+    assert features.shape == (6,)
+    pre = model.ln(model.relu_c(model.conv(x)).transpose(1, 2))
+    assert torch.equal(features, pre.clamp(min=0).reshape(-1, 6).amax(0))
+
+
+def test_unit_dim_names_the_layouts_of_other_libraries():
+    """transformers' Conv1D and RMSNorm-like layers are features-last, a LayerNorm2d is channels-first, and
+    an activation or an unknown layer keeps the layout before it."""
+    from weightreport.collect.units import CHANNELS_FIRST, FEATURES_LAST, unit_dim
+
+    conv1d = type("Conv1D", (nn.Module,), {})()
+    llama_norm = type("LlamaRMSNorm", (nn.Module,), {})()
+    layer_norm_2d = type("LayerNorm2d", (nn.LayerNorm,), {})(8)
+    assert unit_dim(conv1d) == unit_dim(llama_norm) == unit_dim(nn.Linear(2, 2)) == FEATURES_LAST
+    assert unit_dim(nn.LSTM(2, 2)) == unit_dim(nn.MultiheadAttention(4, 2)) == FEATURES_LAST
+    assert unit_dim(layer_norm_2d) == unit_dim(nn.Conv2d(1, 1, 1)) == unit_dim(nn.BatchNorm1d(2)) == CHANNELS_FIRST
+    assert unit_dim(nn.AdaptiveAvgPool2d(1)) == unit_dim(nn.GroupNorm(1, 2)) == CHANNELS_FIRST
+    assert unit_dim(nn.GELU()) is None and unit_dim(nn.Sequential()) is None

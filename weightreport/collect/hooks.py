@@ -45,7 +45,15 @@ import torch
 from torch import nn
 
 from weightreport.collect.bn_batch import batch_stats, saved_stats
-from weightreport.collect.units import SMOOTH, as_torch, has_units, slope, unit_signal
+from weightreport.collect.units import (
+    CHANNELS_FIRST,
+    SMOOTH,
+    as_torch,
+    has_units,
+    slope,
+    unit_dim,
+    unit_signal,
+)
 from weightreport.runfmt.calls import call_name, split_call
 
 SKIPPED = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
@@ -107,6 +115,7 @@ class ActivationCapture:
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._calls: dict[str, int] = {}  # module → its calls captured in this step's window
         self._window = WAITING
+        self._layout = CHANNELS_FIRST  # where the units of the last captured layer's output are
         self._epoch = 0  # counts the windows, so that a stale backward hook closes none
         self._handles = []
         self.watched: list[tuple[str, bool]] = []
@@ -120,7 +129,8 @@ class ActivationCapture:
                 continue
             if isinstance(as_torch(module), tuple(SMOOTH)):  # their slope needs the input, before an in-place op
                 self._handles.append(module.register_forward_pre_hook(self._guard(self._slope_hook(name))))
-            self._handles.append(module.register_forward_hook(self._guard(self._hook(name, has_units(module)))))
+            self._handles.append(module.register_forward_hook(
+                self._guard(self._hook(name, has_units(module), unit_dim(module)))))
         if root is not None and self.watched:  # after the leaves' hooks: a root that is itself a leaf is captured first
             self._handles.append(root.register_forward_pre_hook(self._guard(self._enter), prepend=True))
             self._handles.append(root.register_forward_hook(self._guard(self._leave)))
@@ -157,6 +167,7 @@ class ActivationCapture:
         self._slopes.clear()
         self._calls.clear()
         self._window, self._epoch = WAITING, self._epoch + 1
+        self._layout = CHANNELS_FIRST
         return captured
 
     def listed(self, captured: dict[str, Captured]) -> list[tuple[str, bool]]:
@@ -228,19 +239,22 @@ class ActivationCapture:
             self._indices[key] = idx
         return x.index_select(0, idx).float(), numel
 
-    def _hook(self, name: str, units: bool = True):
+    def _hook(self, name: str, units: bool = True, layout: int | None = None):
+        """The hook of a layer; ``layout``: where its output's units are (``units.unit_dim``), None: as before it."""
         def hook(module: nn.Module, inputs, output) -> None:
             call = self._next(name, module)
             if call is None:
                 return
             self._calls[name] = self._calls.get(name, 0) + 1
+            if layout is not None:
+                self._layout = layout
             largest = self._slopes.pop(call, None)
             out = _first_tensor(output)
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
             if units:
-                cap.units = unit_signal(module, out, largest)
+                cap.units = unit_signal(module, out, largest, self._layout)
             self._captured[call] = cap
             self._close_on_backward(out)
 
@@ -251,7 +265,7 @@ class ActivationCapture:
             x = _first_tensor(inputs)
             call = self._next(name, module)
             if call is not None and x is not None and x.is_floating_point():
-                self._slopes[call] = slope(module, x)
+                self._slopes[call] = slope(module, x, self._layout)
 
         return hook
 
@@ -261,6 +275,7 @@ class ActivationCapture:
             if call is None:
                 return
             self._calls[name] = self._calls.get(name, 0) + 1
+            self._layout = CHANNELS_FIRST
             inp, out = _first_tensor(inputs), _first_tensor(output)
             if inp is None or out is None:
                 return

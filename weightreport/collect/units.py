@@ -1,6 +1,6 @@
 """Dead and saturated units, decided per activation kind.
 
-A unit (channel 1 of a layer's output) is **dead** when it passes no gradient on the whole
+A unit (a channel of a layer's output) is **dead** when it passes no gradient on the whole
 batch, and **saturated** when its derivative is near zero at one end of the function:
 
 | activation | counted | rule |
@@ -13,6 +13,16 @@ batch, and **saturated** when its derivative is near zero at one end of the func
 | LeakyReLU, PReLU, RReLU, ELU, SELU, CELU (``NEVER_DEAD``) | never | their derivative is never 0 |
 
 transformers' own activation modules take their torch twin's rule (``TRANSFORMERS``).
+
+Which dimension holds the units: an activation has no weights to say, so it takes the layout
+of the watched layer that ran just before it in the forward (``unit_dim``). After a
+convolution, BatchNorm, GroupNorm, InstanceNorm or pooling the units are dimension 1 of
+``(N, C, ...)``; after a Linear, transformers' ``Conv1D``, an embedding, a LayerNorm or
+RMSNorm, an RNN or attention they are the last dimension of ``(..., C)``: a transformer's
+MLP units are its hidden features, each judged over every token of the batch, not its
+token positions. Other layers, and activations, pass the layout on; with no layer before,
+dimension 1. A 2-D output ``(N, C)`` reads the same either way.
+
 The signal is kept per unit (``unit_signal``) so that the ranks of a distributed run can
 merge it with one max or min before it is counted (``count_units``).
 """
@@ -89,12 +99,12 @@ TRANSFORMERS = {
     "GELUTanh": nn.GELU(approximate="tanh"), "PytorchGELUTanh": nn.GELU(approximate="tanh"),
     "FastGELUActivation": nn.GELU(approximate="tanh"), "AccurateGELUActivation": nn.GELU(approximate="tanh"),
     "QuickGELUActivation": QuickGELU(), "SiLUActivation": nn.SiLU(), "MishActivation": nn.Mish(),
-    "ReLUSquaredActivation": nn.ReLU(),
+    "ReLUSquaredActivation": nn.ReLU(), "BloomGelu": nn.GELU(approximate="tanh"),
 }
 """transformers' own activation modules (BERT's ``GELUActivation``, GPT-2's ``NewGELUActivation``,
 ...), matched by class name within the ``transformers`` package so that it is never imported → the
 torch module with the same derivative, whose rule above applies. The tanh-approximated GELUs
-(new, fast, accurate) are one function; ReLU² dies where ReLU does (its output is 0, its slope
+(new, fast, accurate, BLOOM's ``BloomGelu``) are one function; ReLU² dies where ReLU does (its output is 0, its slope
 2·max(x, 0) is 0)."""
 
 
@@ -106,11 +116,38 @@ def as_torch(module: nn.Module) -> nn.Module:
     return module
 
 
-def unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
-    """Dimensions to reduce so that one value per unit (dim 1) remains."""
+CHANNELS_FIRST, FEATURES_LAST = 1, -1
+"""The two places of a layer's units: dimension 1 of ``(N, C, ...)``, or the last of ``(..., C)``."""
+_CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
+                   nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm, nn.modules.pooling._MaxPoolNd,
+                   nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+                   nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._LPPoolNd)
+_FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.RMSNorm,
+                  nn.RNNBase, nn.MultiheadAttention)
+
+
+def unit_dim(module: nn.Module) -> int | None:
+    """Where the units of this layer's output are (``CHANNELS_FIRST`` or ``FEATURES_LAST``); None
+    for a layer that keeps its input's layout (an activation, and any layer not known here).
+
+    Besides the torch types above, transformers' ``Conv1D`` (GPT-2's linear layers) and norm
+    layers named like ``LlamaRMSNorm`` or ``T5LayerNorm`` are features-last, and a LayerNorm
+    whose class name ends in ``2d`` (timm's ``LayerNorm2d``, over dimension 1) is channels-first.
+    """
+    name = type(module).__name__
+    if isinstance(module, _CHANNELS_FIRST) or name.lower().endswith("norm2d"):
+        return CHANNELS_FIRST
+    if isinstance(module, _FEATURES_LAST) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm")):
+        return FEATURES_LAST
+    return None
+
+
+def unit_dims(t: torch.Tensor, dim: int = CHANNELS_FIRST) -> tuple[int, ...] | None:
+    """Dimensions to reduce so that one value per unit (``dim``) remains."""
     if t.dim() < 2:
         return None
-    return tuple(d for d in range(t.dim()) if d != 1)
+    unit = dim % t.dim()
+    return tuple(d for d in range(t.dim()) if d != unit)
 
 
 def has_units(module: nn.Module) -> bool:
@@ -119,8 +156,8 @@ def has_units(module: nn.Module) -> bool:
     return isinstance(as_torch(module), UNIT_LAYERS)
 
 
-def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | None = None
-                ) -> tuple[str, torch.Tensor, float] | None:
+def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | None = None,
+                dim: int = CHANNELS_FIRST) -> tuple[str, torch.Tensor, float] | None:
     """The per-unit signal of an activation that can die or saturate, else None.
 
     Kept per unit (not yet counted) so that ranks of a distributed run can merge
@@ -132,6 +169,7 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
         out: its output.
         largest: for a smooth activation (``SMOOTH``), the per-unit largest |f'(x)| over the
             batch, taken from the input by the pre-hook (``slope``).
+        dim: where the units are (``unit_dim`` of the layer before).
     """
     if unit_dims(out) is None:
         return None
@@ -139,17 +177,17 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
     y = out.detach()
     # In the output's dtype: a max or min is exact in it, and the host widens it exactly.
     if isinstance(module, EXACT_DEAD):
-        return "dead", per_unit(y, torch.amax), 0.0
+        return "dead", per_unit(y, torch.amax, dim), 0.0
     if isinstance(module, ZERO_BELOW):
-        return "dead", per_unit(y.abs(), torch.amax), 0.0
+        return "dead", per_unit(y.abs(), torch.amax, dim), 0.0
     if isinstance(module, tuple(SMOOTH)):  # the subtraction in float64, so the threshold is DEAD_SLOPE's
         return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
     if isinstance(module, CLAMPING):
         centre, reach = _clamp_ends(module)
-        return "saturated", per_unit((y - centre).abs(), torch.amin), reach
+        return "saturated", per_unit((y - centre).abs(), torch.amin, dim), reach
     for kind, (centre, reach) in SATURATING.items():
         if isinstance(module, kind):
-            return "saturated", per_unit((y - centre).abs(), torch.amin), reach
+            return "saturated", per_unit((y - centre).abs(), torch.amin, dim), reach
     return None
 
 
@@ -161,24 +199,26 @@ def _clamp_ends(module: nn.Module) -> tuple[float, float]:
     return (lo + hi) / 2, (hi - lo) / 2 * (1 - 1e-6)
 
 
-def slope(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input."""
+def slope(module: nn.Module, x: torch.Tensor, dim: int = CHANNELS_FIRST) -> torch.Tensor | None:
+    """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input (units at ``dim``)."""
     module = as_torch(module)
     for kind, derivative in SMOOTH.items():
         if isinstance(module, kind) and unit_dims(x) is not None:
-            return per_unit(derivative(module, x.detach().float()).abs(), torch.amax)
+            return per_unit(derivative(module, x.detach().float()).abs(), torch.amax, dim)
     return None
 
 
-def per_unit(y: torch.Tensor, reduce) -> torch.Tensor:
-    """``reduce`` (``torch.amax`` or ``torch.amin``) over every dimension but 1, the trailing ones first.
+def per_unit(y: torch.Tensor, reduce, dim: int = CHANNELS_FIRST) -> torch.Tensor:
+    """``reduce`` (``torch.amax`` or ``torch.amin``) over every dimension but the units' (``dim``).
 
-    Reducing the contiguous trailing dimensions, then the batch, is about 20 % faster
-    than one reduction over the strided dimensions (0, 2, 3, ...); a max or min is
-    exact in any order.
+    Channels first, the contiguous trailing dimensions are reduced, then the batch: about
+    20 % faster than one reduction over the strided dimensions (0, 2, 3, ...). Features
+    last, the leading dimensions are one. A max or min is exact in any order.
     """
     if y.dim() <= 2:
         return reduce(y, dim=0)
+    if dim == FEATURES_LAST:
+        return reduce(y.reshape(-1, y.shape[-1]), dim=0)
     return reduce(reduce(y.flatten(2), dim=2), dim=0)
 
 
