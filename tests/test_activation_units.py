@@ -235,8 +235,8 @@ def test_unit_layout_follows_the_layer_before():
 
 
 def test_unit_dim_names_the_layouts_of_other_libraries():
-    """transformers' Conv1D and RMSNorm-like layers are features-last, a LayerNorm2d is channels-first, and
-    an activation or an unknown layer keeps the layout before it."""
+    """transformers' Conv1D and RMSNorm-like layers are features-last, a LayerNorm2d or a norm that says it is
+    channels-first is channels-first, and an activation or an unknown layer keeps the layout before it."""
     from weightreport.collect.units import CHANNELS_FIRST, FEATURES_LAST, unit_dim
 
     conv1d = type("Conv1D", (nn.Module,), {})()
@@ -246,4 +246,8 @@ def test_unit_dim_names_the_layouts_of_other_libraries():
     assert unit_dim(nn.LSTM(2, 2)) == unit_dim(nn.MultiheadAttention(4, 2)) == FEATURES_LAST
     assert unit_dim(layer_norm_2d) == unit_dim(nn.Conv2d(1, 1, 1)) == unit_dim(nn.BatchNorm1d(2)) == CHANNELS_FIRST
     assert unit_dim(nn.AdaptiveAvgPool2d(1)) == unit_dim(nn.GroupNorm(1, 2)) == CHANNELS_FIRST
+    convnext_norm = type("ConvNextLayerNorm", (nn.Module,), {})()
+    assert unit_dim(convnext_norm) == FEATURES_LAST
+    convnext_norm.data_format = "channels_first"
+    assert unit_dim(convnext_norm) == CHANNELS_FIRST
     assert unit_dim(nn.GELU()) is None and unit_dim(nn.Sequential()) is None

@@ -82,7 +82,8 @@ def _encoder():
 
 @pytest.mark.parametrize("build", [_bert, _vit, _encoder], ids=["bert", "vit", "torch-encoder"])
 def test_a_healthy_transformer_gets_no_warning(tmp_path, build):
-    """150 steps of AdamW on learnable data: the loss falls, and no finding is a warning or worse."""
+    """150 steps of AdamW on learnable data: the loss falls, no finding is a warning or worse, and the
+    units counted are the MLPs' 256 hidden features (BERT's pooler tanh: 128), never 32 or 65 token positions."""
     torch.manual_seed(0)
     model, batch, rows = build()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -97,5 +98,8 @@ def test_a_healthy_transformer_gets_no_warning(tmp_path, build):
             losses.append(out.loss.item())
             wr.step(loss=losses[-1])
     assert sum(losses[-10:]) < 0.6 * sum(losses[:10])  # it learned
-    found = at_or_above(run_findings(load_run(tmp_path / "run")), "warning")
+    run = load_run(tmp_path / "run")
+    found = at_or_above(run_findings(run), "warning")
     assert found == [], [f.message for f in found]
+    units = set(run.table("stats").units.dropna().astype(int))
+    assert units == ({256, 128} if build is _bert else {256} if build is _vit else set())

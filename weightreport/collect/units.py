@@ -131,11 +131,13 @@ def unit_dim(module: nn.Module) -> int | None:
     for a layer that keeps its input's layout (an activation, and any layer not known here).
 
     Besides the torch types above, transformers' ``Conv1D`` (GPT-2's linear layers) and norm
-    layers named like ``LlamaRMSNorm`` or ``T5LayerNorm`` are features-last, and a LayerNorm
-    whose class name ends in ``2d`` (timm's ``LayerNorm2d``, over dimension 1) is channels-first.
+    layers named like ``LlamaRMSNorm`` or ``T5LayerNorm`` are features-last, and a norm whose
+    class name ends in ``2d`` (timm's ``LayerNorm2d``, over dimension 1) or that says
+    ``data_format = "channels_first"`` (transformers' ``ConvNextLayerNorm``) is channels-first.
     """
     name = type(module).__name__
-    if isinstance(module, _CHANNELS_FIRST) or name.lower().endswith("norm2d"):
+    first = name.lower().endswith("norm2d") or getattr(module, "data_format", None) == "channels_first"
+    if isinstance(module, _CHANNELS_FIRST) or first:
         return CHANNELS_FIRST
     if isinstance(module, _FEATURES_LAST) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm")):
         return FEATURES_LAST
