@@ -168,7 +168,7 @@ def test_a_hook_that_raises_does_not_stop_training(tmp_path, monkeypatch):
     """An error inside the collector's activation hook warns once, turns the capture off, and training goes on."""
     from weightreport.collect import hooks
 
-    def broken(module, out, slope=None):
+    def broken(module, out, slope=None, dim=1):
         msg = "boom"
         raise RuntimeError(msg)
 
