@@ -251,3 +251,18 @@ def test_unit_dim_names_the_layouts_of_other_libraries():
     convnext_norm.data_format = "channels_first"
     assert unit_dim(convnext_norm) == CHANNELS_FIRST
     assert unit_dim(nn.GELU()) is None and unit_dim(nn.Sequential()) is None
+
+
+@pytest.mark.parametrize("act", [nn.GELU(), nn.GELU(approximate="tanh"), nn.SiLU(), nn.Mish(), nn.Softplus(),
+                                 nn.Softplus(beta=2.0, threshold=5.0)], ids=repr)
+def test_smooth_slopes_are_autograds_own(act):
+    """A smooth activation's per-unit largest slope equals, bit for bit, the largest gradient autograd passes
+    to its input under an incoming gradient of 1 (channels first and features last)."""
+    from weightreport.collect.units import FEATURES_LAST, slope
+
+    torch.manual_seed(0)
+    for x, dim in ((torch.randn(4, 6, 5, 5) * 4, 1), (torch.randn(3, 7, 9) * 4, FEATURES_LAST)):
+        z = x.clone().requires_grad_(True)
+        act(z).backward(torch.ones_like(z))
+        g = z.grad.abs().movedim(dim, -1).reshape(-1, x.shape[dim])
+        assert torch.equal(slope(act, x, dim), g.amax(0))

