@@ -266,3 +266,81 @@ def test_smooth_slopes_are_autograds_own(act):
         act(z).backward(torch.ones_like(z))
         g = z.grad.abs().movedim(dim, -1).reshape(-1, x.shape[dim])
         assert torch.equal(slope(act, x, dim), g.amax(0))
+
+
+class _LinearBatchNormTokens(nn.Module):
+    """LeViT's MLP layer: a Linear on (batch, tokens, C), a BatchNorm1d over it flattened to (batch·tokens, C),
+    reshaped back, then a Hardswish whose first ``BAD`` features sit below −3 at every token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, UNITS)
+        self.bn = nn.BatchNorm1d(UNITS, affine=True)
+        self.act = nn.Hardswish()
+        with torch.no_grad():
+            self.bn.bias[:BAD] = -8.0  # the normalised values stay within a few units of 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.linear(x)
+        return self.act(self.bn(h.flatten(0, 1)).reshape_as(h))
+
+
+def test_units_found_again_after_a_reshape():
+    """Channels-first BatchNorm1d on the flattened tokens, then a reshape to (batch, tokens, C): the activation's
+    units are the C features (as many as autograd finds dead), not the tokens."""
+    from weightreport.collect.hooks import ActivationCapture
+
+    torch.manual_seed(0)
+    model = _LinearBatchNormTokens()
+    x = torch.rand(BATCH, TOKENS, 1)
+    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
+    capture.armed = True
+    model(x)
+    signal = capture.take()["act"].units[1]
+    capture.close()
+    z = model.bn(model.linear(x).flatten(0, 1)).reshape(BATCH, TOKENS, UNITS)
+    assert signal.shape == (UNITS,)
+    assert int((signal <= 0).sum()) == _autograd_dead_per_feature(nn.Hardswish(), z) == BAD
+
+
+def test_place_units_keeps_the_layers_place_unless_its_count_is_elsewhere():
+    """The layer's place wins when its count is there (or unknown, or nowhere); the other place when only it matches."""
+    from weightreport.collect.units import CHANNELS_FIRST, FEATURES_LAST, place_units
+
+    t = torch.zeros(2, 5, 32)
+    assert place_units(t, CHANNELS_FIRST, 32) == FEATURES_LAST
+    assert place_units(t, CHANNELS_FIRST, 5) == CHANNELS_FIRST
+    assert place_units(t, FEATURES_LAST, 5) == CHANNELS_FIRST
+    assert place_units(t, FEATURES_LAST, None) == FEATURES_LAST
+    assert place_units(t, CHANNELS_FIRST, 7) == CHANNELS_FIRST
+    assert place_units(torch.zeros(4, 8, 8), CHANNELS_FIRST, 8) == CHANNELS_FIRST  # a tie keeps the layer's place
+
+
+class _HeadsReshaped(nn.Module):
+    """LeViT's attention: a BatchNorm1d on (batch·tokens, 12) whose output is reshaped to (batch, tokens·3, 4)
+    (heads of width 4) before the activation, so the layer's count of 12 is nowhere in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 12)
+        self.bn = nn.BatchNorm1d(12)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn(self.linear(x).flatten(0, 1))
+        return self.act(h.reshape(x.shape[0], -1, 4))
+
+
+def test_a_two_dimensional_layer_before_leaves_the_units_last():
+    """After a 2-D (N, C) output, whose units are both first and last, a reshaped tensor keeps its units last:
+    4 per head-width feature, not 15 token-head rows."""
+    from weightreport.collect.hooks import ActivationCapture
+
+    model = _HeadsReshaped()
+    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
+    capture.armed = True
+    out = model(torch.rand(BATCH, TOKENS, 1))
+    signal = capture.take()["act"].units[1]
+    capture.close()
+    assert out.shape == (BATCH, 3 * TOKENS, 4)
+    assert torch.equal(signal, out.reshape(-1, 4).amax(0))

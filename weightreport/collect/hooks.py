@@ -47,9 +47,11 @@ from torch import nn
 from weightreport.collect.bn_batch import batch_stats, saved_stats
 from weightreport.collect.units import (
     CHANNELS_FIRST,
+    FEATURES_LAST,
     SMOOTH,
     as_torch,
     has_units,
+    place_units,
     slope,
     unit_dim,
     unit_signal,
@@ -115,7 +117,7 @@ class ActivationCapture:
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._calls: dict[str, int] = {}  # module → its calls captured in this step's window
         self._window = WAITING
-        self._layout = CHANNELS_FIRST  # where the units of the last captured layer's output are
+        self._layout: tuple[int, int | None] = (CHANNELS_FIRST, None)  # the last layer's units: (dim, count)
         self._epoch = 0  # counts the windows, so that a stale backward hook closes none
         self._handles = []
         self.watched: list[tuple[str, bool]] = []
@@ -167,7 +169,7 @@ class ActivationCapture:
         self._slopes.clear()
         self._calls.clear()
         self._window, self._epoch = WAITING, self._epoch + 1
-        self._layout = CHANNELS_FIRST
+        self._layout = (CHANNELS_FIRST, None)
         return captured
 
     def listed(self, captured: dict[str, Captured]) -> list[tuple[str, bool]]:
@@ -239,6 +241,17 @@ class ActivationCapture:
             self._indices[key] = idx
         return x.index_select(0, idx).float(), numel
 
+    def _note_units(self, out: torch.Tensor, dim: int) -> None:
+        """Remember where the units of a layer's output ``out`` are (``units.place_units`` reads it).
+
+        A 2-D output ``(N, C)`` has its units in both places; it is noted as features-last, for
+        a tensor made from it by a reshape keeps ``C`` last (LeViT's attention reshapes its
+        BatchNorm1d's ``(batch · tokens, C)`` into ``(batch, tokens, heads · d)``).
+        """
+        if out.dim() >= 2:
+            dim = FEATURES_LAST if out.dim() == 2 else dim
+            self._layout = (dim, out.shape[dim])
+
     def _hook(self, name: str, units: bool = True, layout: int | None = None):
         """The hook of a layer; ``layout``: where its output's units are (``units.unit_dim``), None: as before it."""
         def hook(module: nn.Module, inputs, output) -> None:
@@ -246,15 +259,15 @@ class ActivationCapture:
             if call is None:
                 return
             self._calls[name] = self._calls.get(name, 0) + 1
-            if layout is not None:
-                self._layout = layout
             largest = self._slopes.pop(call, None)
             out = _first_tensor(output)
+            if layout is not None and out is not None:
+                self._note_units(out, layout)
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
             if units:
-                cap.units = unit_signal(module, out, largest, self._layout)
+                cap.units = unit_signal(module, out, largest, place_units(out, *self._layout))
             self._captured[call] = cap
             self._close_on_backward(out)
 
@@ -265,7 +278,7 @@ class ActivationCapture:
             x = _first_tensor(inputs)
             call = self._next(name, module)
             if call is not None and x is not None and x.is_floating_point():
-                self._slopes[call] = slope(module, x, self._layout)
+                self._slopes[call] = slope(module, x, place_units(x, *self._layout))
 
         return hook
 
@@ -275,10 +288,10 @@ class ActivationCapture:
             if call is None:
                 return
             self._calls[name] = self._calls.get(name, 0) + 1
-            self._layout = CHANNELS_FIRST
             inp, out = _first_tensor(inputs), _first_tensor(output)
             if inp is None or out is None:
                 return
+            self._note_units(out, CHANNELS_FIRST)
             cap = Captured(samples={"bn_input": self._sample(inp), "bn_output": self._sample(out)})
             cap.bn_batch = saved_stats(out, inp) or batch_stats(inp)
             cap.bn_count = inp.numel() // inp.shape[1] if inp.dim() >= 2 and inp.shape[1] else 0

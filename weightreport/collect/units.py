@@ -21,7 +21,8 @@ convolution, BatchNorm, GroupNorm, InstanceNorm or pooling the units are dimensi
 RMSNorm, an RNN or attention they are the last dimension of ``(..., C)``: a transformer's
 MLP units are its hidden features, each judged over every token of the batch, not its
 token positions. Other layers, and activations, pass the layout on; with no layer before,
-dimension 1. A 2-D output ``(N, C)`` reads the same either way.
+dimension 1. Where the activation's tensor does not have the layer's unit count there but
+has it at the other place (a reshape between them, ``place_units``), the units are there. A 2-D output ``(N, C)`` reads the same either way.
 
 The signal is kept per unit (``unit_signal``) so that the ranks of a distributed run can
 merge it with one max or min before it is counted (``count_units``).
@@ -143,6 +144,20 @@ def unit_dim(module: nn.Module) -> int | None:
     if isinstance(module, _FEATURES_LAST) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm")):
         return FEATURES_LAST
     return None
+
+
+def place_units(t: torch.Tensor, dim: int, count: int | None) -> int:
+    """Where an activation's units are in ``t``, given the layer before: its units' ``dim`` and ``count``.
+
+    Where ``t`` has ``count`` at ``dim`` (or nothing is known), ``dim``; else the other place if
+    ``count`` is there. LeViT's MLP applies a BatchNorm1d to its Linear's output flattened to
+    ``(batch · tokens, C)``, channels first, then reshapes it back to ``(batch, tokens, C)``: the
+    activation after it has its ``C`` units last.
+    """
+    if count is None or t.dim() < 2 or t.shape[dim] == count:
+        return dim
+    other = FEATURES_LAST if dim == CHANNELS_FIRST else CHANNELS_FIRST
+    return other if t.shape[other] == count else dim
 
 
 def unit_dims(t: torch.Tensor, dim: int = CHANNELS_FIRST) -> tuple[int, ...] | None:
