@@ -314,6 +314,11 @@ def test_place_units_keeps_the_layers_place_unless_its_count_is_elsewhere():
     assert place_units(t, FEATURES_LAST, None) == FEATURES_LAST
     assert place_units(t, CHANNELS_FIRST, 7) == CHANNELS_FIRST
     assert place_units(torch.zeros(4, 8, 8), CHANNELS_FIRST, 8) == CHANNELS_FIRST  # a tie keeps the layer's place
+    # after a 2-D (N, C) output: a sequence's features, an image's channels, unless the count says otherwise
+    assert place_units(torch.zeros(2, 15, 4), None, 12) == FEATURES_LAST
+    assert place_units(torch.zeros(2, 16, 7, 7), None, 16 * 7 * 7) == CHANNELS_FIRST  # a generator's Linear, viewed
+    assert place_units(torch.zeros(2, 16, 7, 7), None, 7) == FEATURES_LAST
+    assert place_units(torch.zeros(8, 32), None, 32) == CHANNELS_FIRST
 
 
 class _HeadsReshaped(nn.Module):

@@ -47,7 +47,6 @@ from torch import nn
 from weightreport.collect.bn_batch import batch_stats, saved_stats
 from weightreport.collect.units import (
     CHANNELS_FIRST,
-    FEATURES_LAST,
     SMOOTH,
     as_torch,
     has_units,
@@ -117,7 +116,7 @@ class ActivationCapture:
         self._indices: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._calls: dict[str, int] = {}  # module → its calls captured in this step's window
         self._window = WAITING
-        self._layout: tuple[int, int | None] = (CHANNELS_FIRST, None)  # the last layer's units: (dim, count)
+        self._layout: tuple[int | None, int | None] = (CHANNELS_FIRST, None)  # the last layer's units: (dim, count)
         self._epoch = 0  # counts the windows, so that a stale backward hook closes none
         self._handles = []
         self.watched: list[tuple[str, bool]] = []
@@ -244,13 +243,12 @@ class ActivationCapture:
     def _note_units(self, out: torch.Tensor, dim: int) -> None:
         """Remember where the units of a layer's output ``out`` are (``units.place_units`` reads it).
 
-        A 2-D output ``(N, C)`` has its units in both places; it is noted as features-last, for
-        a tensor made from it by a reshape keeps ``C`` last (LeViT's attention reshapes its
-        BatchNorm1d's ``(batch · tokens, C)`` into ``(batch, tokens, heads · d)``).
+        A 2-D output ``(N, C)`` has its units in both places, noted as None: a tensor made from
+        it by a reshape is read by its own shape (LeViT's attention reshapes its BatchNorm1d's
+        ``(batch · tokens, C)`` into ``(batch, tokens, heads · d)``, whose units are last).
         """
         if out.dim() >= 2:
-            dim = FEATURES_LAST if out.dim() == 2 else dim
-            self._layout = (dim, out.shape[dim])
+            self._layout = (None if out.dim() == 2 else dim, out.shape[dim])
 
     def _hook(self, name: str, units: bool = True, layout: int | None = None):
         """The hook of a layer; ``layout``: where its output's units are (``units.unit_dim``), None: as before it."""

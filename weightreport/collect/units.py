@@ -146,15 +146,21 @@ def unit_dim(module: nn.Module) -> int | None:
     return None
 
 
-def place_units(t: torch.Tensor, dim: int, count: int | None) -> int:
+def place_units(t: torch.Tensor, dim: int | None, count: int | None) -> int:
     """Where an activation's units are in ``t``, given the layer before: its units' ``dim`` and ``count``.
 
-    Where ``t`` has ``count`` at ``dim`` (or nothing is known), ``dim``; else the other place if
-    ``count`` is there. LeViT's MLP applies a BatchNorm1d to its Linear's output flattened to
-    ``(batch · tokens, C)``, channels first, then reshapes it back to ``(batch, tokens, C)``: the
-    activation after it has its ``C`` units last.
+    ``dim`` None: the layer's output was 2-D ``(N, C)``, whose units are first and last at
+    once; a 3-D ``t`` made from it is read as a sequence's features (last), a 4-D or larger one
+    as an image's channels (dimension 1). Where ``t`` has ``count`` at that place (or nothing
+    is known), that place; else the other if ``count`` is there. LeViT's MLP applies a
+    BatchNorm1d to its Linear's output flattened to ``(batch · tokens, C)``, then reshapes it
+    back to ``(batch, tokens, C)``: the activation after it has its ``C`` units last.
     """
-    if count is None or t.dim() < 2 or t.shape[dim] == count:
+    if t.dim() < 2:
+        return CHANNELS_FIRST
+    if dim is None:
+        dim = FEATURES_LAST if t.dim() == 3 else CHANNELS_FIRST
+    if count is None or t.shape[dim] == count:
         return dim
     other = FEATURES_LAST if dim == CHANNELS_FIRST else CHANNELS_FIRST
     return other if t.shape[other] == count else dim
