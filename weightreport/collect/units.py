@@ -22,7 +22,9 @@ RMSNorm, an RNN or attention they are the last dimension of ``(..., C)``: a tran
 MLP units are its hidden features, each judged over every token of the batch, not its
 token positions. Other layers, and activations, pass the layout on; with no layer before,
 dimension 1. Where the activation's tensor does not have the layer's unit count there but
-has it at the other place (a reshape between them, ``place_units``), the units are there. A 2-D output ``(N, C)`` reads the same either way.
+has it at the other place (a reshape between them), the units are there; after a 2-D
+``(N, C)`` layer output a 3-D tensor is read as a sequence and a 4-D one as an image
+(``place_units``).
 
 The signal is kept per unit (``unit_signal``) so that the ranks of a distributed run can
 merge it with one max or min before it is counted (``count_units``).
