@@ -349,3 +349,24 @@ def test_a_two_dimensional_layer_before_leaves_the_units_last():
     capture.close()
     assert out.shape == (BATCH, 3 * TOKENS, 4)
     assert torch.equal(signal, out.reshape(-1, 4).amax(0))
+
+
+def test_wav2vec2_counts_conv_channels_and_feed_forward_features(tmp_path):
+    """transformers' Wav2Vec2: its feature encoder's GELUs, after a LayerNorm over the transposed conv output,
+    count the 16 conv channels; the positional conv's GELU its 32; each feed-forward GELU its 64 features."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = transformers.Wav2Vec2ForCTC(transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(16, 16, 16),
+        conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3), feat_extract_norm="layer", num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4, vocab_size=12))
+    with Collector(model, tmp_path / "run", every=1) as wr:
+        model(input_values=torch.randn(2, 1600), labels=torch.randint(1, 12, (2, 5))).loss.backward()
+        wr.step()
+    stats = load_run(tmp_path / "run").table("stats")
+    units = dict(stats[(stats.step == 1) & stats.units.notna()][["tensor", "units"]].itertuples(index=False))
+    assert units == {
+        **{f"wav2vec2.feature_extractor.conv_layers.{i}.activation": 16 for i in range(3)},
+        "wav2vec2.encoder.pos_conv_embed.activation": 32,
+        **{f"wav2vec2.encoder.layers.{i}.feed_forward.intermediate_act_fn": 64 for i in range(2)},
+    }
