@@ -153,6 +153,19 @@ def _autograd_dead_per_feature(act: nn.Module, z: torch.Tensor) -> int:
     return int(gone.all(0).sum())
 
 
+def _captured_units(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Call name → the per-unit signal that ``ActivationCapture`` keeps on one armed forward of ``model``."""
+    from weightreport.collect.hooks import ActivationCapture
+
+    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
+    capture.armed = True
+    try:
+        model(x)
+        return {name: cap.units[1] for name, cap in capture.take().items() if cap.units is not None}
+    finally:
+        capture.close()
+
+
 class _TokenMLP(nn.Module):
     """A transformer block's MLP on (batch, tokens, features): a LayerNorm, then Linear → ``act`` → Linear."""
 
@@ -212,23 +225,17 @@ class _ConvThenNormed(nn.Module):
 def test_unit_layout_follows_the_layer_before():
     """A ReLU after a Conv1d counts channels (dim 1 of (N, C, L)); one after a LayerNorm counts the last
     dimension; each count equals autograd's on the same tensor."""
-    from weightreport.collect.hooks import ActivationCapture
-
     torch.manual_seed(0)
     model = _ConvThenNormed()
     x = torch.rand(4, 1, 9)  # L = 9: neither 6 nor 4
-    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
-    capture.armed = True
-    model(x)
-    captured = capture.take()
-    capture.close()
-    channels = captured["relu_c"].units[1]
+    captured = _captured_units(model, x)
+    channels = captured["relu_c"]
     assert channels.shape == (6,)
     assert int((channels <= 0).sum()) == 2
     z = model.conv(x).detach().requires_grad_(True)
     nn.ReLU()(z).backward(torch.ones_like(z))
     assert int((z.grad == 0).all(2).all(0).sum()) == 2  # autograd: the same two channels pass nothing
-    features = captured["relu_f"].units[1]
+    features = captured["relu_f"]
     assert features.shape == (6,)
     pre = model.ln(model.relu_c(model.conv(x)).transpose(1, 2))
     assert torch.equal(features, pre.clamp(min=0).reshape(-1, 6).amax(0))
@@ -288,16 +295,10 @@ class _LinearBatchNormTokens(nn.Module):
 def test_units_found_again_after_a_reshape():
     """Channels-first BatchNorm1d on the flattened tokens, then a reshape to (batch, tokens, C): the activation's
     units are the C features (as many as autograd finds dead), not the tokens."""
-    from weightreport.collect.hooks import ActivationCapture
-
     torch.manual_seed(0)
     model = _LinearBatchNormTokens()
     x = torch.rand(BATCH, TOKENS, 1)
-    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
-    capture.armed = True
-    model(x)
-    signal = capture.take()["act"].units[1]
-    capture.close()
+    signal = _captured_units(model, x)["act"]
     z = model.bn(model.linear(x).flatten(0, 1)).reshape(BATCH, TOKENS, UNITS)
     assert signal.shape == (UNITS,)
     assert int((signal <= 0).sum()) == _autograd_dead_per_feature(nn.Hardswish(), z) == BAD
@@ -339,14 +340,10 @@ class _HeadsReshaped(nn.Module):
 def test_a_two_dimensional_layer_before_leaves_the_units_last():
     """After a 2-D (N, C) output, whose units are both first and last, a reshaped tensor keeps its units last:
     4 per head-width feature, not 15 token-head rows."""
-    from weightreport.collect.hooks import ActivationCapture
-
     model = _HeadsReshaped()
-    capture = ActivationCapture(list(model.named_children()), sample=4096, root=model)
-    capture.armed = True
-    out = model(torch.rand(BATCH, TOKENS, 1))
-    signal = capture.take()["act"].units[1]
-    capture.close()
+    x = torch.rand(BATCH, TOKENS, 1)
+    signal = _captured_units(model, x)["act"]
+    out = model(x)
     assert out.shape == (BATCH, 3 * TOKENS, 4)
     assert torch.equal(signal, out.reshape(-1, 4).amax(0))
 

@@ -168,12 +168,11 @@ def place_units(t: torch.Tensor, dim: int | None, count: int | None) -> int:
     return other if t.shape[other] == count else dim
 
 
-def unit_dims(t: torch.Tensor, dim: int = CHANNELS_FIRST) -> tuple[int, ...] | None:
-    """Dimensions to reduce so that one value per unit (``dim``) remains."""
+def unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
+    """Dimensions to reduce so that one value per channel (dim 1) remains."""
     if t.dim() < 2:
         return None
-    unit = dim % t.dim()
-    return tuple(d for d in range(t.dim()) if d != unit)
+    return tuple(d for d in range(t.dim()) if d != 1)
 
 
 def has_units(module: nn.Module) -> bool:
@@ -195,7 +194,7 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
         out: its output.
         largest: for a smooth activation (``SMOOTH``), the per-unit largest |f'(x)| over the
             batch, taken from the input by the pre-hook (``slope``).
-        dim: where the units are (``unit_dim`` of the layer before).
+        dim: where the units are in ``out`` (``place_units``).
     """
     if unit_dims(out) is None:
         return None
