@@ -367,3 +367,53 @@ def test_wav2vec2_counts_conv_channels_and_feed_forward_features(tmp_path):
         "wav2vec2.encoder.pos_conv_embed.activation": 32,
         **{f"wav2vec2.encoder.layers.{i}.feed_forward.intermediate_act_fn": 64 for i in range(2)},
     }
+
+
+LARGE = [  # (activation, input of a dead or saturated unit, input of a live one)
+    (nn.ReLU(), -5.0, 1.0),
+    (nn.Hardswish(), -5.0, 1.0),
+    (nn.GELU(), -20.0, 1.0),
+    (nn.Tanh(), 8.0, 0.1),
+    (nn.Hardtanh(), 3.0, 0.1),
+]
+
+
+@pytest.mark.parametrize(("act", "bad", "good"), LARGE, ids=lambda v: repr(v) if isinstance(v, nn.Module) else "")
+def test_large_outputs_are_judged_on_the_whole_batch_where_the_first_images_leave_units_open(act, bad, good):
+    """From ``HEAD_FROM`` values the signal is first taken on the batch's first sixteenth. Units that are
+    dead, alive only in the last image, or NaN in the first are judged on the whole batch, so the counts
+    equal autograd's; a layer whose units all fire early skips the rest."""
+    from weightreport.collect import units as U
+
+    torch.manual_seed(0)
+    x = torch.randn(32, 64, 8, 8) * 0.3 + good  # 131,072 values: above HEAD_FROM
+    assert x.numel() >= U.HEAD_FROM
+    x[:, 3] = bad  # bad on the whole batch
+    x[:, 5] = bad
+    x[-1, 5, 0, 0] = good  # alive (unsaturated) only at one place of the last image
+    x[0, 7, 0, 0] = math.nan  # NaN in the first image only
+
+    def counted(inputs):
+        largest = U.slope(act, inputs)
+        mode, signal, reach = U.unit_signal(act, act(inputs.clone()), largest)
+        value = signal.double().numpy()
+        return U.count_units(mode, value, reach), signal
+
+    (units, dead, saturated), _ = counted(x)
+    z = x.clone().requires_grad_(True)
+    act(z).backward(torch.ones_like(z))
+    grad = z.grad.abs().transpose(0, 1).reshape(64, -1)
+    if isinstance(act, nn.Tanh):
+        expected = int((grad <= 1 - 0.99**2).all(1).sum())
+    elif isinstance(act, nn.GELU):
+        expected = int((grad < DEAD_SLOPE).all(1).sum())
+    else:
+        expected = int((grad == 0).all(1).sum())
+    assert units == 64 and (dead if saturated is None else saturated) == expected == 1
+
+    healthy = torch.randn(32, 64, 8, 8) * 0.3 + good
+    (_, dead, saturated), signal = counted(healthy)
+    assert (dead if saturated is None else saturated) == 0
+    if isinstance(act, nn.ReLU):  # taken from the first two images only
+        assert torch.equal(signal, U.per_unit(healthy[:2], torch.amax))
+        assert not torch.equal(signal, U.per_unit(healthy, torch.amax))

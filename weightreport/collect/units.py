@@ -27,7 +27,11 @@ has it at the other place (a reshape between them), the units are there; after a
 (``place_units``).
 
 The signal is kept per unit (``unit_signal``) so that the ranks of a distributed run can
-merge it with one max or min before it is counted (``count_units``).
+merge it with one max or min before it is counted (``count_units``). Only its side of the
+threshold is exact for a live unit: on the CPU a large output is first reduced over the
+leading sixteenth of its batch, and the whole batch only where that leaves a unit undecided
+(``settled_per_unit``). A merge keeps the counts: a unit alive on any rank is alive, and a
+dead one's signal is exact on every rank.
 """
 
 from __future__ import annotations
@@ -202,18 +206,34 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
     y = out.detach()
     # In the output's dtype: a max or min is exact in it, and the host widens it exactly.
     if isinstance(module, EXACT_DEAD):
-        return "dead", per_unit(y, torch.amax, dim), 0.0
+        return "dead", settled_per_unit(y, _same, torch.amax, dim, _alive), 0.0
     if isinstance(module, ZERO_BELOW):
-        return "dead", per_unit(y.abs(), torch.amax, dim), 0.0
+        return "dead", settled_per_unit(y, torch.abs, torch.amax, dim, _alive), 0.0
     if isinstance(module, tuple(SMOOTH)):  # the subtraction in float64, so the threshold is DEAD_SLOPE's
         return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
     if isinstance(module, CLAMPING):
         centre, reach = _clamp_ends(module)
-        return "saturated", per_unit((y - centre).abs(), torch.amin, dim), reach
-    for kind, (centre, reach) in SATURATING.items():
-        if isinstance(module, kind):
-            return "saturated", per_unit((y - centre).abs(), torch.amin, dim), reach
-    return None
+    else:
+        centre, reach = next(((c, r) for kind, (c, r) in SATURATING.items() if isinstance(module, kind)),
+                             (None, None))
+        if centre is None:
+            return None
+    return "saturated", settled_per_unit(y, lambda t: (t - centre).abs(), torch.amin, dim,
+                                         lambda s: s < reach), reach
+
+
+def _same(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def _alive(signal: torch.Tensor) -> torch.Tensor:
+    """The units a ReLU-like signal (the largest output) already shows alive."""
+    return signal > 0
+
+
+def _slope_alive(largest: torch.Tensor) -> torch.Tensor:
+    """The units a smooth activation's largest slope already shows alive (``unit_signal``'s test)."""
+    return largest.double() - DEAD_SLOPE > 0
 
 
 def _clamp_ends(module: nn.Module) -> tuple[float, float]:
@@ -227,10 +247,36 @@ def _clamp_ends(module: nn.Module) -> tuple[float, float]:
 def slope(module: nn.Module, x: torch.Tensor, dim: int = CHANNELS_FIRST) -> torch.Tensor | None:
     """The per-unit largest |f'(x)| of a smooth activation over the batch, from its input (units at ``dim``)."""
     module = as_torch(module)
-    for kind, derivative in SMOOTH.items():
-        if isinstance(module, kind) and unit_dims(x) is not None:
-            return per_unit(derivative(module, x.detach().float()).abs(), torch.amax, dim)
-    return None
+    derivative = next((f for kind, f in SMOOTH.items() if isinstance(module, kind)), None)
+    if derivative is None or unit_dims(x) is None:
+        return None
+    return settled_per_unit(x.detach().float(), lambda t: derivative(module, t).abs(), torch.amax, dim,
+                            _slope_alive)
+
+
+HEAD_FROM = 1 << 16
+"""Values from which a unit's signal is first taken on the leading sixteenth of the batch (CPU)."""
+
+
+def settled_per_unit(y: torch.Tensor, values, reduce, dim: int, settled) -> torch.Tensor:
+    """``per_unit(values(y), reduce, dim)``, or the same over the first sixteenth of the batch when
+    that already settles every unit.
+
+    A unit that is alive (or unsaturated) anywhere in the batch stays so whatever the rest holds,
+    so its signal need not be exact, only on the right side of the threshold: ``settled`` says,
+    per unit, that a partial signal is. In a healthy layer every unit fires within its first
+    images, and the pass over the whole output is spared (0.16 ms against 0.01 for a
+    32×64×32×32 ReLU output in cache). Where any unit is still undecided (dead, or NaN), the
+    whole batch is reduced, exactly as before, so the counts never change. Only on the CPU from
+    ``HEAD_FROM`` values: on a GPU the test would cost a synchronisation in the forward.
+    """
+    if y.device.type == "cpu" and y.numel() >= HEAD_FROM and y.dim() >= 2:
+        rows = max(1, y.shape[0] // 16)
+        if rows < y.shape[0]:
+            part = per_unit(values(y[:rows]), reduce, dim)
+            if bool(settled(part).all()):
+                return part
+    return per_unit(values(y), reduce, dim)
 
 
 def per_unit(y: torch.Tensor, reduce, dim: int = CHANNELS_FIRST) -> torch.Tensor:
