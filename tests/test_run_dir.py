@@ -288,3 +288,39 @@ def test_persistent_disk_full_bounds_the_buffer_and_counts_what_it_drops(tmp_pat
     assert run.manifest["dropped_snapshots"] == 10 - MAX_UNWRITTEN_FLUSHES
     assert sorted(run.tables["scalars"].step) == list(range(1, 12))  # scalars are never dropped
     assert run.manifest["status"] == "complete"
+
+
+def test_manifest_json_is_the_same_on_both_encoding_paths():
+    """run.json's encoder takes a plain object as it is, and copies one with NaN, Inf or int keys
+    (written null and as text); both give sorted, deterministic JSON."""
+    import json
+    import math
+
+    from weightreport.runfmt.writer import _json_safe, dump_json
+
+    plain = {"b": [1, 2.5, "x"], "a": {"z": None, "y": True}, "c": (3, 4)}
+    odd = {"b": [1, math.nan], "a": {"z": math.inf, 2: -math.inf}, "c": (3, 4)}
+    for obj in (plain, odd):
+        for indent in (None, 1):
+            expected = json.dumps(_json_safe(obj), sort_keys=True, indent=indent, allow_nan=False)
+            assert dump_json(obj, indent) == expected
+    assert json.loads(dump_json(odd)) == {"b": [1, None], "a": {"z": None, "2": None}, "c": [3, 4]}
+
+
+def test_parts_are_written_delta_packed_and_byte_stream_split(tmp_path):
+    """Integer columns of a part are delta-packed, floating ones byte-stream-split, and they read back whole."""
+    import pyarrow.parquet as pq
+
+    from weightreport.runfmt.writer import RunWriter
+
+    writer = RunWriter(tmp_path)
+    rows = [{"step": s, "tensor": "w", "kind": "param", "edges": [0.0, 0.5, 1.0], "counts": [s, 3]}
+            for s in range(5)]
+    writer.add("histograms", rows)
+    writer.flush({"format_version": 1})
+    part = next((tmp_path / "tables" / "histograms").glob("part-*.parquet"))
+    meta = pq.ParquetFile(part).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert "DELTA_BINARY_PACKED" in encodings["step"] and "DELTA_BINARY_PACKED" in encodings["counts.list.element"]
+    assert "BYTE_STREAM_SPLIT" in encodings["edges.list.element"]
+    assert pq.read_table(part).to_pylist() == rows
