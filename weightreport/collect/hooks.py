@@ -239,8 +239,8 @@ class ActivationCapture:
             idx = (base + jitter).long().clamp_(max=numel - 1).to(x.device)
             self._indices[key] = idx
         # ``take`` reads the elements in row-major order, as a flat view would, with no copy of a
-        # non-contiguous output; 2.0 against 1.7 ms a snapshot step for index_select's 22 samples
-        # on the reference CNN.
+        # non-contiguous output. The reference CNN's 22 samples took 1.7 ms a snapshot step with
+        # it, against 2.0 ms with ``index_select`` on a flat view.
         return torch.take(x, idx).float(), numel
 
     def _note_units(self, out: torch.Tensor, dim: int) -> None:

@@ -211,15 +211,19 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
         return "dead", settled_per_unit(y, torch.abs, torch.amax, dim, _alive), 0.0
     if isinstance(module, tuple(SMOOTH)):  # the subtraction in float64, so the threshold is DEAD_SLOPE's
         return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
-    if isinstance(module, CLAMPING):
-        centre, reach = _clamp_ends(module)
-    else:
-        centre, reach = next(((c, r) for kind, (c, r) in SATURATING.items() if isinstance(module, kind)),
-                             (None, None))
-        if centre is None:
-            return None
+    ends = _saturation(module)
+    if ends is None:
+        return None
+    centre, reach = ends
     return "saturated", settled_per_unit(y, lambda t: (t - centre).abs(), torch.amin, dim,
                                          lambda s: s < reach), reach
+
+
+def _saturation(module: nn.Module) -> tuple[float, float] | None:
+    """(centre, reach) of a clamping or saturating activation (``CLAMPING``, ``SATURATING``), else None."""
+    if isinstance(module, CLAMPING):
+        return _clamp_ends(module)
+    return next((ends for kind, ends in SATURATING.items() if isinstance(module, kind)), None)
 
 
 def _same(t: torch.Tensor) -> torch.Tensor:
@@ -265,12 +269,13 @@ def settled_per_unit(y: torch.Tensor, values, reduce, dim: int, settled) -> torc
     A unit that is alive (or unsaturated) anywhere in the batch stays so whatever the rest holds,
     so its signal need not be exact, only on the right side of the threshold: ``settled`` says,
     per unit, that a partial signal is. In a healthy layer every unit fires within its first
-    images, and the pass over the whole output is spared (0.16 ms against 0.01 for a
+    images, and the pass over the whole output is spared (0.16 against 0.014 ms for a
     32×64×32×32 ReLU output in cache). Where any unit is still undecided (dead, or NaN), the
     whole batch is reduced, exactly as before, so the counts never change. Only on the CPU from
-    ``HEAD_FROM`` values: on a GPU the test would cost a synchronisation in the forward.
+    ``HEAD_FROM`` values: on a GPU the test would cost a synchronisation in the forward. ``y``
+    has at least two dimensions (the callers check ``unit_dims``), the first the batch's.
     """
-    if y.device.type == "cpu" and y.numel() >= HEAD_FROM and y.dim() >= 2:
+    if y.device.type == "cpu" and y.numel() >= HEAD_FROM:
         rows = max(1, y.shape[0] // 16)
         if rows < y.shape[0]:
             part = per_unit(values(y[:rows]), reduce, dim)
