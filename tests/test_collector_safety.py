@@ -87,6 +87,7 @@ def test_an_unwritable_directory_mid_run_does_not_stop_training(tmp_path):
             model(x).pow(2).mean().backward()
             opt.step()
             wr.step(loss=float(i))
+        wr._writer.settle()  # step 3's write, on its thread, has finished
         stats_dir = run / "tables" / "stats"
         kept = sorted(stats_dir.iterdir())
         moved = tmp_path / "kept-stats"

@@ -229,10 +229,10 @@ def test_disk_full_warns_keeps_rows_and_recovers(tmp_path, monkeypatch, target):
     failures = [1]
     _failing(monkeypatch, module, name, failures)
     with pytest.warns(RuntimeWarning, match="No space left"):
-        _train(model, wr, 1)
+        _train(model, wr, 2)  # step 1's write fails on its thread; step 2's flush says so
     assert wr._writer.buffered > 0
     with pytest.warns(RuntimeWarning, match="writes to .* again; 0 snapshot"):
-        _train(model, wr, 2)
+        _train(model, wr, 1)
     wr.close()
     run = load_run(path)
     stats = run.tables["stats"]
@@ -250,6 +250,7 @@ def test_disk_full_at_close_warns_and_loses_nothing_written(tmp_path, monkeypatc
     wr = Collector(model, path, every=1, flush_every=1)
     _train(model, wr, 2)
     wr.log(val_loss=0.5)  # a row still buffered at close
+    wr._writer.settle()  # step 2's write, on its thread, has finished
     written = {p: p.read_bytes() for p in (path / "tables").rglob("*.parquet")}
     failures = [10**6]
     _failing(monkeypatch, writer.pq, "write_table", failures)
@@ -266,7 +267,7 @@ def test_persistent_disk_full_bounds_the_buffer_and_counts_what_it_drops(tmp_pat
     """While flushes fail, at most MAX_UNWRITTEN_FLUSHES × flush_every snapshots wait; later ones are
     dropped and counted, and once writes work again everything kept is written with the count."""
     import weightreport.runfmt.writer as writer
-    from weightreport.collect.collector import MAX_UNWRITTEN_FLUSHES
+    from weightreport.collect.flushes import MAX_UNWRITTEN_FLUSHES
 
     path = tmp_path / "run"
     model = _model()
@@ -276,8 +277,8 @@ def test_persistent_disk_full_bounds_the_buffer_and_counts_what_it_drops(tmp_pat
     with pytest.warns(RuntimeWarning, match="No space left") as warned:
         _train(model, wr, 10)
     assert len([w for w in warned if "cannot write" in str(w.message)]) == 1  # warned once, loudly
-    assert wr._unflushed == MAX_UNWRITTEN_FLUSHES
-    assert wr._dropped == 10 - MAX_UNWRITTEN_FLUSHES
+    assert wr._writes.unflushed == MAX_UNWRITTEN_FLUSHES
+    assert wr._writes.dropped == 10 - MAX_UNWRITTEN_FLUSHES
     failures[0] = 0  # space again
     with pytest.warns(RuntimeWarning, match=f"{10 - MAX_UNWRITTEN_FLUSHES} snapshot.s. were dropped"):
         _train(model, wr, 1)
@@ -324,3 +325,35 @@ def test_parts_are_written_delta_packed_and_byte_stream_split(tmp_path):
     assert "DELTA_BINARY_PACKED" in encodings["step"] and "DELTA_BINARY_PACKED" in encodings["counts.list.element"]
     assert "BYTE_STREAM_SPLIT" in encodings["edges.list.element"]
     assert pq.read_table(part).to_pylist() == rows
+
+
+def test_flushes_during_training_write_on_a_thread_and_close_waits_for_them(tmp_path, monkeypatch):
+    """The constructor's and close()'s writes are the caller's own; a flush during training hands its
+    files to a thread, and close() waits for it, so every part is on disk once close returns."""
+    import threading
+    import time
+
+    import weightreport.runfmt.writer as writer
+
+    main, writers, real = threading.current_thread().name, [], writer.pq.write_table
+
+    def slow(*args, **kwargs):
+        writers.append(threading.current_thread().name)
+        if writers[-1] != main:
+            time.sleep(0.05)  # a write still going when close() is called
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer.pq, "write_table", slow)
+    path = tmp_path / "run"
+    model = _model()
+    wr = Collector(model, path, every=1, flush_every=1)
+    constructed = len(writers)
+    assert constructed and set(writers) == {main}
+    _train(model, wr, 4)
+    wr.close()
+    later = writers[constructed:]
+    closing = later.index(main)
+    assert set(later[:closing]) == {"weightreport-writer"} and set(later[closing:]) == {main}
+    run = load_run(path)
+    assert sorted(run.tables["stats"].query("kind == 'param'").step.unique()) == [0, 1, 2, 3, 4]
+    assert sorted(run.tables["scalars"].step) == [1, 2, 3, 4]

@@ -9,10 +9,9 @@ The collector decides the cadence and gathers tensors; ``stats.describe`` does t
 maths, ``hooks.ActivationCapture`` the activations, ``writer.RunWriter`` the files.
 
 Once it is built, the collector never raises into the training loop:
-- a failed write (a full disk, a removed directory, lost permission) warns once; rows stay
-  buffered and every flush retries; beyond ``MAX_UNWRITTEN_FLUSHES`` flushes' worth of
-  snapshots, new snapshots are dropped and counted (``dropped_snapshots`` in run.json
-  once it can write again);
+- a failed write (a full disk, a removed directory, lost permission) warns once and is
+  retried at every flush, with a bounded buffer; flushes during training write on a thread
+  (``flushes.py``);
 - an error inside its own calls or hooks warns once, saying why, and turns the collector
   off: training goes on, and what was recorded so far stays readable;
 - SIGTERM flushes what is buffered and marks the run ``interrupted`` (``signals.py``).
@@ -42,6 +41,7 @@ from weightreport.collect.arguments import (
 from weightreport.collect.cadence import Cadence, CostMeter
 from weightreport.collect.config import config_dict
 from weightreport.collect.distributed import is_distributed, local_piece, on_rank_zero
+from weightreport.collect.flushes import Flushes
 from weightreport.collect.gc_pause import collection_paused
 from weightreport.collect.hooks import BATCHNORM, ActivationCapture
 from weightreport.collect.selection import select_modules, trajectory_indices
@@ -60,11 +60,6 @@ from weightreport.runfmt.matrices import heatmap_rows
 from weightreport.runfmt.reader import read_manifest
 from weightreport.runfmt.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.runfmt.writer import RunWriter, prepare_directory
-
-MAX_UNWRITTEN_FLUSHES = 4
-"""While writes fail, snapshots are kept in memory up to this many flushes' worth
-(``MAX_UNWRITTEN_FLUSHES × flush_every`` snapshots); later ones are dropped and counted."""
-
 
 COMPILED_NOTE = ("no activations were captured: the model was compiled (torch.compile) and run before the "
                  "Collector was created, and compiled code does not call hooks added later. Create the "
@@ -200,11 +195,9 @@ class Collector:
         self._cadence = Cadence(self.every, budget, self._step)
         self._meter = CostMeter()
         self._last_snapshot = -1
-        self._unflushed = 0
+        self._writes = Flushes(self._writer, self.path, self.flush_every, self._manifest)
         self._closed = False
         self._off: str | None = None  # why the collector turned itself off
-        self._write_error: str | None = None  # set while writes fail
-        self._dropped = 0
         if resumed:
             self._last_snapshot = self._step
             self._flush()
@@ -213,6 +206,7 @@ class Collector:
             self._record_heatmaps()
         self._arm()
         self._term = TermHandler(self._interrupted)
+        self._writes.started = True  # from here on, flushes during training write on a thread
         self._meter.stop(t0)
 
     # --- the training loop's side -------------------------------------------------------
@@ -399,17 +393,10 @@ class Collector:
             notes: list[str] = []
             tables["probes"] = capture_probes(self.model, self.probe, self._step, notes=notes)
             self._probe_note = notes[0] if notes else None
-        limit = MAX_UNWRITTEN_FLUSHES * self.flush_every
-        if self._write_error is not None and self._unflushed >= limit:
-            self._flush()  # one more try before this snapshot is dropped
-        if self._write_error is not None and self._unflushed >= limit:
-            self._dropped += 1  # taken all the same: a distributed run's ranks must stay in step
-        else:
+        if self._writes.room():  # else dropped, though taken: a distributed run's ranks must stay in step
             self._add(tables)
             self._snapshots += 1
-            self._unflushed += 1
-            if self._unflushed >= self.flush_every:
-                self._flush()
+            self._writes.added()
         self._last_snapshot = self._step
         hooks_s = (self._capture.seconds if self._capture is not None else 0.0) - hooks_before
         self._cadence.taken(self._step, perf_counter() - start + hooks_s)
@@ -426,37 +413,10 @@ class Collector:
             self._writer.add("heatmaps", rows)
 
     def _flush(self, final: bool = False) -> None:
-        """Write what is buffered; a failure warns once and is retried at the next flush."""
-        if self._writer is None:  # only rank 0 writes
-            self._unflushed = 0
-            return
         try:
-            self._writer.flush(self._manifest(), final=final)
-        except OSError as exc:
-            # State first, then the warnings: under `-W error` a warning raises.
-            reason, first = exc.strerror or str(exc), self._write_error is None
-            self._write_error = reason
-            if first:
-                warnings.warn(
-                    f"weightreport cannot write to {self.path} ({reason}). Training goes on; up to "
-                    f"{MAX_UNWRITTEN_FLUSHES * self.flush_every} snapshots wait in memory and every flush "
-                    "retries; later snapshots are dropped and counted.", RuntimeWarning, stacklevel=4)
-            if final:
-                warnings.warn(
-                    f"weightreport could not write its last {self._unflushed} snapshot(s) to {self.path} "
-                    f"({reason}); they are lost, and the run there ends at its last flush"
-                    + (f" ({self._dropped} snapshot(s) were dropped before)" if self._dropped else ""),
-                    RuntimeWarning, stacklevel=4)
-            return
-        except Exception as exc:  # anything else the writer raises is a bug: stop, don't crash
+            self._writes.flush(final)
+        except Exception as exc:  # anything but an OSError the writer raises is a bug: stop, don't crash
             self._turn_off("writing the run", exc)
-            return
-        self._unflushed = 0
-        if self._write_error is not None:
-            self._write_error = None
-            warnings.warn(f"weightreport writes to {self.path} again; {self._dropped} snapshot(s) were "
-                          "dropped while it could not (run.json: dropped_snapshots)", RuntimeWarning,
-                          stacklevel=4)
 
     def _manifest(self) -> dict:
         structure = dict(self._structure)
@@ -471,7 +431,7 @@ class Collector:
             "trajectory_indices": self._taker.trajectory_manifest(),
             "environment": _environment(self._params), "resumed_at": self._resumed_at,
             "overhead": self.overhead, "cadence": self._cadence.changes,
-            "dropped_snapshots": self._dropped, "activation_note": self._activation_note,
+            "dropped_snapshots": self._writes.dropped, "activation_note": self._activation_note,
             "probe_note": self._probe_note,
             "collector_error": self._off or (self._capture.error if self._capture is not None else None),
         }
