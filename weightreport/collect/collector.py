@@ -81,7 +81,8 @@ class Collector:
         exclude: not these modules (same forms); applied after ``include``.
         bins: histogram bins.
         trajectory_limit: elements whose exact values are recorded per parameter.
-        flush_every: write to disk every this many snapshots (and on close).
+        flush_every: write to disk every this many snapshots (on a thread, while training goes on)
+            and on close.
         probe: a fixed input batch; its conv feature maps, attention weights and
             recurrent hidden states are captured at every snapshot.
         optimizer: record its learning rate(s) at every step.
