@@ -171,8 +171,10 @@ class RunWriter:
                 job.parts.append((table, _as_table(rows, SCHEMAS[table])))
                 self._rows[table] = []
         if not background:
-            job.run()
-            self._settle(job)
+            try:
+                job.run()
+            finally:  # a KeyboardInterrupt mid-write leaves the rows buffered too
+                self._settle(job)
             return
         thread = threading.Thread(target=job.run, name="weightreport-writer")
         self._pending = (thread, job)
