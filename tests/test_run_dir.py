@@ -357,3 +357,23 @@ def test_flushes_during_training_write_on_a_thread_and_close_waits_for_them(tmp_
     run = load_run(path)
     assert sorted(run.tables["stats"].query("kind == 'param'").step.unique()) == [0, 1, 2, 3, 4]
     assert sorted(run.tables["scalars"].step) == [1, 2, 3, 4]
+
+
+def test_a_bug_in_the_writer_turns_the_collector_off_and_training_goes_on(tmp_path, monkeypatch):
+    """An error other than an OSError in a write, on its thread or not, says it came from writing the
+    run, turns the collector off, and never reaches the training loop."""
+    import weightreport.runfmt.writer as writer
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    path = tmp_path / "run"
+    model = _model()
+    wr = Collector(model, path, every=1, flush_every=1)
+    monkeypatch.setattr(writer.pq, "write_table", broken)
+    with pytest.warns(RuntimeWarning, match="writing the run raised ValueError: a bug"):
+        _train(model, wr, 3)
+    assert wr._off is not None and "writing the run" in wr._off
+    monkeypatch.undo()
+    wr.close()
+    assert load_run(path).manifest["collector_error"] == wr._off

@@ -196,12 +196,13 @@ class Collector:
         self._cadence = Cadence(self.every, budget, self._step)
         self._meter = CostMeter()
         self._last_snapshot = -1
-        self._writes = Flushes(self._writer, self.path, self.flush_every, self._manifest)
+        self._writes = Flushes(self._writer, self.path, self.flush_every, self._manifest,
+                               on_bug=lambda exc: self._turn_off("writing the run", exc))
         self._closed = False
         self._off: str | None = None  # why the collector turned itself off
         if resumed:
             self._last_snapshot = self._step
-            self._flush()
+            self._writes.flush()
         else:
             self._snapshot()
             self._record_heatmaps()
@@ -318,7 +319,7 @@ class Collector:
     def _leave(self, t0: float, final: bool = False) -> None:
         """End a call: flush when closing, stop its clock, and act on a SIGTERM held meanwhile."""
         if final:
-            self._flush(final=True)
+            self._writes.flush(final=True)
         self._meter.stop(t0)
         self._term.busy = False
         if final:
@@ -345,7 +346,7 @@ class Collector:
         if self._status == "running":
             self._status = "interrupted"
             self._error = "SIGTERM: the process was asked to stop (preemption or a scheduler's time limit)"
-        self._flush(final=True)
+        self._writes.flush(final=True)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -412,12 +413,6 @@ class Collector:
         rows = heatmap_rows(self._step, self._params)
         if self._writer is not None:
             self._writer.add("heatmaps", rows)
-
-    def _flush(self, final: bool = False) -> None:
-        try:
-            self._writes.flush(final)
-        except Exception as exc:  # anything but an OSError the writer raises is a bug: stop, don't crash
-            self._turn_off("writing the run", exc)
 
     def _manifest(self) -> dict:
         structure = dict(self._structure)

@@ -32,11 +32,14 @@ class Flushes:
         path: the run directory, for the warnings.
         flush_every: snapshots between flushes.
         manifest: run.json's content at the time of a flush.
+        on_bug: called with anything but an OSError that a flush raises (a bug in the writer),
+            instead of raising it into the training loop.
     """
 
     def __init__(self, writer: RunWriter | None, path: Path, flush_every: int,
-                 manifest: Callable[[], dict]) -> None:
+                 manifest: Callable[[], dict], on_bug: Callable[[Exception], None]) -> None:
         self.writer, self.path, self.flush_every, self.manifest = writer, path, flush_every, manifest
+        self.on_bug = on_bug
         self.started = False  # set once the constructor's own writes are on disk
         self.unflushed = 0  # snapshots buffered, not yet handed to a write
         self.in_flight = 0  # snapshots a write on a thread is writing
@@ -61,11 +64,8 @@ class Flushes:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
-        """Write what is buffered; an OSError warns (once) and leaves it for the next flush.
-
-        Raises:
-            Exception: anything but an OSError that the writer raises (a bug).
-        """
+        """Write what is buffered; an OSError warns (once) and leaves it for the next flush, and
+        anything else goes to ``on_bug``."""
         if self.writer is None:  # only rank 0 writes
             self.unflushed = 0
             return
@@ -89,6 +89,9 @@ class Flushes:
                     f"({reason}); they are lost, and the run there ends at its last flush"
                     + (f" ({self.dropped} snapshot(s) were dropped before)" if self.dropped else ""),
                     RuntimeWarning, stacklevel=5)
+            return
+        except Exception as exc:
+            self.on_bug(exc)
             return
         # The write before this one succeeded; this one's snapshots are written, or on their way.
         self.in_flight, self.unflushed = (self.unflushed if background else 0), 0

@@ -199,10 +199,6 @@ class RunWriter:
         if job.error is not None:
             raise job.error
 
-    def write_manifest(self, manifest: dict, indent: int | None = 1) -> None:
-        """Replace run.json atomically."""
-        atomic_write_bytes(self.path / MANIFEST, dump_json(manifest, indent).encode())
-
 
 class _Write:
     """One flush's files: its parts in order, then run.json. Run on the caller's thread or another;
