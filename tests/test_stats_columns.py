@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 from hypothesis import given, settings
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from weightreport.collect.rows import stats_tables
+from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats import describe_array, kernels
 from weightreport.stats.columns import Columns
 from weightreport.stats.exact import describe_columns
@@ -134,8 +134,7 @@ def test_stats_tables_rows_equal_each_description():
               ("units", "relu"): np.array([0.0, -1.0, 2.0])}
     missing = np.array([False, False, False, False, False, True])
     tables = stats_tables(7, entries, Columns.of(descriptions, 64), values, {"relu": ("dead", 0.0)}, missing)
-    stats, hist = (tables[t].to_pylist() for t in ("stats", "histograms"))
-    assert isinstance(tables["stats"], pa.Table)
+    stats, hist = (tables[t].table(SCHEMAS[t]).to_pylist() for t in ("stats", "histograms"))
     assert [(r["tensor"], r["kind"]) for r in stats] == [("w", "param"), ("e", "param"), ("w", "grad"),
                                                          ("relu", "activation")]
     for row, h, i in zip(stats, hist, [0, 1, 2, 3], strict=True):

@@ -5,17 +5,17 @@ One row per described tensor, in the snapshot's order: its summary fields
 or saturated units (activations that can have them). A tensor without a description
 (a split tensor of an abandoned snapshot) has no row, nor has an activation that no
 rank saw in this snapshot. Arrays all the way: no dict per tensor, so a snapshot of
-hundreds of small tensors costs a few array operations, and the writer buffers Arrow
-tables rather than Python objects the garbage collector must walk.
+hundreds of small tensors costs a few array operations, and the writer buffers the
+columns (``runfmt.blocks``) rather than Python objects the garbage collector must walk,
+and builds their Arrow arrays once per flush.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
 from weightreport.collect.units import count_units
-from weightreport.runfmt.schema import SCHEMAS
+from weightreport.runfmt.blocks import Block
 from weightreport.stats.columns import Columns
 
 _WEIGHTS = ("param", "grad")
@@ -23,8 +23,8 @@ _WEIGHTS = ("param", "grad")
 
 
 def stats_tables(step: int, entries, columns: Columns, values: dict, units: dict,
-                 missing: np.ndarray | None = None) -> dict[str, pa.Table]:
-    """The ``stats`` and ``histograms`` tables of one snapshot ({} when no tensor has a row).
+                 missing: np.ndarray | None = None) -> dict[str, Block]:
+    """The ``stats`` and ``histograms`` rows of one snapshot, as blocks ({} when no tensor has a row).
 
     Args:
         step: the step written into every row.
@@ -70,20 +70,18 @@ def stats_tables(step: int, entries, columns: Columns, values: dict, units: dict
     every = at.size == k
     if every:
         at = slice(None)
-    tensor = pa.array(names if every else [names[i] for i in at.tolist()], pa.string())
-    kind = pa.array(kinds if every else [kinds[i] for i in at.tolist()], pa.string())
-    steps = pa.array(np.full(len(tensor), step, np.int64))
+    tensor = names if every else [names[i] for i in at.tolist()]
+    kind = kinds if every else [kinds[i] for i in at.tolist()]
+    steps = np.full(len(tensor), step, np.int64)
     stats = {"step": steps, "tensor": tensor, "kind": kind,
-             **{name: pa.array(col[at]) for name, col in columns.stats.items()},
-             "numel": pa.array(numel[at]),
-             "update_ratio": pa.array(ratio[at], mask=ratio_null[at]),
-             "dist_from_init": pa.array(dist0[at], mask=dist0_null[at])}
+             **{name: col[at] for name, col in columns.stats.items()},
+             "numel": numel[at], "update_ratio": ratio[at], "dist_from_init": dist0[at]}
+    nulls = {"update_ratio": ratio_null[at], "dist_from_init": dist0_null[at]}
     for j, column in enumerate(("units", "dead_units", "saturated_units")):
-        stats[column] = pa.array(counted[j, at], mask=counted_null[j, at])
+        stats[column], nulls[column] = counted[j, at], counted_null[j, at]
     histograms = {"step": steps, "tensor": tensor, "kind": kind,
-                  "edges": _lists(columns.edges[at]), "counts": _lists(columns.counts[at])}
-    return {"stats": pa.table(stats, schema=SCHEMAS["stats"]),
-            "histograms": pa.table(histograms, schema=SCHEMAS["histograms"])}
+                  "edges": columns.edges[at], "counts": columns.counts[at]}
+    return {"stats": Block(stats, nulls), "histograms": Block(histograms)}
 
 
 def _numel(entry, values: dict) -> int:
@@ -91,10 +89,3 @@ def _numel(entry, values: dict) -> int:
     name, kind, _piece, _sharded, numel = entry
     summed = values.get(("numel", f"{kind}:{name}"))
     return numel if summed is None else int(summed[0])
-
-
-def _lists(rows: np.ndarray) -> pa.ListArray:
-    """A list array with one list per row of a 2-D array."""
-    width = rows.shape[1]
-    offsets = pa.array(np.arange(0, rows.size + 1, width, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyarrow as pa
 import torch
 from torch import nn
 
@@ -26,8 +25,8 @@ from weightreport.collect import distributed as dist
 from weightreport.collect.hooks import Captured
 from weightreport.collect.rows import stats_tables
 from weightreport.collect.small_params import SmallParams
+from weightreport.runfmt.blocks import Block
 from weightreport.runfmt.calls import split_call
-from weightreport.runfmt.schema import SCHEMAS
 from weightreport.stats import SMALL, Batch, SplitStats, kernels, workspace
 from weightreport.stats.columns import Columns
 
@@ -341,22 +340,18 @@ class SnapshotTaker:
             tables["batchnorm"] = _batchnorm_table(step, bn)
         return tables
 
-    def _trajectory_table(self, step: int, traj: list[tuple[str, np.ndarray]]) -> pa.Table:
-        """The trajectories table's rows, one per recorded element, built as columns."""
+    def _trajectory_table(self, step: int, traj: list[tuple[str, np.ndarray]]) -> Block:
+        """The trajectories table's rows, one per recorded element, as columns."""
         names = tuple(name for name, _ in traj)
         fixed = self._traj_columns.get(names)
         if fixed is None:  # the same every snapshot: built once
             sizes = [len(vals) for _, vals in traj]
-            fixed = (sum(sizes), pa.array(np.repeat(names, sizes)),
-                     pa.array(np.concatenate([self._traj[name] for name in names]).astype(np.int64)))
+            fixed = ([name for name, n in zip(names, sizes, strict=True) for _ in range(n)],
+                     np.concatenate([self._traj[name] for name in names]).astype(np.int64))
             self._traj_columns = {names: fixed}
-        total, tensors, indices = fixed
-        return pa.table({
-            "step": pa.array(np.full(total, step, dtype=np.int64)),
-            "tensor": tensors,
-            "index": indices,
-            "value": pa.array(np.concatenate([vals for _, vals in traj]).astype(np.float64)),
-        }, schema=SCHEMAS["trajectories"])
+        tensors, indices = fixed
+        return Block({"step": np.full(len(indices), step, dtype=np.int64), "tensor": tensors, "index": indices,
+                      "value": np.concatenate([vals for _, vals in traj]).astype(np.float64)})
 
     def _compiled(self, name: str, w: torch.Tensor) -> bool:
         """Whether ``_norms`` of this parameter runs the compiled kernel."""
@@ -395,19 +390,20 @@ def _sq_diff(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:
     return torch.dot(a, a).double() if a.numel() else torch.zeros((), dtype=torch.float64, device=a.device)
 
 
-def _batchnorm_table(step: int, layers: list[tuple[str, np.ndarray]]) -> pa.Table:
-    """The batchnorm table's rows, one per channel, built as columns (NaN → null)."""
+def _batchnorm_table(step: int, layers: list[tuple[str, np.ndarray]]) -> Block:
+    """The batchnorm table's rows, one per channel, as columns (NaN → null)."""
     matrices = [vec.reshape(len(_BN_COLUMNS), -1) for _, vec in layers]
     sizes = [m.shape[1] for m in matrices]
     values = np.concatenate(matrices, axis=1)
     columns = {
-        "step": pa.array(np.full(sum(sizes), step, dtype=np.int64)),
-        "module": pa.array(np.repeat([name for name, _ in layers], sizes)),
-        "channel": pa.array(np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])),
+        "step": np.full(sum(sizes), step, dtype=np.int64),
+        "module": [name for (name, _), n in zip(layers, sizes, strict=True) for _ in range(n)],
+        "channel": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes]),
     }
+    nulls = {}
     for j, key in enumerate(_BN_COLUMNS):
-        columns[key] = pa.array(values[j], mask=np.isnan(values[j]))
-    return pa.table(columns, schema=SCHEMAS["batchnorm"])
+        columns[key], nulls[key] = values[j], np.isnan(values[j])
+    return Block(columns, nulls)
 
 
 def _bn_moment_sums(batch: tuple[torch.Tensor, torch.Tensor], count: int) -> torch.Tensor:

@@ -17,12 +17,15 @@ import math
 import os
 import shutil
 import threading
+from itertools import groupby
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from weightreport.errors import WeightReportError
+from weightreport.runfmt import blocks
+from weightreport.runfmt.blocks import Block
 from weightreport.runfmt.schema import MANIFEST, PART_GLOB, SCHEMAS, TABLES_DIR, part_name
 
 
@@ -132,10 +135,11 @@ class RunWriter:
                     continue
         return last
 
-    def add(self, table: str, rows: list[dict] | pa.Table) -> None:
-        """Buffer rows for ``table``: dicts keyed by column (missing columns are null), or
-        an Arrow table with the table's schema (cheaper for many rows)."""
-        if isinstance(rows, pa.Table):
+    def add(self, table: str, rows: list[dict] | pa.Table | Block) -> None:
+        """Buffer rows for ``table``: dicts keyed by column (missing columns are null), an
+        Arrow table with the table's schema, or a ``Block`` of its columns (cheapest for
+        many rows: its Arrow arrays are built once per flush)."""
+        if isinstance(rows, (pa.Table, Block)):
             self._rows[table].append(rows)
         else:
             self._rows[table].extend(rows)
@@ -143,7 +147,7 @@ class RunWriter:
     @property
     def buffered(self) -> int:
         """Rows waiting to be written."""
-        return sum(r.num_rows if isinstance(r, pa.Table) else 1
+        return sum(r.num_rows if isinstance(r, pa.Table) else len(r) if isinstance(r, Block) else 1
                    for rows in self._rows.values() for r in rows)
 
     def flush(self, manifest: dict, final: bool = True, background: bool = False) -> None:
@@ -263,18 +267,16 @@ ENCODINGS = {table: _encodings(schema) for table, schema in SCHEMAS.items()}
 
 
 def _as_table(rows: list, schema: pa.Schema) -> pa.Table:
-    """One Arrow table from buffered dict rows and Arrow tables, in order."""
-    pieces, dicts = [], []
-    for row in rows:
-        if isinstance(row, pa.Table):
-            if dicts:
-                pieces.append(_from_dicts(dicts, schema))
-                dicts = []
-            pieces.append(row)
+    """One Arrow table from buffered dict rows, Arrow tables and blocks, in order (each run
+    of dicts or of blocks built as one table)."""
+    pieces = []
+    for kind, run in groupby(rows, type):
+        if kind is pa.Table:
+            pieces.extend(run)
+        elif kind is Block:
+            pieces.append(blocks.table(list(run), schema))
         else:
-            dicts.append(row)
-    if dicts:
-        pieces.append(_from_dicts(dicts, schema))
+            pieces.append(_from_dicts(list(run), schema))
     return pa.concat_tables(pieces)
 
 
