@@ -17,7 +17,8 @@ loop calls it (forward, backward, ``opt.step()``, then ``wr.step()``):
 - **floor**: the anchor's read-once floor (one ``sum().item()`` per tensor), timed right
   after a real step.
   The three are interleaved round by round, in rotating order, so that drift and other
-  load on a shared machine fall on all of them alike; medians of ``ROUNDS``.
+  load on a shared machine fall on all of them alike; means of ``ROUNDS`` (40: four of
+  the snapshot's flushes, whose share the mean includes), the snapshot's median beside.
 - **activation capture**: a whole snapshot step (training step + ``wr.step()``) with
   ``activations=True`` against one with ``activations=False``, on two copies of the model
   with the same weights, interleaved in alternating order; medians of ``PAIRS``.
@@ -56,8 +57,9 @@ from weightreport import Collector
 torch.manual_seed(0)
 torch.set_num_threads(2)
 
-ROUNDS = 30
-"""Rounds of (step + snapshot, step + TensorBoard, step + floor)."""
+ROUNDS = 40
+"""Rounds of (step + snapshot, step + TensorBoard, step + floor): four flushes of the snapshot's
+collector (``flush_every=10``)."""
 PAIRS = 40
 """Interleaved step pairs per comparison of whole steps: with 16, the activation figure
 moved between 2.5 % and 7 % from run to run on a shared machine."""
@@ -187,10 +189,13 @@ def main(parts: set[str]) -> None:
                     times[name].append(spent)
         wr.close()
         writer.close()
-        tsnap, ttb, tfloor = (statistics.median(times[n]) for n in ("snapshot", "tensorboard", "floor"))
+        # Means: a snapshot's rows become Arrow tables at its flush (every tenth), which a median would leave out.
+        tsnap, ttb, tfloor = (statistics.mean(times[n]) for n in ("snapshot", "tensorboard", "floor"))
+        snap_median = statistics.median(times["snapshot"])
         tstep = statistics.median(timed(t.step) for _ in range(10))
         print(f"train step                      {tstep * 1e3:8.1f} ms")
-        print(f"snapshot (wr.step, after step)  {tsnap * 1e3:8.1f} ms  ({tsnap / tstep:.2%} of a step)")
+        print(f"snapshot (wr.step, after step)  {tsnap * 1e3:8.1f} ms  ({tsnap / tstep:.2%} of a step; "
+              f"median {snap_median * 1e3:.1f} ms, without the flushes)")
         print(f"tensorboard add_histogram       {ttb * 1e3:8.1f} ms  ({ttb / tstep:.2%} of a step)")
         print(f"read-once floor                 {tfloor * 1e3:8.1f} ms  ({tfloor / tstep:.2%} of a step)")
 

@@ -365,7 +365,8 @@ def test_a_bug_in_the_writer_turns_the_collector_off_and_training_goes_on(tmp_pa
     import weightreport.runfmt.writer as writer
 
     def broken(*args, **kwargs):
-        raise ValueError("a bug")
+        msg = "a bug"
+        raise ValueError(msg)
 
     path = tmp_path / "run"
     model = _model()
