@@ -4,7 +4,7 @@ A snapshot's stats, histograms, trajectories and batchnorm rows are a few dozen 
 Building an Arrow array costs a few microseconds per column whatever its length, and
 right after a training step, with the caches cold, a snapshot's Arrow tables cost the
 reference CNN's collector 0.9 ms of its 10 (0.2 ms when warm). A ``Block`` keeps each
-column as the numpy array (or list of names) it was computed as; ``table`` joins the
+column as the numpy array (or list of names) it was computed as; ``blocks_table`` joins the
 blocks of one flush column by column and builds each Arrow array once.
 """
 
@@ -41,10 +41,10 @@ class Block:
 
     def table(self, schema: pa.Schema) -> pa.Table:
         """This block as an Arrow table of ``schema``."""
-        return table([self], schema)
+        return blocks_table([self], schema)
 
 
-def table(blocks: Sequence[Block], schema: pa.Schema) -> pa.Table:
+def blocks_table(blocks: Sequence[Block], schema: pa.Schema) -> pa.Table:
     """One Arrow table of ``schema`` from ``blocks``, in order: each column joined, then built once."""
     arrays = []
     for field in schema:

@@ -24,8 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from weightreport.errors import WeightReportError
-from weightreport.runfmt import blocks
-from weightreport.runfmt.blocks import Block
+from weightreport.runfmt.blocks import Block, blocks_table
 from weightreport.runfmt.schema import MANIFEST, PART_GLOB, SCHEMAS, TABLES_DIR, part_name
 
 
@@ -147,7 +146,7 @@ class RunWriter:
     @property
     def buffered(self) -> int:
         """Rows waiting to be written."""
-        return sum(r.num_rows if isinstance(r, pa.Table) else len(r) if isinstance(r, Block) else 1
+        return sum(len(r) if isinstance(r, (pa.Table, Block)) else 1
                    for rows in self._rows.values() for r in rows)
 
     def flush(self, manifest: dict, final: bool = True, background: bool = False) -> None:
@@ -274,7 +273,7 @@ def _as_table(rows: list, schema: pa.Schema) -> pa.Table:
         if kind is pa.Table:
             pieces.extend(run)
         elif kind is Block:
-            pieces.append(blocks.table(list(run), schema))
+            pieces.append(blocks_table(list(run), schema))
         else:
             pieces.append(_from_dicts(list(run), schema))
     return pa.concat_tables(pieces)
