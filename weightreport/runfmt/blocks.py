@@ -26,7 +26,8 @@ class Block:
 
     Args:
         columns: each column of the table's schema → its values, all of one length.
-        nulls: column → a boolean array, True where the row's value is null.
+        nulls: column → a boolean array, True where the row's value is null (scalar columns
+            only: a list column's rows are never null).
     """
 
     __slots__ = ("columns", "nulls", "rows")
