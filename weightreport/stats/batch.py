@@ -16,8 +16,9 @@ The maths for a large tensor ``x`` with ``n`` finite values:
 - ``x`` is scaled by a power of two ``s`` (exact) so that powers cannot overflow and
   shifted by an estimate ``c`` of its mean; the sums ``S1..S4`` of the shifted values'
   powers are corrected for ``S1`` on the host in float64. On the CPU ``s`` and ``c``
-  come from a strided sample, checked against the range afterwards (a second pass
-  only where the sample missed the peak by more than 2**24).
+  come from a sample (runs of consecutive values spread over the tensor), checked
+  against the range afterwards (a second pass only where the sample missed the peak
+  by more than 2**24).
 - Histogram counts come from exact bin indices (see ``grid.py``) and are int64,
   never float32 (which stops counting at 2**24).
 - Outliers are counted against ``mean ± k·std`` and the IQR fences exactly: the

@@ -30,8 +30,10 @@ _LARGE_AT = positions(LARGE_ROW)
 L_STATUS, L_FIRST, L_WIDTH, L_ZEROS = (_LARGE_AT[k] for k in ("status", "first", "width", "zeros"))
 L_OUT3, L_OUT6, L_OUTIQR = (_LARGE_AT[k] for k in ("outliers_3std", "outliers_6std", "outliers_iqr"))
 
-_SAMPLE = 4096
-"""The strided sample of a large tensor has at least this many values."""
+SAMPLE = 4096
+"""The sample of a large tensor (``compiled.sample_of``) has at least this many values."""
+RUN = 64
+"""The sample takes runs of this many consecutive values (four 64-byte cache lines of float32)."""
 
 
 @_jit(False)
@@ -42,18 +44,21 @@ def large_start(x):  # pragma: no cover - compiled
         (scale, shift), or (0, 0) where a value of the sample is not finite or the
         scale is beyond float32's exact range (the caller then describes ``x`` step by step).
     """
-    n = x.size
-    step = max(1, n // _SAMPLE)
+    runs = x.size // RUN
+    if runs == 0:
+        return 0.0, 0.0
+    step = max(1, runs // (SAMPLE // RUN))
     peak = 0.0
-    for i in range(0, n, step):
-        v = abs(np.float64(x[i]))
-        if not v <= _FLOAT32_MAX:  # NaN or Inf
-            return 0.0, 0.0
-        peak = max(peak, v)
+    for j in range(0, runs, step):
+        for i in range(j * RUN, (j + 1) * RUN):
+            v = abs(np.float64(x[i]))
+            if not v <= _FLOAT32_MAX:  # NaN or Inf
+                return 0.0, 0.0
+            peak = max(peak, v)
     scale = _scale_of(peak)
     if not _LOW_UNIT <= scale <= _HIGH_UNIT:
         return 0.0, 0.0
-    return scale, _sample_shift(x, step, scale)
+    return scale, _sample_shift(x, runs, step, scale)
 
 
 @_jit(False)
@@ -127,14 +132,17 @@ def _scale_of(peak):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def _sample_shift(x, step, scale):  # pragma: no cover - compiled
-    """``compiled._range_moments``' shift: numpy's float64 sum of ``x[::step] / scale`` over its size, in float32."""
-    m = (x.size + step - 1) // step
-    scaled = np.empty(m)
+def _sample_shift(x, runs, step, scale):  # pragma: no cover - compiled
+    """``compiled._range_moments``' shift: numpy's float64 sum of ``sample_of(x) / scale`` over its size, in float32."""
+    taken = (runs + step - 1) // step
+    scaled = np.empty(taken * RUN)
     s = np.float32(scale)
-    for j in range(m):
-        scaled[j] = np.float64(x[j * step] / s)  # divided in float32, as numpy divides the sample
-    return np.float64(np.float32(_np_sum(scaled) / m))
+    k = 0
+    for j in range(0, runs, step):
+        for i in range(j * RUN, (j + 1) * RUN):
+            scaled[k] = np.float64(x[i] / s)  # divided in float32, as numpy divides the sample
+            k += 1
+    return np.float64(np.float32(_np_sum(scaled) / scaled.size))
 
 
 @_jit(False)
