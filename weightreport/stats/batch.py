@@ -43,6 +43,7 @@ from weightreport.stats.columns import Columns
 from weightreport.stats.compiled import _describe_compiled
 from weightreport.stats.exact import describe_array, describe_columns
 from weightreport.stats.fields import Description
+from weightreport.stats.openmp import rest_workers
 from weightreport.stats.torch_ops import TorchDescription
 
 SMALL = 16384
@@ -108,8 +109,12 @@ class Batch:
         compiled = [i for i in large if _compiled(flats[i], bins)]
         self._queue = iter(sorted(compiled, key=lambda i: -sizes[i]))
         self._lock = threading.Lock()
-        # The helper starts on the large tensors before the small ones are even flattened.
-        self._helper = kernels.helper().submit(self._work) if len(compiled) > 1 and kernels.can_share() else None
+        # The helper starts on the large tensors before the small ones are even flattened,
+        # on a CPU that torch's idle OpenMP workers no longer spin on.
+        self._helper = None
+        if len(compiled) > 1 and kernels.can_share():
+            rest_workers()
+            self._helper = kernels.helper().submit(self._work)
         self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
         self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
         self._small_sizes = [sizes[i] for i in self.small]

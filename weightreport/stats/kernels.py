@@ -23,9 +23,10 @@ runs of equal bins do not stall on one counter.
 Each kernel runs on the thread that calls it, and releases the GIL. Callers split
 whole tensors between the calling thread and one ``helper()`` thread (``describe``,
 ``snapshot``). Splitting single arrays and numba's ``parallel=True`` loops were both
-slower on two cores: the parallel loops lost their vectorisation, and a torch op
-just before leaves its OpenMP workers spinning on the second core for about a
-millisecond, so the snapshot path keeps torch's parallel ops away from the kernels.
+slower on two cores: the parallel loops lost their vectorisation. A parallel torch
+op leaves its OpenMP workers spinning for milliseconds, so the snapshot path keeps
+torch's parallel ops away from the kernels, and ``Batch`` releases the workers that
+the training step left spinning (``openmp.rest_workers``) before the helper starts.
 
 ``AVAILABLE`` is False when numba is not installed; ``describe`` then uses torch ops on
 the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
