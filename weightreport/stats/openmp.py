@@ -5,10 +5,11 @@ workers spins for some milliseconds, waiting for the next parallel region. The
 kernels' helper thread (``kernels.helper``) starts right then, on a CPU where a
 worker is still spinning, and gets half of it: on the reference CNN, 2.5 ms of the
 helper's first 5 ms went to the spin. ``rest_workers`` releases the calling thread's
-workers with OpenMP 5.0's ``omp_pause_resource_all(omp_pause_soft)``: libgomp ends
-them at once, LLVM's and Intel's runtimes put them to sleep, and the settings (the
-number of threads among them) are kept. torch's next parallel region starts its
-workers again, once, in a fraction of a millisecond.
+workers with OpenMP 5.0's ``omp_pause_resource_all(omp_pause_soft)``: GNU's libgomp
+(torch's on Linux) ends them at once, and the settings (the number of threads among
+them) are kept; a soft pause lets other runtimes release them as they see fit.
+Where the runtime lacks the call (before OpenMP 5.0) nothing is done. torch's next
+parallel region starts its workers again, once, in a fraction of a millisecond.
 
 Measured on the reference CNN (two threads): ``wr.step()`` right after a real step took
 7.6 ms with the call (its 0.2 ms included) against 8.7 ms without, and the next
