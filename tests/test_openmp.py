@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from weightreport.stats import describe, kernels
-from weightreport.stats.openmp import _pause, rest_workers
+from weightreport.stats.openmp import WORTH_IT, _pause, rest_workers
 
 needs_pause = pytest.mark.skipif(_pause() is None, reason="this torch's OpenMP has no omp_pause_resource_all")
 
@@ -35,10 +35,10 @@ def test_released_workers_come_back_with_the_same_count_and_results():
     """After a parallel op, the workers are released, and torch's next parallel op has its threads and sums alike."""
     x = torch.randn(4_000_000, generator=torch.Generator().manual_seed(0))
     before = x.sum()
-    rest_workers()
+    rest_workers(WORTH_IT)
     assert torch.get_num_threads() == 2
     assert torch.equal(x.sum(), before)
-    rest_workers()  # again, with the workers just started
+    rest_workers(WORTH_IT)  # again, with the workers just started
     assert torch.equal(x.sum(), before)
 
 
@@ -51,18 +51,32 @@ def test_libgomp_ends_its_workers():
         pytest.skip("another OpenMP runtime: it puts its workers to sleep instead")
     torch.randn(4_000_000).sum()
     threads = _threads()
-    rest_workers()
+    rest_workers(WORTH_IT)
     deadline = time.monotonic() + 5
     while threads <= _threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not threads <= _threads()
 
 
+@needs_pause
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.usefixtures("two_threads")
+def test_small_work_keeps_the_workers():
+    """Below ``WORTH_IT`` values of work the workers are left as they are: no thread ends."""
+    if "libgomp" not in Path("/proc/self/maps").read_text():
+        pytest.skip("another OpenMP runtime")
+    torch.randn(4_000_000).sum()
+    threads = _threads()
+    rest_workers(WORTH_IT - 1)
+    time.sleep(0.2)
+    assert threads <= _threads()
+
+
 @pytest.mark.usefixtures("two_threads")
 def test_describe_after_a_parallel_op_equals_describe_with_one_thread():
     """Large tensors shared with the helper (the workers released first) are described as on one thread."""
     rng = np.random.default_rng(3)
-    tensors = [torch.from_numpy(rng.normal(size=n).astype(np.float32)) for n in (300_000, 90_000, 40_000)]
+    tensors = [torch.from_numpy(rng.normal(size=n).astype(np.float32)) for n in (900_000, 300_000, 40_000)]
     torch.randn(4_000_000).sum()  # leaves the workers spinning
     shared, _ = describe(tensors)
     if kernels.can_share():

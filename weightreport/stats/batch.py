@@ -113,7 +113,7 @@ class Batch:
         # on a CPU that torch's idle OpenMP workers no longer spin on.
         self._helper = None
         if len(compiled) > 1 and kernels.can_share():
-            rest_workers()
+            rest_workers(sum(sizes[i] for i in compiled))
             self._helper = kernels.helper().submit(self._work)
         self.queued = {i: TorchDescription(flats[i], bins) for i in large if i not in compiled}
         self.small = [i for i, n in enumerate(sizes) if n <= SMALL]
