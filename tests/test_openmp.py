@@ -42,15 +42,21 @@ def test_released_workers_come_back_with_the_same_count_and_results():
     assert torch.equal(x.sum(), before)
 
 
-@needs_pause
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.usefixtures("two_threads")
-def test_libgomp_ends_its_workers():
-    """With GNU OpenMP, the workers that a parallel op left spinning end: the process has fewer threads."""
+@pytest.fixture
+def spinning(two_threads):
+    """The process's threads right after a parallel op left GNU OpenMP's workers spinning."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
     if "libgomp" not in Path("/proc/self/maps").read_text():
-        pytest.skip("another OpenMP runtime: it puts its workers to sleep instead")
+        pytest.skip("another OpenMP runtime: it need not end its workers")
     torch.randn(4_000_000).sum()
-    threads = _threads()
+    return _threads()
+
+
+@needs_pause
+def test_libgomp_ends_its_workers(spinning):
+    """With GNU OpenMP, the workers that a parallel op left spinning end: the process has fewer threads."""
+    threads = spinning
     rest_workers(WORTH_IT)
     deadline = time.monotonic() + 5
     while threads <= _threads() and time.monotonic() < deadline:
@@ -59,17 +65,11 @@ def test_libgomp_ends_its_workers():
 
 
 @needs_pause
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.usefixtures("two_threads")
-def test_small_work_keeps_the_workers():
+def test_small_work_keeps_the_workers(spinning):
     """Below ``WORTH_IT`` values of work the workers are left as they are: no thread ends."""
-    if "libgomp" not in Path("/proc/self/maps").read_text():
-        pytest.skip("another OpenMP runtime")
-    torch.randn(4_000_000).sum()
-    threads = _threads()
     rest_workers(WORTH_IT - 1)
     time.sleep(0.2)
-    assert threads <= _threads()
+    assert spinning <= _threads()
 
 
 @pytest.mark.usefixtures("two_threads")

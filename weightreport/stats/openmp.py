@@ -54,8 +54,11 @@ def rest_workers(work: int) -> None:
     Nothing below ``WORTH_IT`` values, or where the runtime cannot.
 
     Call it outside any parallel region (the runtime then declines), on the thread that
-    runs torch's ops, right before work that shares the CPU with threads of its own.
+    runs torch's ops, right before work that shares the CPU with threads of its own
+    (``kernels.can_share``: torch runs two threads or more, so there are workers).
     """
+    if work < WORTH_IT:
+        return
     pause = _pause()
-    if work >= WORTH_IT and pause is not None and torch.get_num_threads() > 1:
+    if pause is not None:
         pause(_SOFT)
