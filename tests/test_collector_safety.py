@@ -169,11 +169,11 @@ def test_a_hook_that_raises_does_not_stop_training(tmp_path, monkeypatch):
     """An error inside the collector's activation hook warns once, turns the capture off, and training goes on."""
     from weightreport.collect import hooks
 
-    def broken(module, out, slope=None, dim=1):
+    def broken(out, slope=None, dim=1):
         msg = "boom"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(hooks, "unit_signal", broken)
+    monkeypatch.setattr(hooks, "unit_reader", lambda module: broken)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x = torch.randn(8, 4)

@@ -49,11 +49,10 @@ from weightreport.collect.units import (
     CHANNELS_FIRST,
     SMOOTH,
     as_torch,
-    has_units,
     place_units,
     slope,
     unit_dim,
-    unit_signal,
+    unit_reader,
 )
 from weightreport.runfmt.calls import call_name, split_call
 
@@ -132,7 +131,7 @@ class ActivationCapture:
             if isinstance(as_torch(module), tuple(SMOOTH)):  # their slope needs the input, before an in-place op
                 self._handles.append(module.register_forward_pre_hook(self._guard(self._slope_hook(name))))
             self._handles.append(module.register_forward_hook(
-                self._guard(self._hook(name, has_units(module), unit_dim(module)))))
+                self._guard(self._hook(name, unit_reader(module), unit_dim(module)))))
         if root is not None and self.watched:  # after the leaves' hooks: a root that is itself a leaf is captured first
             self._handles.append(root.register_forward_pre_hook(self._guard(self._enter), prepend=True))
             self._handles.append(root.register_forward_hook(self._guard(self._leave)))
@@ -253,8 +252,9 @@ class ActivationCapture:
         if out.dim() >= 2:
             self._layout = (None if out.dim() == 2 else dim, out.shape[dim])
 
-    def _hook(self, name: str, units: bool = True, layout: int | None = None):
-        """The hook of a layer; ``layout``: where its output's units are (``units.unit_dim``), None: as before it."""
+    def _hook(self, name: str, reader=None, layout: int | None = None):
+        """The hook of a layer; ``reader``: its ``units.unit_reader``; ``layout``: where its output's
+        units are (``units.unit_dim``), None: as before it."""
         def hook(module: nn.Module, inputs, output) -> None:
             call = self._next(name, module)
             if call is None:
@@ -267,8 +267,8 @@ class ActivationCapture:
             if out is None or not out.is_floating_point():
                 return
             cap = Captured(samples={"activation": self._sample(out)})
-            if units:
-                cap.units = unit_signal(module, out, largest, place_units(out, *self._layout))
+            if reader is not None:
+                cap.units = reader(out, largest, place_units(out, *self._layout))
             self._captured[call] = cap
             self._close_on_backward(out)
 

@@ -36,6 +36,8 @@ dead one's signal is exact on every rank.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -100,7 +102,6 @@ batch; the derivative is then below 2 % (tanh) or 1 % (sigmoid) of its largest v
 Hardtanh and Hardsigmoid (``CLAMPING``) saturate exactly, at the ends of their range,
 where the derivative is exactly 0 (``_clamp_ends``)."""
 CLAMPING = (nn.Hardtanh, nn.Hardsigmoid)  # Hardtanh's kin ReLU6 is caught earlier, as EXACT_DEAD
-UNIT_LAYERS = (*EXACT_DEAD, *ZERO_BELOW, *SMOOTH, *CLAMPING, *SATURATING)  # every kind ``unit_signal`` counts
 
 TRANSFORMERS = {
     "GELUActivation": nn.GELU(), "NewGELUActivation": nn.GELU(approximate="tanh"),
@@ -179,10 +180,22 @@ def unit_dims(t: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(d for d in range(t.dim()) if d != 1)
 
 
-def has_units(module: nn.Module) -> bool:
-    """Whether ``unit_signal`` can find dead or saturated units in this layer's output (decided
-    once per layer: the checks cost 3 µs on every armed call of every other layer)."""
-    return isinstance(as_torch(module), UNIT_LAYERS)
+def unit_reader(module: nn.Module):
+    """``unit_signal`` for this layer, its rule chosen once (the choice cost 3 µs on every armed
+    call), as a function of (out, largest, dim); None where the layer has no units to count."""
+    module = as_torch(module)
+    if isinstance(module, EXACT_DEAD):
+        return functools.partial(_signal, "dead", _same, torch.amax, _alive, 0.0)
+    if isinstance(module, ZERO_BELOW):
+        return functools.partial(_signal, "dead", torch.abs, torch.amax, _alive, 0.0)
+    if isinstance(module, tuple(SMOOTH)):
+        return _smooth_signal
+    ends = _saturation(module)
+    if ends is None:
+        return None
+    centre, reach = ends
+    return functools.partial(_signal, "saturated", lambda t: (t - centre).abs(), torch.amin,
+                             lambda s: s < reach, reach)
 
 
 def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | None = None,
@@ -200,23 +213,24 @@ def unit_signal(module: nn.Module, out: torch.Tensor, largest: torch.Tensor | No
             batch, taken from the input by the pre-hook (``slope``).
         dim: where the units are in ``out`` (``place_units``).
     """
-    if unit_dims(out) is None:
+    reader = unit_reader(module)
+    return reader(out, largest, dim) if reader is not None else None
+
+
+def _signal(mode, values, reduce, settled, reach, out, largest, dim):
+    """A ReLU-like or saturating layer's signal: ``values`` of its output reduced per unit, in
+    the output's dtype (a max or min is exact in it, and the host widens it exactly)."""
+    if out.dim() < 2:
         return None
-    module = as_torch(module)
-    y = out.detach()
-    # In the output's dtype: a max or min is exact in it, and the host widens it exactly.
-    if isinstance(module, EXACT_DEAD):
-        return "dead", settled_per_unit(y, _same, torch.amax, dim, _alive), 0.0
-    if isinstance(module, ZERO_BELOW):
-        return "dead", settled_per_unit(y, torch.abs, torch.amax, dim, _alive), 0.0
-    if isinstance(module, tuple(SMOOTH)):  # the subtraction in float64, so the threshold is DEAD_SLOPE's
-        return ("dead", largest.double() - DEAD_SLOPE, 0.0) if largest is not None else None
-    ends = _saturation(module)
-    if ends is None:
+    return mode, settled_per_unit(out.detach(), values, reduce, dim, settled), reach
+
+
+def _smooth_signal(out, largest, dim):
+    """A smooth layer's signal, from its input's largest slope; the subtraction in float64, so
+    that the threshold is ``DEAD_SLOPE``'s."""
+    if out.dim() < 2 or largest is None:
         return None
-    centre, reach = ends
-    return "saturated", settled_per_unit(y, lambda t: (t - centre).abs(), torch.amin, dim,
-                                         lambda s: s < reach), reach
+    return "dead", largest.double() - DEAD_SLOPE, 0.0
 
 
 def _saturation(module: nn.Module) -> tuple[float, float] | None:
@@ -275,7 +289,7 @@ def settled_per_unit(y: torch.Tensor, values, reduce, dim: int, settled) -> torc
     ``HEAD_FROM`` values: on a GPU the test would cost a synchronisation in the forward. ``y``
     has at least two dimensions (the callers check ``unit_dims``), the first the batch's.
     """
-    if y.device.type == "cpu" and y.numel() >= HEAD_FROM:
+    if y.numel() >= HEAD_FROM and y.is_cpu:
         rows = max(1, y.shape[0] // 16)
         if rows < y.shape[0]:
             part = per_unit(values(y[:rows]), reduce, dim)
