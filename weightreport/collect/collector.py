@@ -386,7 +386,8 @@ class Collector:
         if armed and self._compiled and not captured and self._activation_note is None:
             self._activation_note = COMPILED_NOTE
             warnings.warn(f"weightreport: {COMPILED_NOTE}", RuntimeWarning, stacklevel=4)
-        watched = self._capture.listed(captured) if self._capture is not None else []
+        # every module and call, that all ranks describe alike (one process needs no list)
+        watched = self._capture.listed(captured) if self._capture is not None and is_distributed() else []
         tables = self._taker.take(self._step, self.model, captured, watched)
         if self.probe is not None:
             from weightreport.collect.probes import capture_probes
