@@ -77,11 +77,16 @@ def test_columns_equal_describe_array_on_any_float64(pieces):
         _same(columns, i, describe_array(piece.copy()))
 
 
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(1e-300, 1e300), st.floats(-1e300, 1e300), st.floats(-1e300, 1e300),
                           st.floats(0, 1e300), st.integers(1, 10**6)), min_size=1, max_size=8))
 def test_summary_columns_equal_summary(moments):
-    """``summary_columns`` gives ``summary``'s fields for each tensor, in order, bit for bit."""
+    """``summary_columns``, given the compiled kernels' skew and kurtosis, gives ``summary``'s
+    fields for each tensor, in order, bit for bit (moments up to float64's ends included)."""
+    from weightreport.stats import kernels_describe
+
+    kernels._compile()
     rng = np.random.default_rng(len(moments))
     m2 = np.array([m[0] for m in moments] + [0.0])  # and a constant tensor: skew and kurtosis NaN
     m3, m4 = np.array([m[1] for m in moments] + [0.0]), np.array([m[3] for m in moments] + [0.0])
@@ -92,8 +97,9 @@ def test_summary_columns_equal_summary(moments):
     qs = np.sort(rng.normal(size=(n.size, 7)), axis=1) + mean[:, None]
     qs[0, 0] = np.nan
     zeros, out3, out6, outiqr = (rng.integers(0, 5, n.size) for _ in range(4))
+    shapes = np.array([kernels_describe._shape(*m) for m in zip(m2.tolist(), m3.tolist(), m4.tolist(), strict=True)])
     cols = summary_columns(n, Moments(n, mean, m2, m3, m4, norm2), lo, hi, zeros.astype(float), qs,
-                           (out3.astype(float), out6.astype(float), outiqr.astype(float)))
+                           (out3.astype(float), out6.astype(float), outiqr.astype(float)), tuple(shapes.T))
     assert list(cols) == list(NAMES)
     for i in range(n.size):
         m = Moments(int(n[i]), *(float(a[i]) for a in (mean, m2, m3, m4, norm2)))  # Python floats, as backends give

@@ -138,13 +138,14 @@ class SnapshotTaker:
         elsewhere = set(here) | small  # their norms and trajectory values are not torch's
         layout = self._extras(model, local, captured, entries, 0, False, sums, maxes, mins, own,
                               skip_norms=elsewhere, skip_trajectories=elsewhere)
-        columns, values = batch.host([*sums, *maxes, *mins, *own])
+        values = batch.host([*sums, *maxes, *mins, *own])
         values = dict(zip(layout, values, strict=True))
         for found in here.values():
             values.update(found)
         values.update(self._small.values(batch.small_block))
         units = self._units(captured)
-        values.update(zip([("norms", entries[i][0]) for i in fused], batch.join(), strict=True))
+        columns, squares = batch.join()
+        values.update(zip([("norms", entries[i][0]) for i in fused], squares, strict=True))
         if first:
             for name, _p in self.params:
                 if name in small:  # already as a first snapshot's

@@ -3,7 +3,8 @@
 ``describe(tensors, bins)`` is the whole job for one snapshot, with one batched host
 transfer. Small tensors (up to ``SMALL`` elements: biases, norms, a small layer's
 weights) travel to the host and are described there exactly, in float64
-(``exact.py``). Large tensors are described where they live:
+(``exact.py``); where no large tensor keeps the helper thread busy, it describes them
+while the caller reads the host block. Large tensors are described where they live:
 - on an accelerator (and on a CPU without numba) with torch ops that never wait for
   the host (``torch_ops.py``); their numbers join the small tensors' transfer;
 - on the CPU with compiled kernels (``compiled.py``, ``kernels.py``): range and moments in one pass,
@@ -41,7 +42,7 @@ import torch
 from weightreport.stats import kernels
 from weightreport.stats.columns import Columns
 from weightreport.stats.compiled import _describe_compiled
-from weightreport.stats.exact import describe_array, describe_columns
+from weightreport.stats.exact import SortedPieces, describe_array
 from weightreport.stats.fields import Description
 from weightreport.stats.openmp import rest_workers
 from weightreport.stats.torch_ops import TorchDescription
@@ -132,58 +133,62 @@ class Batch:
 
     def finish(self, extras: Sequence[torch.Tensor] = ()) -> tuple[list[Description], list[np.ndarray]]:
         """The descriptions and the extras' host values (see ``describe``)."""
-        out, extra_values = self.host(extras)
-        extra_values = [*extra_values, *self.join()]
-        return out.descriptions(), extra_values
+        extra_values = self.host(extras)
+        out, squares = self.join()
+        return out.descriptions(), [*extra_values, *squares]
 
-    def host(self, extras: Sequence[torch.Tensor] = ()) -> tuple[Columns, list[np.ndarray]]:
-        """The one host transfer, and the descriptions of every tensor but the compiled large ones.
+    def host(self, extras: Sequence[torch.Tensor] = ()) -> list[np.ndarray]:
+        """The one host transfer; starts the small tensors' descriptions.
+
+        The small tensors are sorted here; where the helper thread has no large tensors
+        to take, it describes them meanwhile (``exact.SortedPieces``), while the caller
+        goes on with what it reads from ``small_block``.
 
         Returns:
-            The descriptions so far, as columns (the compiled large tensors' rows are
-            filled in by ``join``, in these same columns), and each extra as a flat
-            float64 array. ``small_block`` then holds the small tensors' values, in
-            order, as one float64 array.
+            Each extra as a flat float64 array. ``small_block`` then holds the small
+            tensors' values, in order, as one float64 array.
         """
         flats, bins = self.flats, self.bins
         extra_flats = [flat(e) for e in extras]
         # The one transfer: extras, small tensors, and every queued tensor's numbers.
         host = _to_host([*extra_flats, *(flats[i] for i in self.small),
                          *(q.values for q in self.queued.values())])
-        if len(sizes := self._small_sizes) == len(flats):  # every tensor is small: its columns are the batch's
-            self.out = out = None
-        else:
-            self.out = out = Columns(len(flats), bins)
+        sizes = self._small_sizes
         extra_values = []
         pos = 0
         for e in extra_flats:
             extra_values.append(host[pos : pos + e.numel()])
             pos += e.numel()
-        self.small_block = small_block = host[pos : pos + sum(sizes)]
-        pos += sum(sizes)
+        self.small_block = host[pos : pos + sum(sizes)]
+        self._host_numbers = host[pos + sum(sizes) :]
+        self._pieces = SortedPieces(self.small_block, sizes, bins,
+                                    share=self._helper is None and kernels.can_share())
+        return extra_values
+
+    def join(self) -> tuple[Columns, list[np.ndarray]]:
+        """Every tensor's description, as columns; the compiled large ones described beside the helper.
+
+        Returns:
+            The columns, and each of ``distances``' three squares, in its order.
+        """
+        flats, bins = self.flats, self.bins
+        small = self._pieces.columns()
+        if len(self.small) == len(flats):  # every tensor is small: its columns are the batch's
+            out = small
+        else:
+            out = Columns(len(flats), bins)
+            out.take(self.small, small)
+        pos = 0
         for i, q in self.queued.items():
-            described = q.finish(host[pos : pos + q.values.numel()])
+            described = q.finish(self._host_numbers[pos : pos + q.values.numel()])
             # None: the device's grid loop gave up (float64 values a few ulps apart); on the host
             out.put(i, described or describe_array(flats[i].cpu().double().numpy(), bins))
             pos += q.values.numel()
-        small = describe_columns(small_block, sizes, bins)
-        if out is None:
-            self.out = out = small
-        else:
-            out.take(self.small, small)
-        return out, extra_values
-
-    def join(self) -> list[np.ndarray]:
-        """Describe the compiled large tensors beside the helper, into ``host``'s columns.
-
-        Returns:
-            Each of ``distances``' three squares, in its order.
-        """
         norms = {}
         for i, d, squares in [*self._work(), *(self._helper.result() if self._helper is not None else ())]:
-            self.out.put(i, d)
+            out.put(i, d)
             norms[i] = squares
-        return [norms[i] for i in self.distances]
+        return out, [norms[i] for i in self.distances]
 
 
 _CPU = torch.device("cpu")

@@ -4,16 +4,20 @@
 the histogram (``grid.histogram_grid``), the percentiles (numpy's own interpolation)
 and the threshold counts, each as a binary search; the moments are numpy's sums.
 ``describe_columns`` describes many consecutive pieces of one block as ``Columns``, the
-all-finite ones in one call of ``kernels_describe.describe_small``, whose numbers equal
+all-finite ones with ``kernels_describe.describe_small``, whose numbers equal
 ``describe_array``'s bit for bit (``tests/test_stats.py`` checks it); ``describe_arrays``
-gives the same as one ``Description`` per piece.
+gives the same as one ``Description`` per piece. ``SortedPieces`` is ``describe_columns``
+in two halves, so that the kernels' helper thread describes the pieces while the caller
+goes on (a snapshot of many small tensors, ``stats.Batch``).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import numpy as np
 
@@ -32,6 +36,7 @@ from weightreport.stats.fields import (
 )
 from weightreport.stats.grid import histogram_grid
 from weightreport.stats.kernels_describe import (
+    S_KURTOSIS,
     S_M3,
     S_M4,
     S_MAX,
@@ -42,6 +47,7 @@ from weightreport.stats.kernels_describe import (
     S_OUTIQR,
     S_S1,
     S_S2,
+    S_SKEW,
     S_ZEROS,
     SMALL_FIELDS,
 )
@@ -69,32 +75,102 @@ def describe_arrays(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> 
 def describe_columns(block: np.ndarray, sizes: Sequence[int], bins: int = 64) -> Columns:
     """``describe_array`` of each consecutive piece of ``block`` (``sizes`` long), as columns, bit for bit.
 
-    With numba, one compiled call describes every all-finite piece, repeating
-    numpy's arithmetic (its pairwise sums included), and ``fields.summary_columns``
-    derives their columns at once; numpy describes the rest one at a time.
+    With numba, compiled calls describe every all-finite piece, repeating numpy's
+    arithmetic (its pairwise sums included), and ``fields.summary_columns`` derives
+    their columns at once; numpy describes the rest one at a time.
     """
-    if not kernels.AVAILABLE:
-        starts = list(accumulate(sizes, initial=0))[:-1]
-        return Columns.of([describe_array(block[a : a + n], bins) for a, n in zip(starts, sizes, strict=True)],
-                          bins)
-    sizes = np.asarray(sizes, np.int64)
-    starts = np.zeros(sizes.size, np.int64)
-    np.cumsum(sizes[:-1], out=starts[1:])
-    ordered = block.copy()
-    for a, b in zip(starts.tolist(), (starts + sizes).tolist(), strict=True):
-        ordered[a:b].sort()  # in place, numpy's SIMD sort; NaN sorts last
-    rows, counts, done = kernels_describe.describe_small(block, ordered, starts, sizes, bins, _QV_ARRAY)
-    out = Columns(sizes.size, bins)
-    mine = np.flatnonzero(done)
-    with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
-        if mine.size == sizes.size:
-            _put_rows(out, slice(None), rows, counts, sizes)
-        elif mine.size:
-            _put_rows(out, mine, rows[mine], counts[mine], sizes[mine])
-    for k in np.flatnonzero(~done).tolist():
-        a = int(starts[k])
-        out.put(k, describe_array(block[a : a + int(sizes[k])], bins))
-    return out
+    return SortedPieces(block, sizes, bins).columns()
+
+
+class SortedPieces:
+    """``describe_columns`` in two halves, so that the helper thread can describe while the caller goes on.
+
+    The constructor sorts the pieces (numpy's SIMD sort; numba's is some ten times
+    slower), in ``RUNS`` runs of about equal values when ``share`` is set and the block
+    holds ``SHARE_FROM`` values or more, and hands each run to the kernels' helper thread
+    as soon as it is sorted: ``kernels_describe.describe_small`` needs no GIL, numpy's
+    sort needs it between pieces (two threads sorting at once were slower than one).
+    ``columns`` describes the runs the helper has not started, on this thread, and
+    returns every piece's description.
+
+    Args:
+        block: the pieces, one after another (float64).
+        sizes: each piece's length.
+        bins: histogram bins.
+        share: whether the helper thread is idle and may take part (``kernels.can_share``).
+    """
+
+    def __init__(self, block: np.ndarray, sizes: Sequence[int], bins: int = 64, share: bool = False) -> None:
+        self.block, self.bins = block, bins
+        self.sizes = sizes = np.asarray(sizes, np.int64)
+        if not kernels.AVAILABLE:
+            return
+        self.starts = starts = np.zeros(sizes.size, np.int64)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        ends = (starts + sizes).tolist()
+        self.ordered = ordered = np.empty_like(block)
+        self.rows = np.zeros((sizes.size, _FIXED + bins + 1))
+        self.counts = np.zeros((sizes.size, bins), np.int64)
+        self.done = np.zeros(sizes.size, np.bool_)
+        self._runs = _runs(ends, RUNS if share and block.size >= SHARE_FROM else 1)
+        self._claimed = [False] * len(self._runs)
+        self._lock = threading.Lock()
+        self._pending = []
+        for j, (first, last) in enumerate(self._runs):
+            a, b = int(starts[first]), ends[last - 1]
+            ordered[a:b] = block[a:b]
+            for start, end in zip(starts[first:last].tolist(), ends[first:last], strict=True):
+                ordered[start:end].sort()  # in place; NaN sorts last
+            if len(self._runs) > 1:
+                self._pending.append(kernels.helper().submit(self._describe, j))
+
+    def _describe(self, j: int) -> None:
+        """Describe run ``j``, unless the other thread has claimed it."""
+        with self._lock:
+            if self._claimed[j]:
+                return
+            self._claimed[j] = True
+        first, last = self._runs[j]
+        kernels_describe.describe_small(self.block, self.ordered, self.starts, self.sizes, self.bins, _QV_ARRAY,
+                                        self.rows, self.counts, self.done, first, last)
+
+    def columns(self) -> Columns:
+        """Every piece's description, in order."""
+        block, sizes, bins = self.block, self.sizes, self.bins
+        if not kernels.AVAILABLE:
+            starts = list(accumulate(sizes.tolist(), initial=0))[:-1]
+            return Columns.of([describe_array(block[a : a + n], bins)
+                               for a, n in zip(starts, sizes.tolist(), strict=True)], bins)
+        for j in range(len(self._runs) - 1, -1, -1):  # from the last, which the helper reaches last
+            self._describe(j)
+        for p in self._pending:
+            p.result()
+        out = Columns(sizes.size, bins)
+        done = self.done
+        mine = np.flatnonzero(done)
+        with np.errstate(all="ignore"):  # squares beyond float64's range become inf, not a warning
+            if mine.size == sizes.size:
+                _put_rows(out, slice(None), self.rows, self.counts, sizes)
+            elif mine.size:
+                _put_rows(out, mine, self.rows[mine], self.counts[mine], sizes[mine])
+        for k in np.flatnonzero(~done).tolist():
+            a = int(self.starts[k])
+            out.put(k, describe_array(block[a : a + int(sizes[k])], bins))
+        return out
+
+
+SHARE_FROM = 1 << 16
+"""Values from which ``SortedPieces`` shares its pieces with the helper thread."""
+RUNS = 4
+"""Runs of pieces that ``SortedPieces`` sorts in turn when it shares them."""
+
+
+def _runs(ends: list[int], parts: int) -> list[tuple[int, int]]:
+    """Up to ``parts`` runs (first piece, last piece excluded) of about equal values, in order; none without pieces."""
+    if not ends:
+        return []
+    cuts = [0, *(bisect.bisect_left(ends, ends[-1] * j / parts) for j in range(1, parts)), len(ends)]
+    return [(a, b) for a, b in pairwise(cuts) if b > a]
 
 
 _FIXED = SMALL_FIELDS + _QV_ARRAY.size
@@ -105,7 +181,8 @@ def _put_rows(out: Columns, at: np.ndarray | slice, rows: np.ndarray, counts: np
     mean, s2 = rows[:, S_MEAN], rows[:, S_S2]
     moments = Moments(n, mean, s2 / n, rows[:, S_M3], rows[:, S_M4], norm_squared(n, mean, rows[:, S_S1], s2))
     stats = summary_columns(n, moments, rows[:, S_MIN], rows[:, S_MAX], rows[:, S_ZEROS],
-                            rows[:, SMALL_FIELDS:_FIXED], (rows[:, S_OUT3], rows[:, S_OUT6], rows[:, S_OUTIQR]))
+                            rows[:, SMALL_FIELDS:_FIXED], (rows[:, S_OUT3], rows[:, S_OUT6], rows[:, S_OUTIQR]),
+                            (rows[:, S_SKEW], rows[:, S_KURTOSIS]))
     for name, col in stats.items():
         out.stats[name][at] = col
     out.edges[at] = rows[:, _FIXED:]

@@ -214,13 +214,13 @@ def summary(numel: int, nan_count: int, inf_count: int, m: Moments, lo: float, h
 
 
 def summary_columns(numel: np.ndarray, m: Moments, lo: np.ndarray, hi: np.ndarray, zeros: np.ndarray,
-                    quantiles: np.ndarray, outliers: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+                    quantiles: np.ndarray, outliers: Sequence[np.ndarray],
+                    shapes: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """``summary`` of many all-finite tensors with exact percentiles, as columns (``NAMES``, in order).
 
     Each value is what ``summary`` gives the same tensor, bit for bit: the same float64
-    operations in the same order, ``max``'s and ``min``'s choice at ties kept (the first
-    argument unless the second is strictly beyond it), and the power in ``skew`` taken
-    by ``shape`` for each tensor (numpy's SIMD power differs from Python's in the last bit).
+    operations in the same order, and ``max``'s and ``min``'s choice at ties kept (the first
+    argument unless the second is strictly beyond it).
 
     Args:
         numel: the element counts (no NaN or Inf among them).
@@ -229,15 +229,14 @@ def summary_columns(numel: np.ndarray, m: Moments, lo: np.ndarray, hi: np.ndarra
         zeros: values exactly 0.
         quantiles: one row of percentiles at ``QUANTILES`` per tensor.
         outliers: values beyond 3σ, beyond 6σ, and outside the IQR fences.
+        shapes: skew and kurtosis, as ``shape`` gives them (NaN where ``m.m2`` is 0), taken
+            per tensor where the moments are (numpy's SIMD power differs from the C library's
+            in the last bit; ``kernels_describe._shape``).
     """
     k = len(numel)
     m2, scale = m.m2, m.scale
     var = m2 * scale * scale
-    skew, kurtosis = np.full(k, math.nan), np.full(k, math.nan)
-    spread = np.flatnonzero(m2 > 0.0)
-    if spread.size:
-        skew[spread], kurtosis[spread] = zip(*map(shape, m2[spread].tolist(), m.m3[spread].tolist(),
-                                                  m.m4[spread].tolist()), strict=True)
+    skew, kurtosis = shapes
     norm2 = m.norm2
     qs = np.where(lo[:, None] > quantiles, lo[:, None], quantiles)  # percentile_columns' max, then min
     qs = np.where(hi[:, None] < qs, hi[:, None], qs)

@@ -220,17 +220,34 @@ def _outside_counted(counts, cum, first, width, lo, hi, below, above):  # pragma
 
 # --- small tensors: exact, numpy's arithmetic reproduced -----------------------------------
 
-SMALL_ROW = ("mean", "s1", "s2", "m3", "m4", "zeros", "outliers_3std", "outliers_6std", "outliers_iqr",
-             "min", "max")
+SMALL_ROW = ("mean", "s1", "s2", "m3", "m4", "skew", "kurtosis", "zeros", "outliers_3std", "outliers_6std",
+             "outliers_iqr", "min", "max")
 """The fixed slots of ``describe_small``'s rows: the mean, the sums of the deviations from it
-and of their squares, the third and fourth central moments, the counts, the range; then
-the quantiles, then the histogram's edges."""
+and of their squares, the third and fourth central moments, skew and kurtosis, the counts,
+the range; then the quantiles, then the histogram's edges."""
 SMALL_FIELDS = len(SMALL_ROW)
 _SMALL_AT = positions(SMALL_ROW)
 S_MEAN, S_S1, S_S2, S_M3, S_M4 = (_SMALL_AT[k] for k in ("mean", "s1", "s2", "m3", "m4"))
 S_ZEROS, S_OUT3, S_OUT6, S_OUTIQR = (_SMALL_AT[k] for k in ("zeros", "outliers_3std", "outliers_6std",
                                                       "outliers_iqr"))
 S_MIN, S_MAX = _SMALL_AT["min"], _SMALL_AT["max"]
+S_SKEW, S_KURTOSIS = _SMALL_AT["skew"], _SMALL_AT["kurtosis"]
+_TINY = np.finfo(np.float64).tiny
+
+
+@_jit(False)
+def _shape(m2, m3, m4):  # pragma: no cover - compiled
+    """``fields.shape`` (NaN, NaN where ``m2`` is not > 0), bit for bit: numba's power is the C
+    library's, as Python's is; where Python raises (the power overflows, or underflows to 0),
+    the same fallback."""
+    if not m2 > 0.0:
+        return np.nan, np.nan
+    power = m2**1.5
+    skew = m3 / power if 0.0 < power < np.inf else m3 / m2 / math.sqrt(m2)
+    square = m2 * m2
+    if not _TINY <= square < np.inf:
+        return skew, m4 / m2 / m2 - 3.0
+    return skew, m4 / square - 3.0
 
 
 @_jit(False)
@@ -381,7 +398,7 @@ def _below_each(s, edges):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: no cover - compiled
+def describe_small(block, ordered, starts, sizes, bins, quantiles, out, hist, done, first, last):  # pragma: no cover - compiled
     """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
@@ -391,18 +408,16 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
     computes them. Every number is computed with the operations, in the order, of
     ``exact._describe_array``'s numpy code, so the two agree bit for bit.
 
-    Returns:
-        One float64 row per piece (``SMALL_ROW``, the quantiles, the edges), one int64
-        row of histogram counts, and whether the piece was described: empty pieces and
-        pieces with NaN or Inf are left (rows of zeros) to ``exact.describe_array``.
+    Pieces ``first`` to ``last`` (excluded) are described, into their rows of the zeroed
+    outputs: ``out``, one float64 row per piece (``SMALL_ROW``, the quantiles, the edges),
+    ``hist``, one int64 row of histogram counts, and ``done``, whether the piece was
+    described: empty pieces and pieces with NaN or Inf are left (rows of zeros) to
+    ``exact.describe_array``. Calls on disjoint ranges may run at once, on two threads.
     """
     nq = quantiles.size
-    out = np.zeros((sizes.size, SMALL_FIELDS + nq + bins + 1))
-    hist = np.zeros((sizes.size, bins), np.int64)
-    done = np.zeros(sizes.size, np.bool_)
     stack = np.empty((64, 3), np.int64)  # _pairwise's scratch, for every piece
     vals = np.empty((64, 4))
-    for k in range(sizes.size):
+    for k in range(first, last):
         n = sizes[k]
         if n == 0:
             continue
@@ -447,8 +462,8 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles):  # pragma: n
         zeros = np.searchsorted(s, 0.0, side="right") - np.searchsorted(s, 0.0)
         outiqr = np.searchsorted(s, fence_lo) + n - np.searchsorted(s, fence_hi, side="right")
         row[S_MEAN], row[S_S1], row[S_S2], row[S_M3], row[S_M4] = mean, s1, s2, m3, m4
+        row[S_SKEW], row[S_KURTOSIS] = _shape(s2 / n, m3, m4)
         row[S_ZEROS], row[S_OUT3], row[S_OUT6], row[S_OUTIQR] = zeros, out3, out6, outiqr
         row[S_MIN], row[S_MAX] = lo, hi
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]
-    return out, hist, done
