@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -62,6 +63,45 @@ def test_columns_equal_describe_array_on_every_kind_of_piece(compiled, bins, mon
     assert len(columns) == len(pieces)
     for i, piece in enumerate(pieces):
         _same(columns, i, describe_array(piece.copy(), bins))
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+def test_pieces_shared_with_the_helper_equal_describe_array(monkeypatch):
+    """Sorted here and described on the helper thread, run by run: every piece's numbers as
+    ``describe_array`` gives them, and the helper described runs of its own."""
+    import threading
+
+    from weightreport.stats import exact, kernels_describe
+
+    pieces = _pieces() * 5  # 90 pieces, over SHARE_FROM values
+    block = np.concatenate(pieces)
+    assert block.size >= exact.SHARE_FROM
+    threads = set()
+    real = kernels_describe.describe_small
+
+    def traced(*args):
+        threads.add(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(kernels_describe, "describe_small", traced)
+    with np.errstate(all="ignore"):
+        columns = exact.SortedPieces(block, [p.size for p in pieces], 64, share=True).columns()
+    assert any(name.startswith("weightreport-kernels") for name in threads)
+    for i, piece in enumerate(pieces):
+        _same(columns, i, describe_array(piece.copy()))
+
+
+def test_runs_cover_every_piece_in_order():
+    """The runs are consecutive, of about equal values, and none is empty."""
+    from weightreport.stats.exact import _runs
+
+    ends = np.cumsum([1024, 32] * 71 + [1024] * 142).tolist()
+    runs = _runs(ends, 4)
+    assert runs[0][0] == 0 and runs[-1][1] == len(ends)
+    assert all(a < b for a, b in runs) and all(r[1] == s[0] for r, s in itertools.pairwise(runs))
+    values = [ends[b - 1] - (ends[a - 1] if a else 0) for a, b in runs]
+    assert len(runs) == 4 and max(values) - min(values) <= 2 * 1024
+    assert _runs([], 4) == [] and _runs([0, 0], 4) == [(0, 2)] and _runs([5], 4) == [(0, 1)]
 
 
 @settings(max_examples=100, deadline=None)
