@@ -10,6 +10,16 @@ import pytest
 import torch
 
 from weightreport.collect.small_params import SmallParams
+from weightreport.stats import kernels
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def path(request, monkeypatch):
+    """Every test on both paths: the compiled pass, and numpy's without numba."""
+    if request.param == "compiled" and not kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(kernels, "AVAILABLE", request.param == "compiled")
+    return request.param
 
 
 def _squares(w, prev, init):
