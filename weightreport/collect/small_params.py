@@ -3,7 +3,7 @@
 In one process a snapshot brings every small tensor (up to ``stats.SMALL`` elements) to
 the host as one float64 block, parameters first (``stats.Batch``). The small
 parameters' three squares (‖w − prev‖², ‖prev‖², ‖w − w₀‖²) and their trajectory
-values are then one compiled pass over the front of that block (``kernels.segment_squares``;
+values are then one compiled pass over the front of that block (``kernels_segments.segment_squares``;
 numpy's ten passes without numba), however many parameters there are. A compiled call per
 parameter had cost about 5 µs each: on a model of 142 small tensors, most of a snapshot's
 norms; numpy's passes took 0.33 ms, the one pass 0.09 ms.
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from weightreport.stats import kernels
+from weightreport.stats import kernels, kernels_segments
 
 
 class SmallParams:
@@ -69,7 +69,7 @@ class SmallParams:
             self._prev = np.empty_like(w)
         if kernels.AVAILABLE:  # one pass, a third of numpy's ten
             squares = np.empty((len(self.names), 3))
-            kernels.segment_squares(w, self._prev, self._init, self._starts, first, squares)
+            kernels_segments.segment_squares(w, self._prev, self._init, self._starts, first, squares)
         else:
             squares = self._numpy_squares(w, first)
         out: dict[tuple[str, str], np.ndarray] = {
@@ -81,7 +81,7 @@ class SmallParams:
         return out
 
     def _numpy_squares(self, w: np.ndarray, first: bool) -> np.ndarray:
-        """``kernels.segment_squares`` in numpy (without numba)."""
+        """``kernels_segments.segment_squares`` in numpy (without numba)."""
         sums = np.add.reduceat  # each parameter's segment (none is empty), from its start
         with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN weights give inf and NaN squares
             d_init = sums(np.square(w - self._init), self._starts)
