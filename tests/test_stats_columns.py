@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -67,8 +66,8 @@ def test_columns_equal_describe_array_on_every_kind_of_piece(compiled, bins, mon
 
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
 def test_pieces_shared_with_the_helper_equal_describe_array(monkeypatch):
-    """Sorted here and described on the helper thread, run by run: every piece's numbers as
-    ``describe_array`` gives them, and the helper described runs of its own."""
+    """Sorted and described on the helper thread, unit by unit: every piece's numbers as
+    ``describe_array`` gives them."""
     import threading
 
     from weightreport.stats import exact, kernels_describe
@@ -85,23 +84,40 @@ def test_pieces_shared_with_the_helper_equal_describe_array(monkeypatch):
 
     monkeypatch.setattr(kernels_describe, "describe_small", traced)
     with np.errstate(all="ignore"):
-        columns = exact.SortedPieces(block, [p.size for p in pieces], 64, share=True).columns()
-    assert any(name.startswith("weightreport-kernels") for name in threads)
+        shared = exact.SortedPieces(block, [p.size for p in pieces], 64, share=True)
+        shared._helper.result()  # the helper drains every unit the caller has not claimed: here, all
+        columns = shared.columns()
+    assert {name.split("_")[0] for name in threads} == {"weightreport-kernels"}
     for i, piece in enumerate(pieces):
         _same(columns, i, describe_array(piece.copy()))
 
 
-def test_runs_cover_every_piece_in_order():
-    """The runs are consecutive, of about equal values, and none is empty."""
-    from weightreport.stats.exact import _runs
+def test_units_cover_every_piece_grouped_by_size():
+    """The units take the pieces in their order by size, of about equal values, none empty;
+    each unit's rows to sort are its runs of one size, where ``ordered`` holds them."""
+    from weightreport.stats.exact import _units
 
-    ends = np.cumsum([1024, 32] * 71 + [1024] * 142).tolist()
-    runs = _runs(ends, 4)
-    assert runs[0][0] == 0 and runs[-1][1] == len(ends)
-    assert all(a < b for a, b in runs) and all(r[1] == s[0] for r, s in itertools.pairwise(runs))
-    values = [ends[b - 1] - (ends[a - 1] if a else 0) for a, b in runs]
-    assert len(runs) == 4 and max(values) - min(values) <= 2 * 1024
-    assert _runs([], 4) == [] and _runs([0, 0], 4) == [(0, 2)] and _runs([5], 4) == [(0, 1)]
+    sizes = np.array([1024, 32] * 71 + [1024] * 142 + [5, 0], np.int64)
+    order = np.argsort(sizes, kind="stable")
+    grouped = sizes[order]
+    ends = np.cumsum(grouped).tolist()
+    units = _units(order, grouped, ends, 8)
+    assert len(units) == 8
+    assert np.array_equal(np.concatenate([pieces for pieces, _ in units]), order)
+    values = [int(sizes[pieces].sum()) for pieces, _ in units]
+    assert max(values) - min(values) <= 2 * 1024
+    at = {int(k): start for k, start in zip(order, np.array(ends) - grouped, strict=True)}
+    for pieces, rows in units:
+        assert sum(m for _, _, m in rows) == len(pieces)
+        k = 0
+        for start, n, m in rows:
+            run = pieces[k : k + m]
+            assert (sizes[run] == n).all() and at[int(run[0])] == start
+            assert [at[int(p)] for p in run] == [start + n * i for i in range(m)]
+            k += m
+    assert _units(np.zeros(0, np.int64), np.zeros(0, np.int64), [], 8) == []
+    one = _units(np.array([0]), np.array([5]), [5], 8)
+    assert len(one) == 1 and one[0][1] == [(0, 5, 1)]
 
 
 @settings(max_examples=100, deadline=None)

@@ -140,9 +140,9 @@ class Batch:
     def host(self, extras: Sequence[torch.Tensor] = ()) -> list[np.ndarray]:
         """The one host transfer; starts the small tensors' descriptions.
 
-        The small tensors are sorted here; where the helper thread has no large tensors
-        to take, it describes them meanwhile (``exact.SortedPieces``), while the caller
-        goes on with what it reads from ``small_block``.
+        Where the helper thread has no large tensors to take, it starts sorting and
+        describing the small tensors here (``exact.SortedPieces``), while the caller goes
+        on with what it reads from ``small_block``; ``join`` takes the rest.
 
         Returns:
             Each extra as a flat float64 array. ``small_block`` then holds the small

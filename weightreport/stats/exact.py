@@ -85,13 +85,17 @@ def describe_columns(block: np.ndarray, sizes: Sequence[int], bins: int = 64) ->
 class SortedPieces:
     """``describe_columns`` in two halves, so that the helper thread can describe while the caller goes on.
 
-    The constructor sorts the pieces (numpy's SIMD sort; numba's is some ten times
-    slower), in ``RUNS`` runs of about equal values when ``share`` is set and the block
-    holds ``SHARE_FROM`` values or more, and hands each run to the kernels' helper thread
-    as soon as it is sorted: ``kernels_describe.describe_small`` needs no GIL, numpy's
-    sort needs it between pieces (two threads sorting at once were slower than one).
-    ``columns`` describes the runs the helper has not started, on this thread, and
-    returns every piece's description.
+    The pieces are sorted with numpy's SIMD sort (numba's is some ten times slower), those of
+    one size together, as the rows of one 2-D array: one call, which releases the GIL while it
+    sorts (a Python loop of 1-D sorts took it back between pieces, so that two threads sorting
+    were slower than one). So each piece is copied to ``ordered`` grouped by size, and the
+    pieces are split into units of about equal values, consecutive in that order. A unit is
+    gathered (``kernels_describe.gather_pieces``), its rows sorted, and its pieces described
+    (``kernels_describe.describe_small``); none of the three holds the GIL while it works.
+    When ``share`` is set and the block holds ``SHARE_FROM`` values or more, the constructor
+    hands the ``UNITS`` units to the kernels' helper thread, which takes them from the first
+    while ``columns``, on the calling thread, takes them from the last; otherwise ``columns``
+    takes the one unit.
 
     Args:
         block: the pieces, one after another (float64).
@@ -103,36 +107,43 @@ class SortedPieces:
     def __init__(self, block: np.ndarray, sizes: Sequence[int], bins: int = 64, share: bool = False) -> None:
         self.block, self.bins = block, bins
         self.sizes = sizes = np.asarray(sizes, np.int64)
+        self._helper = None
         if not kernels.AVAILABLE:
             return
         self.starts = starts = np.zeros(sizes.size, np.int64)
         np.cumsum(sizes[:-1], out=starts[1:])
-        ends = (starts + sizes).tolist()
-        self.ordered = ordered = np.empty_like(block)
+        order = np.argsort(sizes, kind="stable")  # by size, in block order within a size
+        grouped = sizes[order]
+        ends = np.cumsum(grouped)
+        self.at = at = np.empty_like(starts)
+        at[order] = ends - grouped
+        self.ordered = np.empty_like(block)
         self.rows = np.zeros((sizes.size, _FIXED + bins + 1))
         self.counts = np.zeros((sizes.size, bins), np.int64)
         self.done = np.zeros(sizes.size, np.bool_)
-        self._runs = _runs(ends, RUNS if share and block.size >= SHARE_FROM else 1)
-        self._claimed = [False] * len(self._runs)
+        self._units = _units(order, grouped, ends.tolist(), UNITS if share and block.size >= SHARE_FROM else 1)
+        self._claimed = [False] * len(self._units)
         self._lock = threading.Lock()
-        self._pending = []
-        for j, (first, last) in enumerate(self._runs):
-            a, b = int(starts[first]), ends[last - 1]
-            ordered[a:b] = block[a:b]
-            for start, end in zip(starts[first:last].tolist(), ends[first:last], strict=True):
-                ordered[start:end].sort()  # in place; NaN sorts last
-            if len(self._runs) > 1:
-                self._pending.append(kernels.helper().submit(self._describe, j))
+        if len(self._units) > 1:
+            self._helper = kernels.helper().submit(self._drain)
+
+    def _drain(self) -> None:
+        for j in range(len(self._units)):
+            self._describe(j)
 
     def _describe(self, j: int) -> None:
-        """Describe run ``j``, unless the other thread has claimed it."""
+        """Gather, sort and describe unit ``j``, unless the other thread has claimed it."""
         with self._lock:
             if self._claimed[j]:
                 return
             self._claimed[j] = True
-        first, last = self._runs[j]
-        kernels_describe.describe_small(self.block, self.ordered, self.starts, self.sizes, self.bins, _QV_ARRAY,
-                                        self.rows, self.counts, self.done, first, last)
+        pieces, rows = self._units[j]
+        block, ordered, at, sizes = self.block, self.ordered, self.at, self.sizes
+        kernels_describe.gather_pieces(block, self.starts, sizes, pieces, ordered, at)
+        for start, n, m in rows:
+            ordered[start : start + n * m].reshape(m, n).sort()  # in place, row by row; NaN sorts last
+        kernels_describe.describe_small(block, ordered, self.starts, at, sizes, pieces, self.bins, _QV_ARRAY,
+                                        self.rows, self.counts, self.done)
 
     def columns(self) -> Columns:
         """Every piece's description, in order."""
@@ -141,10 +152,10 @@ class SortedPieces:
             starts = list(accumulate(sizes.tolist(), initial=0))[:-1]
             return Columns.of([describe_array(block[a : a + n], bins)
                                for a, n in zip(starts, sizes.tolist(), strict=True)], bins)
-        for j in range(len(self._runs) - 1, -1, -1):  # from the last, which the helper reaches last
+        for j in range(len(self._units) - 1, -1, -1):  # from the last, which the helper reaches last
             self._describe(j)
-        for p in self._pending:
-            p.result()
+        if self._helper is not None:
+            self._helper.result()
         out = Columns(sizes.size, bins)
         done = self.done
         mine = np.flatnonzero(done)
@@ -161,16 +172,34 @@ class SortedPieces:
 
 SHARE_FROM = 1 << 16
 """Values from which ``SortedPieces`` shares its pieces with the helper thread."""
-RUNS = 4
-"""Runs of pieces that ``SortedPieces`` sorts in turn when it shares them."""
+UNITS = 2
+"""Units of about equal values that ``SortedPieces`` splits its pieces into when it shares them.
+Each unit costs the helper three calls, each of which waits for the GIL: on the 142-tensor
+model, snapshot by snapshot in one process, 2 units gave the fastest ``wr.step()`` (5.07–5.16
+ms), against 5.15–5.24 with 4, 5.18–5.28 with 8 and 6.0–6.6 with 1 (no sharing)."""
 
 
-def _runs(ends: list[int], parts: int) -> list[tuple[int, int]]:
-    """Up to ``parts`` runs (first piece, last piece excluded) of about equal values, in order; none without pieces."""
+def _units(order: np.ndarray, grouped: np.ndarray, ends: list[int],
+           parts: int) -> list[tuple[np.ndarray, list[tuple[int, int, int]]]]:
+    """Up to ``parts`` units of about equal values, none empty: consecutive pieces of ``order``
+    (the pieces grouped by size; ``grouped``: their sizes, ``ends``: where each ends in that order).
+
+    Returns:
+        Each unit's pieces, and its rows to sort: (start in ``ordered``, size, pieces) of each
+        run of pieces of one size.
+    """
     if not ends:
         return []
     cuts = [0, *(bisect.bisect_left(ends, ends[-1] * j / parts) for j in range(1, parts)), len(ends)]
-    return [(a, b) for a, b in pairwise(cuts) if b > a]
+    changes = (np.flatnonzero(grouped[1:] != grouped[:-1]) + 1).tolist()
+    units = []
+    for a, b in pairwise(cuts):
+        if b <= a:
+            continue
+        bounds = [a, *changes[bisect.bisect_right(changes, a) : bisect.bisect_left(changes, b)], b]
+        rows = [(ends[p] - int(grouped[p]), int(grouped[p]), q - p) for p, q in pairwise(bounds)]
+        units.append((order[a:b], rows))
+    return units
 
 
 _FIXED = SMALL_FIELDS + _QV_ARRAY.size

@@ -398,31 +398,32 @@ def _below_each(s, edges):  # pragma: no cover - compiled
 
 
 @_jit(False)
-def describe_small(block, ordered, starts, sizes, bins, quantiles, out, hist, done, first, last):  # pragma: no cover - compiled
-    """Exact statistics of each all-finite piece ``block[start:start + size]`` (float64), as numpy gives them.
+def describe_small(block, ordered, starts, at, sizes, pieces, bins, quantiles, out, hist, done):  # pragma: no cover - compiled
+    """Exact statistics of the all-finite ``pieces`` (indices), each ``block[start:start + size]``
+    (float64), as numpy gives them.
 
     ``ordered`` holds each piece sorted (numpy's SIMD sort is some twenty times
-    faster than numba's), in the same place; NaN sorts last and -Inf first, so its
+    faster than numba's) at ``at[k]``; NaN sorts last and -Inf first, so its
     ends tell whether a piece is all finite. Each piece's grid of ``bins`` bins is
     ``grid.histogram_grid``'s (``_grid``), its edges computed as ``Grid.edges``
     computes them. Every number is computed with the operations, in the order, of
     ``exact._describe_array``'s numpy code, so the two agree bit for bit.
 
-    Pieces ``first`` to ``last`` (excluded) are described, into their rows of the zeroed
-    outputs: ``out``, one float64 row per piece (``SMALL_ROW``, the quantiles, the edges),
-    ``hist``, one int64 row of histogram counts, and ``done``, whether the piece was
-    described: empty pieces and pieces with NaN or Inf are left (rows of zeros) to
-    ``exact.describe_array``. Calls on disjoint ranges may run at once, on two threads.
+    The pieces are described into their rows of the zeroed outputs: ``out``, one float64
+    row per piece (``SMALL_ROW``, the quantiles, the edges), ``hist``, one int64 row of
+    histogram counts, and ``done``, whether the piece was described: empty pieces and
+    pieces with NaN or Inf are left (rows of zeros) to ``exact.describe_array``. Calls on
+    disjoint pieces may run at once, on two threads.
     """
     nq = quantiles.size
     stack = np.empty((64, 3), np.int64)  # _pairwise's scratch, for every piece
     vals = np.empty((64, 4))
-    for k in range(first, last):
+    for k in pieces:
         n = sizes[k]
         if n == 0:
             continue
         f = block[starts[k] : starts[k] + n]
-        s = ordered[starts[k] : starts[k] + n]
+        s = ordered[at[k] : at[k] + n]
         lo, hi = s[0], s[n - 1]
         if not (np.isfinite(lo) and np.isfinite(hi)):
             continue
@@ -467,3 +468,12 @@ def describe_small(block, ordered, starts, sizes, bins, quantiles, out, hist, do
         row[S_MIN], row[S_MAX] = lo, hi
         for i in range(bins):
             hist[k, i] = below[i + 1] - below[i]
+
+
+@_jit(False)
+def gather_pieces(block, starts, sizes, pieces, ordered, at):  # pragma: no cover - compiled
+    """Copy each of ``pieces`` from ``block[starts[k]:]`` to ``ordered[at[k]:]``, ``sizes[k]`` values."""
+    for k in pieces:
+        a, b = starts[k], at[k]
+        for i in range(sizes[k]):
+            ordered[b + i] = block[a + i]
