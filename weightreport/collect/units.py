@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -318,5 +319,5 @@ def count_units(mode: str, signal, reach: float) -> tuple[int, int | None, int |
     The count that does not apply is None: a ReLU cannot saturate, a tanh cannot die.
     """
     if mode == "dead":
-        return len(signal), int((signal <= 0).sum()), None
-    return len(signal), None, int((signal >= reach).sum())
+        return len(signal), int(np.count_nonzero(signal <= 0)), None
+    return len(signal), None, int(np.count_nonzero(signal >= reach))
