@@ -174,9 +174,10 @@ SHARE_FROM = 1 << 16
 """Values from which ``SortedPieces`` shares its pieces with the helper thread."""
 UNITS = 2
 """Units of about equal values that ``SortedPieces`` splits its pieces into when it shares them.
-Each unit costs the helper three calls, each of which waits for the GIL: on the 142-tensor
-model, snapshot by snapshot in one process, 2 units gave the fastest ``wr.step()`` (5.07–5.16
-ms), against 5.15–5.24 with 4, 5.18–5.28 with 8 and 6.0–6.6 with 1 (no sharing)."""
+Each unit costs the helper three calls, each of which waits for the GIL. On the 142-tensor
+model (medians of ``wr.step()``, the settings alternating snapshot by snapshot in one process,
+two runs): 2 units 5.16 and 5.07 ms, 4 units 5.24 and 5.15, 8 units 5.28 and 5.18; and in two
+more runs, 1 unit (no sharing) 6.00 and 6.61 against 5.11 and 5.87 with 2."""
 
 
 def _units(order: np.ndarray, grouped: np.ndarray, ends: list[int],
