@@ -134,7 +134,8 @@ def whole_run(watched: Trainer, bare: Trainer, run_dir: Path) -> dict:
             at[i] = (total_bare, total_watched)
     closing = timed(wr.close)
     recorded = json.loads((run_dir / "run.json").read_text())["overhead"]
-    return {"startup": startup, "close": closing, "at": at, "collector_s": recorded["collector_s"]}
+    return {"startup": startup, "close": closing, "at": at, "collector_s": recorded["collector_s"],
+            "compile_s": recorded.get("compile_s", 0.0)}
 
 
 def main(parts: set[str]) -> None:
@@ -153,6 +154,7 @@ def main(parts: set[str]) -> None:
         for k, h in enumerate(halves):
             print(f"run {k + 1} (copy {'AB'[k]} watched): creating the collector {h['startup']:.2f} s, "
                   f"close {h['close']:.2f} s, run.json collector_s {h['collector_s']:.2f} s "
+                  f"(compile_s {h['compile_s']:.2f} s) "
                   f"({h['collector_s'] / h['at'][STEPS][0]:.2%} of its bare loop)")
             for n, (tb, tw) in sorted(h["at"].items()):
                 print(f"  {n:4d} steps: no collector {tb:8.2f} s, defaults {tw:8.2f} s "

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from weightreport import Collector, load_run
+from weightreport.stats import kernels as stats_kernels
 
 TRAIN = """
 import sys, time, warnings, torch
@@ -259,9 +260,54 @@ def test_overhead_is_recorded_and_of_the_right_magnitude(tmp_path):
             wr.step(loss=1.0)
     wall = time.perf_counter() - start
     overhead = load_run(tmp_path / "run").manifest["overhead"]
-    assert set(overhead) == {"collector_s", "training_s", "fraction"}
+    assert set(overhead) == {"collector_s", "training_s", "fraction", "compile_s"}
+    assert 0 <= overhead["compile_s"] <= overhead["collector_s"]
     total = overhead["collector_s"] + overhead["training_s"]
     assert 0.5 * wall <= total <= 1.05 * wall
     assert overhead["training_s"] >= 40 * 0.002 * 0.9
     assert 0 < overhead["fraction"] < 1
     assert overhead["fraction"] == pytest.approx(overhead["collector_s"] / total, abs=1e-3)
+
+
+def test_compiling_is_counted_apart_and_left_out_of_the_budget(tmp_path, monkeypatch):
+    """Seconds the kernels spend compiling are ``compile_s``, part of ``collector_s``; the budget
+    plans from the snapshot's cost without them, so a first use's compile does not stretch the cadence."""
+    from weightreport.collect import snapshot
+
+    compiled = []
+    real = stats_kernels.compile_seconds  # a cold numba cache compiles for real as well
+    monkeypatch.setattr(stats_kernels, "compile_seconds", lambda: real() + sum(compiled))
+    take = snapshot.SnapshotTaker.take
+
+    def compiling_take(self, *args, **kwargs):  # as if each snapshot compiled for 0.2 s
+        time.sleep(0.2)
+        compiled.append(0.2)
+        return take(self, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot.SnapshotTaker, "take", compiling_take)
+    model = nn.Linear(4, 2)
+    # Steps of 50 ms and a budget of half the run: a 0.2 s snapshot would double the interval.
+    with Collector(model, tmp_path / "run", every=2, budget=0.5) as wr:
+        for _ in range(8):
+            model(torch.randn(8, 4)).sum().backward()
+            time.sleep(0.05)
+            wr.step(loss=1.0)
+        figures = wr.overhead
+    assert len(compiled) == 5  # steps 0, 2, 4, 6, 8
+    assert 1.0 <= figures["compile_s"] <= figures["collector_s"]
+    assert load_run(tmp_path / "run").manifest["cadence"] == []
+
+
+@pytest.mark.skipif(not stats_kernels.AVAILABLE, reason="numba is not installed")
+def test_compile_seconds_counts_numba_compiles():
+    """``kernels.compile_seconds`` adds up numba's compile events, from the first kernel call on."""
+    import numba
+    import numpy as np
+
+    from weightreport.stats import describe
+
+    describe([torch.randn(100_000)])  # a kernel call: numba imported, the timer registered
+    before = stats_kernels.compile_seconds()
+    fresh = numba.njit(lambda a: a * 2 + 1)  # a new function, never cached: compiled here
+    assert fresh(np.arange(3.0))[2] == 5.0
+    assert stats_kernels.compile_seconds() > before

@@ -87,7 +87,7 @@ def test_summary_json_carries_overhead_and_config(tmp_path, capsys):
     run = _run(tmp_path / "run")
     assert main(["summary", str(run), "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary["overhead"]) == {"collector_s", "training_s", "fraction"}
+    assert set(summary["overhead"]) == {"collector_s", "training_s", "fraction", "compile_s", "without_compile"}
     assert 0 < summary["overhead"]["fraction"] < 1
     assert summary["config"] == {"lr": "0.05"}
     assert main(["summary", str(run)]) == 0

@@ -178,3 +178,33 @@ def test_duration_filter():
 
     assert [fmt_duration(v) for v in (0.421, 12.34, 245, 7380, None, float("nan"))] == \
         ["0.421 s", "12.3 s", "4 min 05 s", "2 h 03 min", "—", "—"]
+
+
+def test_compile_time_is_told_apart(tiny_run, tmp_path):
+    """A run whose collector compiled its kernels gives its share without them, in the overview
+    and the Markdown summary; a run that compiled nothing, or predates ``compile_s``, says nothing of it."""
+    import json
+    import shutil
+
+    from weightreport.runfmt.schema import MANIFEST
+
+    def with_overhead(name, overhead):
+        run_dir = tmp_path / name
+        shutil.copytree(tiny_run, run_dir)
+        manifest = json.loads((run_dir / MANIFEST).read_text())
+        manifest["overhead"] = overhead
+        (run_dir / MANIFEST).write_text(json.dumps(manifest))
+        return run_dir
+
+    compiled = with_overhead("compiled", {"collector_s": 5.0, "training_s": 1.0, "fraction": 5 / 6,
+                                          "compile_s": 4.0})
+    overview = _section(_html(compiled), "overview")
+    assert "(83 % weightreport, 50 % without compiling)" in overview
+    assert "4 s of it compiled its statistics kernels on their first use" in overview
+    summary = render_summary_md(summarize(load_run(compiled)))
+    assert "(83 % of the run; 4 s of it compiling its kernels, once)" in summary
+    for name, extra in (("cached", {"compile_s": 0.0}), ("older", {})):
+        run_dir = with_overhead(name, {"collector_s": 1.0, "training_s": 1.0, "fraction": 0.5, **extra})
+        overview = _section(_html(run_dir), "overview")
+        assert "(50 % weightreport)" in overview and "compil" not in overview
+        assert "compiling" not in render_summary_md(summarize(load_run(run_dir)))

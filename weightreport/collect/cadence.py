@@ -45,15 +45,16 @@ class CostMeter:
         self.collector_s += spent
         return spent
 
-    def figures(self, hooks_s: float = 0.0) -> dict:
-        """``{"collector_s", "training_s", "fraction"}``: seconds in the collector (calls and
-        hooks), the rest of the run's wall time, and the collector's share of the whole."""
+    def figures(self, hooks_s: float = 0.0, compile_s: float = 0.0) -> dict:
+        """``{"collector_s", "training_s", "fraction", "compile_s"}``: seconds in the collector
+        (calls and hooks), the rest of the run's wall time, the collector's share of the whole,
+        and the part of its seconds that compiled kernels (``compile_s``, a first use's cost)."""
         total = (self.last - self._first) if self._first is not None else 0.0
         collector = min(self.collector_s + hooks_s, total) if total > 0 else self.collector_s + hooks_s
         training = max(total - collector, 0.0)
         fraction = collector / total if total > 0 else 0.0
         return {"collector_s": round(collector, 6), "training_s": round(training, 6),
-                "fraction": round(fraction, 6)}
+                "fraction": round(fraction, 6), "compile_s": round(min(compile_s, collector), 6)}
 
 
 class Cadence:
@@ -85,7 +86,8 @@ class Cadence:
         self._steps += 1
 
     def taken(self, step: int, snapshot_s: float) -> None:
-        """A snapshot was taken at ``step`` and cost ``snapshot_s``; plan the next one.
+        """A snapshot was taken at ``step`` and cost ``snapshot_s`` (compiling kernels left out:
+        that is paid once); plan the next one.
 
         Under a budget, the interval becomes the smallest multiple of ``every`` for which
         ``snapshot_s / (interval × step time + snapshot_s)`` stays within the budget, at

@@ -60,6 +60,7 @@ from weightreport.runfmt.matrices import heatmap_rows
 from weightreport.runfmt.reader import read_manifest
 from weightreport.runfmt.schema import FORMAT_VERSION, INIT_WEIGHTS
 from weightreport.runfmt.writer import RunWriter, prepare_directory
+from weightreport.stats import kernels
 
 COMPILED_NOTE = ("no activations were captured: the model was compiled (torch.compile) and run before the "
                  "Collector was created, and compiled code does not call hooks added later. Create the "
@@ -195,6 +196,7 @@ class Collector:
         self._status, self._error = "running", None
         self._cadence = Cadence(self.every, budget, self._step)
         self._meter = CostMeter()
+        self._compiled_before = kernels.compile_seconds()  # another collector's compiles are not this one's
         self._last_snapshot = -1
         self._writes = Flushes(self._writer, self.path, self.flush_every, self._manifest,
                                on_bug=lambda exc: self._turn_off("writing the run", exc))
@@ -297,9 +299,10 @@ class Collector:
 
     @property
     def overhead(self) -> dict:
-        """What the collector cost so far: ``{"collector_s", "training_s", "fraction"}``."""
+        """What the collector cost so far: ``{"collector_s", "training_s", "fraction", "compile_s"}``
+        (``CostMeter.figures``; ``compile_s``: the kernels this collector's calls compiled)."""
         hooks_s = self._capture.seconds if self._capture is not None else 0.0
-        return self._meter.figures(hooks_s)
+        return self._meter.figures(hooks_s, kernels.compile_seconds() - self._compiled_before)
 
     @property
     def current_step(self) -> int:
@@ -381,6 +384,7 @@ class Collector:
 
     def _take_snapshot(self, start: float) -> None:
         hooks_before = self._capture.seconds if self._capture is not None else 0.0
+        compiled_before = kernels.compile_seconds()
         armed = self._capture is not None and self._capture.armed  # hooks were on for this step's forward
         captured = self._capture.take() if self._capture is not None else {}
         if armed and self._compiled and not captured and self._activation_note is None:
@@ -402,7 +406,8 @@ class Collector:
             self._writes.added()
         self._last_snapshot = self._step
         hooks_s = (self._capture.seconds if self._capture is not None else 0.0) - hooks_before
-        self._cadence.taken(self._step, perf_counter() - start + hooks_s)
+        compiling = kernels.compile_seconds() - compiled_before
+        self._cadence.taken(self._step, perf_counter() - start + hooks_s - compiling)
 
     def _add(self, tables: dict[str, list]) -> None:
         if self._writer is not None:

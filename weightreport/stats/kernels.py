@@ -32,7 +32,8 @@ the training step left spinning (``openmp.rest_workers``) before the helper star
 the CPU too, as it does on accelerators. Set ``WEIGHTREPORT_NO_NUMBA=1`` to force
 that path. numba is imported at the first kernel call, which compiles (about a
 second) and caches the machine code beside this file, or in ``NUMBA_CACHE_DIR``:
-reading runs and building reports never load it.
+reading runs and building reports never load it. ``compile_seconds`` says how long this
+process has spent compiling (nothing, once the cache holds every kernel).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ MAX_BINS = 65535
 """``histogram`` keeps bin indices in 16 bits."""
 
 _pool: ThreadPoolExecutor | None = None
+_compiling = None  # numba's TimingListener on its "numba:compile" events, from the first kernel call
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling kernels; 0 before the first kernel call, or
+    where numba's cache held them all (loading from it is not compiling)."""
+    timer = _compiling
+    return timer.duration if timer is not None and timer.done else 0.0
 
 
 def can_share() -> bool:
@@ -157,6 +166,12 @@ def _compile() -> None:
         if len(_dispatchers) == len(_REGISTRY):
             return
         import numba
+        from numba.core import event
+
+        global _compiling
+        if _compiling is None:  # compiles nest (a kernel compiles its callees): the timer counts the outermost
+            _compiling = event.TimingListener()
+            event.register("numba:compile", _compiling)
 
         for fn, fastmath, stand_in in _REGISTRY:
             if id(stand_in) in _dispatchers:

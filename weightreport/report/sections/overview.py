@@ -91,6 +91,24 @@ def _wall(overhead: dict | None) -> float | None:
         return None
 
 
+def _overhead(overhead: dict | None) -> dict[str, float] | None:
+    """run.json's ``overhead`` with ``compile_s`` (0 for a run from before it was recorded) and
+    ``without_compile``: the collector's share of the run without that time (None where nothing
+    was compiled)."""
+    if not overhead:
+        return None
+    out = dict(overhead)
+    try:
+        compiled = float(out.get("compile_s") or 0.0)
+        rest = float(out["collector_s"]) - compiled
+        total = rest + float(out["training_s"])
+    except (TypeError, KeyError, ValueError):
+        return out
+    out["compile_s"] = compiled
+    out["without_compile"] = max(rest, 0.0) / total if compiled > 0 and total > 0 else None
+    return out
+
+
 def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | None = None) -> Overview:
     """The run in brief (status, steps, time, metrics, size), its settings, and its findings grouped.
 
@@ -113,7 +131,7 @@ def overview(run, stats: pd.DataFrame, scalars: pd.DataFrame, findings: list | N
         tensors=int(params["tensor"].nunique()) if len(params) else 0, wall_s=_wall(m.get("overhead")),
         metrics=key_scalars(scalars) if len(scalars) else [],
         environment=env, settings=settings, findings=findings, groups=group_findings(findings),
-        config=config, info=info, overhead=m.get("overhead") or None, aliases=dict(m.get("aliases") or {}),
+        config=config, info=info, overhead=_overhead(m.get("overhead")), aliases=dict(m.get("aliases") or {}),
         problems=run.problems(),
         caption="The run in brief, and the problems found in its recorded statistics, one row per "
                 "kind of problem; the model's structure is the last section.")
