@@ -299,15 +299,21 @@ def test_compiling_is_counted_apart_and_left_out_of_the_budget(tmp_path, monkeyp
 
 
 @pytest.mark.skipif(not stats_kernels.AVAILABLE, reason="numba is not installed")
-def test_compile_seconds_counts_numba_compiles():
-    """``kernels.compile_seconds`` adds up numba's compile events, from the first kernel call on."""
+def test_compile_seconds_counts_the_kernels_compiles_only():
+    """``kernels.compile_seconds`` times the compiles of weightreport's kernels, from the first kernel
+    call on, and not those of the user's own numba functions."""
     import numba
     import numpy as np
 
     from weightreport.stats import describe
 
-    describe([torch.randn(100_000)])  # a kernel call: numba imported, the timer registered
+    describe([torch.randn(100_000)])  # a kernel call: numba imported, the clock watching
     before = stats_kernels.compile_seconds()
-    fresh = numba.njit(lambda a: a * 2 + 1)  # a new function, never cached: compiled here
-    assert fresh(np.arange(3.0))[2] == 5.0
+    users = numba.njit(lambda a: a + 1.0)
+    assert users(np.arange(3.0))[2] == 3.0
+    assert stats_kernels.compile_seconds() == before
+    namespace: dict = {}
+    exec("def doubled(a):\n    return a * 2.0\n", namespace)  # no source file: never cached, so compiled here
+    kernel = stats_kernels._jit(False)(namespace["doubled"])
+    assert kernel(np.arange(3.0))[2] == 4.0
     assert stats_kernels.compile_seconds() > before

@@ -49,6 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from weightreport.stats import compile_clock
+
 AVAILABLE = importlib.util.find_spec("numba") is not None and not os.environ.get("WEIGHTREPORT_NO_NUMBA")
 """Whether the compiled kernels can be used. numba itself is imported, and the kernels
 compiled, at the first kernel call: reading runs and building reports never load it."""
@@ -57,14 +59,13 @@ MAX_BINS = 65535
 """``histogram`` keeps bin indices in 16 bits."""
 
 _pool: ThreadPoolExecutor | None = None
-_compiling = None  # numba's TimingListener on its "numba:compile" events, from the first kernel call
+_compiled_ids: set[int] = set()  # the dispatchers made here, whose compiles ``compile_clock`` times
 
 
 def compile_seconds() -> float:
-    """Seconds this process has spent compiling kernels; 0 before the first kernel call, or
-    where numba's cache held them all (loading from it is not compiling)."""
-    timer = _compiling
-    return timer.duration if timer is not None and timer.done else 0.0
+    """Seconds this process has spent compiling these kernels; 0 before the first kernel call,
+    or where numba's cache held them all (loading from it is not compiling)."""
+    return compile_clock.seconds()
 
 
 def can_share() -> bool:
@@ -166,12 +167,8 @@ def _compile() -> None:
         if len(_dispatchers) == len(_REGISTRY):
             return
         import numba
-        from numba.core import event
 
-        global _compiling
-        if _compiling is None:  # compiles nest (a kernel compiles its callees): the timer counts the outermost
-            _compiling = event.TimingListener()
-            event.register("numba:compile", _compiling)
+        compile_clock.watch(_compiled_ids)
 
         for fn, fastmath, stand_in in _REGISTRY:
             if id(stand_in) in _dispatchers:
@@ -180,6 +177,7 @@ def _compile() -> None:
                 _dispatchers[id(stand_in)] = numba.njit(cache=True, fastmath=fastmath, nogil=True)(fn)
             except RuntimeError:  # no writable cache directory
                 _dispatchers[id(stand_in)] = numba.njit(fastmath=fastmath, nogil=True)(fn)
+            _compiled_ids.add(id(_dispatchers[id(stand_in)]))
         modules = {id(fn.__globals__): fn.__globals__ for fn, _, _ in _REGISTRY}
         for namespace in modules.values():
             for name, value in list(namespace.items()):
