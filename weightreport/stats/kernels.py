@@ -59,7 +59,8 @@ MAX_BINS = 65535
 """``histogram`` keeps bin indices in 16 bits."""
 
 _pool: ThreadPoolExecutor | None = None
-_compiled_ids: set[int] = set()  # the dispatchers made here, whose compiles ``compile_clock`` times
+_compiled_ids: set[int] = set()  # ids of the dispatchers made here, whose compiles ``compile_clock`` times (a set,
+# not a view of ``_dispatchers``: another thread may compile while ``_compile`` adds to it)
 
 
 def compile_seconds() -> float:
