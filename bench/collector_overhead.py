@@ -1,7 +1,8 @@
 """What the collector costs a training loop, measured the way users pay it.
 
-Run: python bench/collector_overhead.py [steps] [whole]   (CPU; needs tensorboard; both parts
-by default. A training step of this model took 0.25–0.9 s on this project's shared 2-core
+Run: python bench/collector_overhead.py [steps] [whole] [cuda]   (needs tensorboard; both parts
+by default, on the CPU; ``cuda`` runs the same on the first GPU, each timed call ended by
+``torch.cuda.synchronize()``, where ``bench/cuda_check.py`` says how to run it on a lent machine. A training step of this model took 0.25–0.9 s on this project's shared 2-core
 machines: the steps part takes 5–10 minutes, the whole run (2 × 2 × 1,000 steps) 16–60.)
 
 Same model as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of about 2.4M
@@ -80,6 +81,8 @@ def make_model():
                          nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
 
 
+DEVICE = torch.device("cpu")
+"""Where the models and the batch live: ``cuda`` on the command line moves them to the GPU."""
 x = torch.randn(32, 3, 32, 32)
 y = torch.randint(0, 10, (32,))
 
@@ -100,8 +103,13 @@ class Trainer:
 
 
 def timed(f) -> float:
+    """Seconds ``f`` takes, on a GPU until the work it queued is done."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
     t = time.perf_counter()
     f()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t
 
 
@@ -141,9 +149,10 @@ def whole_run(watched: Trainer, bare: Trainer, run_dir: Path) -> dict:
 def main(parts: set[str]) -> None:
     """Run the ``parts`` asked for: ``steps`` (every per-step figure) and ``whole`` (the whole run)."""
     tmp = Path(tempfile.mkdtemp())
-    base = make_model()
+    base = make_model().to(DEVICE)
     nparams = sum(p.numel() for p in base.parameters())
-    print(f"params={nparams / 1e6:.2f}M  threads={torch.get_num_threads()}")
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
+    print(f"params={nparams / 1e6:.2f}M  threads={torch.get_num_threads()}  device={where}  torch={torch.__version__}")
 
     # The whole run first, so that its start-up includes numba's, as a user's run does.
     if "whole" in parts:
@@ -260,4 +269,8 @@ def main(parts: set[str]) -> None:
 if __name__ == "__main__":
     import sys
 
-    main(set(sys.argv[1:]) or {"steps", "whole"})
+    words = set(sys.argv[1:])
+    if "cuda" in words:
+        DEVICE = torch.device("cuda")
+        x, y = x.to(DEVICE), y.to(DEVICE)
+    main(words - {"cuda"} or {"steps", "whole"})
