@@ -2,8 +2,9 @@
 
 Run: python bench/collector_overhead.py [steps] [whole] [cuda]   (needs tensorboard; both parts
 by default, on the CPU; ``cuda`` runs the same on the first GPU, each timed call ended by
-``torch.cuda.synchronize()``, where ``bench/cuda_check.py`` says how to run it on a lent machine. A training step of this model took 0.25–0.9 s on this project's shared 2-core
-machines: the steps part takes 5–10 minutes, the whole run (2 × 2 × 1,000 steps) 16–60.)
+``torch.cuda.synchronize()``; ``bench/cuda_check.py`` says how to run it on a lent machine.
+A training step of this model took 0.25–0.9 s on this project's shared 2-core machines: the
+steps part takes 5–10 minutes, the whole run (2 × 2 × 1,000 steps) 16–60.)
 
 Same model as ../shared/bench/anchor_overhead.py: the CNN with BatchNorm of about 2.4M
 parameters, a batch of 32 × 3×32×32, SGD, two threads, all in one process. Every figure
